@@ -1,0 +1,1 @@
+"""The HTTP API: health, and (growing) the job and inbox operations of the CLI."""

@@ -1,0 +1,130 @@
+"""Server-wide sections: where data lives, the HTTP listener, logging, and the Windows outbox/inbox/archive settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from gateway.config.base import Section
+from gateway.config.types import ClockTime, Duration, Listen, Size, parse_clock_time, parse_duration
+from gateway.enums import LogLevel
+
+
+class ServerSection(Section):
+    """Identity and the data directory."""
+
+    name: str = "faxgate"
+    data_dir: Path = Path("faxgate-data")
+    node_id: str = ""
+    """Names this process among several sharing one database; empty means host name plus process id."""
+    shutdown_grace: Duration = parse_duration("30s")
+
+
+class StorageSection(Section):
+    """The job store: SQLite in the data directory unless a database URL is given."""
+
+    url: str = ""
+    """Empty for SQLite under data_dir; "postgresql://user@host/db" for several nodes on one database."""
+    pool_size: int = Field(default=5, ge=1, le=100)
+
+
+class HttpSection(Section):
+    """The HTTP API and health endpoint."""
+
+    listen: Listen = ("127.0.0.1", 8025)
+    enabled: bool = True
+
+
+LevelName = Literal["none", "min", "med", "max"]
+
+
+class EventLoggingSection(Section):
+    """Per-category thresholds, after IFaxEventLogging (InitEventsLevel, InboundEventsLevel, ...)."""
+
+    init: LevelName = "max"
+    inbound: LevelName = "med"
+    outbound: LevelName = "med"
+    general: LevelName = "med"
+
+    def level(self, category: str) -> LogLevel:
+        """The threshold of one category as the Windows enum."""
+        return LogLevel[str(getattr(self, category)).upper()]
+
+
+class LoggingSection(Section):
+    """One line per event, as text for people or JSON for log shippers."""
+
+    format: Literal["text", "json"] = "text"
+    events: EventLoggingSection = EventLoggingSection()
+
+
+class OutboxSection(Section):
+    """IFaxOutgoingQueue: retries, retry delay, discount window, age limit, branding, pause and block."""
+
+    retries: int = Field(default=3, ge=0, le=100)
+    retry_delay: Duration = parse_duration("10m")
+    discount_start: ClockTime = parse_clock_time("20:00")
+    discount_end: ClockTime = parse_clock_time("07:00")
+    age_limit: Duration = parse_duration("0s")
+    """How long an unsent or failed job is kept (Windows AgeLimit, HylaFAX DirtyDays); 0 keeps it forever."""
+    branding: bool = True
+    use_device_tsid: bool = True
+    paused: bool = False
+    blocked: bool = False
+    max_pages: int = Field(default=200, ge=1)
+    max_recipients: int = Field(default=50, ge=1)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class InboxSection(Section):
+    """IFaxIncomingQueue: whether calls are answered at all."""
+
+    blocked: bool = False
+
+
+class ArchiveFolderSection(Section):
+    """IFaxOutgoingArchive / IFaxIncomingArchive."""
+
+    enabled: bool = True
+    folder: Path | None = None
+    """Empty for a folder under data_dir."""
+    age_limit: Duration = parse_duration("0s")
+    quota_warning: bool = True
+    high_watermark: Size = 1024 * 1024 * 1024
+    low_watermark: Size = 768 * 1024 * 1024
+
+
+class ArchiveSection(Section):
+    """Archives of sent and received faxes."""
+
+    outgoing: ArchiveFolderSection = ArchiveFolderSection()
+    incoming: ArchiveFolderSection = ArchiveFolderSection()
+
+
+class ReceiptsSection(Section):
+    """IFaxReceiptOptions: the smarthost that carries receipts and routed faxes."""
+
+    enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    sender: str = "faxgate@localhost"
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str = ""
+    password: str = ""
+    """Write "${ENV_NAME}" to take it from the environment."""
+    attach_fax: bool = False
+    group_broadcast: bool = False
+    use_for_inbound_routing: bool = True

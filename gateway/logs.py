@@ -1,0 +1,72 @@
+"""Structured logging: one line per event, with a threshold per category as in Windows event logging.
+
+Categories are the Windows ones (init, inbound, outbound, general); each has its own logger
+``faxgate.<category>`` so an administrator can turn outbound up without drowning in inbound.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, TextIO
+
+from gateway.config.sections import LoggingSection
+from gateway.enums import LogLevel
+from gateway.textsafe import safe_text
+
+CATEGORIES = ("init", "inbound", "outbound", "general")
+_THRESHOLDS = {
+    LogLevel.NONE: logging.CRITICAL + 10,
+    LogLevel.MIN: logging.WARNING,
+    LogLevel.MED: logging.INFO,
+    LogLevel.MAX: logging.DEBUG,
+}
+
+
+def logger(category: str) -> logging.Logger:
+    """The logger of one Windows event-logging category."""
+    return logging.getLogger(f"faxgate.{category}")
+
+
+def log_event(log: logging.Logger, level: int, event: str, **fields: Any) -> None:
+    """Log one event with fields; every value passes through safe_text, so no untrusted byte reaches a log raw."""
+    log.log(level, event, extra={"fields": fields})
+
+
+class _LineFormatter(logging.Formatter):
+    """`2026-11-21T07:00:00Z INFO outbound job.completed job=3 pages=2` – one line, always."""
+
+    def __init__(self, as_json: bool) -> None:
+        super().__init__()
+        self.as_json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = getattr(record, "fields", {})
+        category = record.name.removeprefix("faxgate.")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        message = safe_text(record.getMessage(), 500)
+        clean = {key: safe_text(value, 200) for key, value in fields.items()}
+        if record.exc_info and record.levelno >= logging.ERROR:
+            clean["error"] = safe_text(repr(record.exc_info[1]), 300)
+        if self.as_json:
+            return json.dumps({"ts": stamp, "level": record.levelname, "category": category,
+                               "event": message, **clean}, ensure_ascii=False)
+        pairs = " ".join(f"{key}={json.dumps(value) if ' ' in value or not value else value}"
+                         for key, value in clean.items())
+        return f"{stamp} {record.levelname} {category} {message}{' ' + pairs if pairs else ''}"
+
+
+def setup_logging(section: LoggingSection, stream: TextIO | None = None) -> None:
+    """Install the one-line formatter and the per-category thresholds."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(_LineFormatter(section.format == "json"))
+    root = logging.getLogger("faxgate")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.DEBUG)
+    for category in CATEGORIES:
+        logger(category).setLevel(_THRESHOLDS[section.events.level(category)])
+    for noisy in ("mail.log", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,186 @@
+"""The tables, in SQLAlchemy Core. Times are UNIX seconds (floats), the same on SQLite, PostgreSQL and virtual time.
+
+Alembic migrations under ``migrations/versions`` create and change these tables; this module mirrors the
+newest migration so queries can be written against it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("principal", String(320), nullable=False),
+    Column("envelope_from", String(320), nullable=False, server_default=""),
+    Column("recipients", JSON, nullable=False),
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("raw_blob_id", String(36), ForeignKey("blobs.id"), nullable=True),
+    Column("document_blob_id", String(36), ForeignKey("blobs.id"), nullable=True),
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("options", JSON, nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_submissions_state", submissions.c.state, submissions.c.created_at)
+
+outgoing_jobs = Table(
+    "outgoing_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("submission_id", String(36), ForeignKey("submissions.id"), nullable=False),
+    Column("recipient_number", String(32), nullable=False),
+    Column("recipient_name", Text, nullable=False, server_default=""),
+    Column("status", Integer, nullable=False),
+    Column("extended_status", Integer, nullable=False, server_default="0"),
+    Column("extended_status_text", Text, nullable=False, server_default=""),
+    Column("priority", Integer, nullable=False),
+    Column("schedule_type", Integer, nullable=False, server_default="0"),
+    Column("scheduled_at", Float, nullable=True),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("submitted_at", Float, nullable=False),
+    Column("transmission_start", Float, nullable=True),
+    Column("transmission_end", Float, nullable=True),
+    Column("retries", Integer, nullable=False, server_default="0"),
+    Column("dials", Integer, nullable=False, server_default="0"),
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("pages_sent", Integer, nullable=False, server_default="0"),
+    Column("device_name", String(64), nullable=True),
+    Column("remote_csid", Text, nullable=False, server_default=""),
+    Column("tsid", Text, nullable=False, server_default=""),
+    Column("receipt_address", String(320), nullable=False, server_default=""),
+    Column("billing_code", String(64), nullable=False, server_default=""),
+    Column("kill_at", Float, nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_outgoing_jobs_pick", outgoing_jobs.c.status, outgoing_jobs.c.priority, outgoing_jobs.c.next_attempt_at)
+Index("ix_outgoing_jobs_submission", outgoing_jobs.c.submission_id)
+Index("ix_outgoing_jobs_number", outgoing_jobs.c.recipient_number)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("outgoing_jobs.id"), nullable=False),
+    Column("device_name", String(64), nullable=False),
+    Column("node_id", String(64), nullable=False, server_default=""),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("extended_status", Integer, nullable=False, server_default="0"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("pages_sent", Integer, nullable=False, server_default="0"),
+    Column("bit_rate", Integer, nullable=False, server_default="0"),
+    Column("ecm", Boolean, nullable=False, server_default="0"),
+    Column("compression", String(8), nullable=False, server_default=""),
+    Column("resolution", String(16), nullable=False, server_default=""),
+    Column("remote_csid", Text, nullable=False, server_default=""),
+    Column("duration_s", Float, nullable=False, server_default="0"),
+    Column("session_log", Text, nullable=False, server_default=""),
+)
+Index("ix_attempts_job", attempts.c.job_id)
+
+incoming_jobs = Table(
+    "incoming_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_name", String(64), nullable=False),
+    Column("node_id", String(64), nullable=False, server_default=""),
+    Column("received_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("caller_id", String(64), nullable=False, server_default=""),
+    Column("caller_name", Text, nullable=False, server_default=""),
+    Column("did", String(64), nullable=False, server_default=""),
+    Column("remote_tsid", Text, nullable=False, server_default=""),
+    Column("csid", Text, nullable=False, server_default=""),
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("status", Integer, nullable=False),
+    Column("extended_status", Integer, nullable=False, server_default="0"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("tiff_blob_id", String(36), ForeignKey("blobs.id"), nullable=True),
+    Column("quality", JSON, nullable=False),
+    Column("routing_retries", Integer, nullable=False, server_default="0"),
+    Column("next_routing_at", Float, nullable=True),
+    Column("routed_at", Float, nullable=True),
+    Column("routing_status", Text, nullable=False, server_default=""),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_incoming_jobs_status", incoming_jobs.c.status, incoming_jobs.c.next_routing_at)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("node_id", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("status", Integer, nullable=False, server_default="0"),
+    Column("status_text", Text, nullable=False, server_default=""),
+    Column("updated_at", Float, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("topic", Integer, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("node_id", String(64), nullable=False, server_default=""),
+    Column("job_id", Integer, nullable=True),
+    Column("device_name", String(64), nullable=True),
+    Column("payload", JSON, nullable=False),
+)
+Index("ix_events_at", events.c.at)
+
+extension_data = Table(
+    "extension_data",
+    metadata,
+    Column("device_id", Integer, primary_key=True),
+    Column("guid", String(38), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("writer", String(64), nullable=False, server_default=""),
+    Column("updated_at", Float, nullable=False),
+)
+
+server_state = Table(
+    "server_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -1,0 +1,74 @@
+"""Every query about submissions: the durable record of what a sender handed in."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.model import Submission, SubmissionState
+from gateway.storage.database import new_id, put_blob
+from gateway.storage.schema import submissions
+
+
+async def create_submission(
+    conn: AsyncConnection,
+    *,
+    source: str,
+    principal: str,
+    envelope_from: str,
+    recipients: list[dict[str, str]],
+    raw: bytes,
+    content_type: str = "message/rfc822",
+    subject: str = "",
+    options: dict[str, Any] | None = None,
+) -> str:
+    """Record a submission with its raw content; once the transaction commits it survives any crash."""
+    submission_id = new_id()
+    blob_id = await put_blob(conn, raw, content_type)
+    now = time.time()
+    await conn.execute(
+        submissions.insert().values(
+            id=submission_id,
+            created_at=now,
+            source=source,
+            principal=principal,
+            envelope_from=envelope_from,
+            recipients=recipients,
+            subject=subject,
+            state=SubmissionState.RECEIVED,
+            reason="",
+            raw_blob_id=blob_id,
+            pages=0,
+            options=options or {},
+            updated_at=now,
+        )
+    )
+    return submission_id
+
+
+async def get_submission(conn: AsyncConnection, submission_id: str) -> Submission | None:
+    """One submission, or None."""
+    row = (await conn.execute(select(submissions).where(submissions.c.id == submission_id))).first()
+    return Submission.from_row(row) if row else None
+
+
+async def list_submissions(conn: AsyncConnection, state: str | None = None, limit: int = 100) -> list[Submission]:
+    """Newest first, optionally in one state."""
+    query = select(submissions).order_by(submissions.c.created_at.desc()).limit(limit)
+    if state is not None:
+        query = query.where(submissions.c.state == state)
+    return [Submission.from_row(row) for row in await conn.execute(query)]
+
+
+async def set_submission_state(
+    conn: AsyncConnection, submission_id: str, state: str, *, reason: str = "", **values: Any
+) -> None:
+    """Move a submission on, recording why."""
+    await conn.execute(
+        update(submissions)
+        .where(submissions.c.id == submission_id)
+        .values(state=state, reason=reason, updated_at=time.time(), **values)
+    )

@@ -1,0 +1,48 @@
+"""What a fax call produced, in the Windows Fax Service's words (extended status) plus the line figures."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gateway.enums import ExtendedStatus
+
+
+@dataclass
+class CallResult:
+    """The outcome of one send or receive call, as a device provider reports it at the end of a job."""
+
+    status: ExtendedStatus
+    reason: str = ""
+    """A plain-words reason for people (receipts, job status), never raw modem output."""
+    pages: int = 0
+    """Pages confirmed by the far end (MCF/PIP) when sending; pages stored when receiving."""
+    pages_total: int = 0
+    bit_rate: int = 0
+    ecm: bool = False
+    compression: str = ""
+    """"MH", "MR" or "MMR"."""
+    resolution: str = ""
+    """"standard" or "fine"."""
+    remote_csid: str = ""
+    """The far end's identifier (CSI when sending, TSI when receiving), already made safe to print."""
+    caller_id: str = ""
+    caller_name: str = ""
+    did: str = ""
+    duration_s: float = 0.0
+    files: list[str] = field(default_factory=list)
+    """Received TIFF Class F files, one per call."""
+    session_log: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every page went through."""
+        return self.status == ExtendedStatus.CALL_COMPLETED
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as plain JSON types, for ``--json`` output and storage."""
+        data = asdict(self)
+        data["status"] = self.status.name.lower()
+        data["ok"] = self.ok
+        data.pop("session_log")
+        return data
