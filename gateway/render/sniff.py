@@ -18,6 +18,9 @@ _OFFICE_ZIP_MARKERS = {
     "ppt/": "pptx",
 }
 
+# Legacy Office files are OLE2 containers; the name of the main stream tells which application wrote them.
+_OLE_STREAMS = {"WordDocument": "doc", "Workbook": "xls", "Book": "xls", "PowerPoint Document": "ppt"}
+
 
 @dataclass(frozen=True, slots=True)
 class Sniffed:
@@ -70,7 +73,10 @@ def _sniff_office(data: bytes) -> str | None:
     if data.startswith(b"{\\rtf"):
         return "rtf"
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "ole"
+        for stream, kind in _OLE_STREAMS.items():
+            if stream.encode("utf-16-le") in data:
+                return kind
+        return None
     if not data.startswith(b"PK\x03\x04"):
         return None
     try:
