@@ -1,4 +1,4 @@
-"""Configuration: every mistake is reported with its key path, the example file is valid, secrets come from the environment."""
+"""Configuration: every mistake is named by key path, the example file is valid, secrets come from the environment."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ FAXGATE = [sys.executable, "-m", "gateway"]
 def test_check_config_reports_all_three_mistakes_with_key_paths(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        '[outbox]\nretry_delay = "ten"\n\n[smtp]\nlisten = "localhost"\n\n[[devices]]\nname = "modem0"\nprovder = "class1"\n'
+        '[outbox]\nretry_delay = "ten"\n\n[smtp]\nlisten = "localhost"\n\n'
+        '[[devices]]\nname = "modem0"\nprovder = "class1"\n'
     )
     result = subprocess.run([*FAXGATE, "check-config", str(bad)], capture_output=True, text=True, check=False)
     assert result.returncode == 1
@@ -33,7 +34,9 @@ def test_check_config_reports_all_three_mistakes_with_key_paths(tmp_path: Path) 
 def test_check_config_json_output_and_success(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text('[outbox]\nretry_delay = "5m"\nretries = 5\n')
-    result = subprocess.run([*FAXGATE, "check-config", "--json", str(good)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [*FAXGATE, "check-config", "--json", str(good)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     assert '"ok": true' in result.stdout
     config = load_config(good)

@@ -35,18 +35,17 @@ def test_sigkill_after_committed_write_loses_nothing(tmp_path: Path, store_url: 
     smtp_port, http_port = write_config(config, tmp_path / "data", store_url)
     message = (b"From: clinic@example.com\r\nTo: 5551234@fax.localhost\r\nSubject: lab results\r\n\r\n"
                + b"line of text\r\n" * 2000)
-    with ServerProcess(config, http_port) as server:
-        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
-            client.ehlo()
-            code, reply = client.docmd("MAIL FROM:<clinic@example.com>")
-            assert code == 250
-            assert client.docmd("RCPT TO:<5551234@fax.localhost>")[0] == 250
-            assert client.docmd("DATA")[0] == 354
-            client.send(message.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
-            code, reply = client.getreply()
-            assert code == 250, reply
-            submission_id = reply.decode().rsplit(" ", 1)[-1]
-            server.kill()  # right after 250: no QUIT, no shutdown
+    with ServerProcess(config, http_port) as server, smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        client.ehlo()
+        code, reply = client.docmd("MAIL FROM:<clinic@example.com>")
+        assert code == 250
+        assert client.docmd("RCPT TO:<5551234@fax.localhost>")[0] == 250
+        assert client.docmd("DATA")[0] == 354
+        client.send(message.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
+        code, reply = client.getreply()
+        assert code == 250, reply
+        submission_id = reply.decode().rsplit(" ", 1)[-1]
+        server.kill()  # right after 250: no QUIT, no shutdown
     with ServerProcess(config, http_port):
         shown = subprocess.run(
             [sys.executable, "-m", "gateway", "submissions", "show", "--config", str(config), "--json", submission_id],
