@@ -12,7 +12,6 @@ from pydantic import Field, ValidationError
 
 from gateway.config.base import Section
 from gateway.config.devices import DeviceSection, SimulationSection
-from gateway.config.outbound import OutboundSection
 from gateway.config.sections import (
     ArchiveSection,
     HttpSection,
@@ -23,7 +22,6 @@ from gateway.config.sections import (
     ServerSection,
     StorageSection,
 )
-from gateway.config.routing import InboundSection
 from gateway.config.security import SecuritySection
 from gateway.config.smtp import SmtpSection
 
@@ -50,9 +48,7 @@ class FaxgateConfig(Section):
     security: SecuritySection = SecuritySection()
     logging: LoggingSection = LoggingSection()
     outbox: OutboxSection = OutboxSection()
-    outbound: OutboundSection = OutboundSection()
     inbox: InboxSection = InboxSection()
-    inbound: InboundSection = InboundSection()
     archive: ArchiveSection = ArchiveSection()
     receipts: ReceiptsSection = ReceiptsSection()
     devices: list[DeviceSection] = Field(default_factory=list)
