@@ -7,12 +7,14 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gateway import __version__
-from gateway.config import ConfigError, FaxgateConfig, default_config, load_config
+
+if TYPE_CHECKING:
+    from gateway.config import FaxgateConfig
 
 # name -> "module:attribute" of a click command or group that lives with the code it drives.
 LAZY_COMMANDS: dict[str, str] = {
@@ -71,6 +73,8 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
 
 def config_from_option(path: Path | None) -> FaxgateConfig:
     """The config at PATH, or the embedded defaults; exits 1 with every problem named."""
+    from gateway.config import ConfigError, default_config, load_config
+
     if path is None:
         return default_config()
     try:
@@ -105,6 +109,8 @@ def version(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def check_config(path: Path, as_json: bool) -> None:
     """Validate a configuration file and report every problem with its key path."""
+    from gateway.config import ConfigError, load_config
+
     try:
         load_config(path)
     except ConfigError as exc:

@@ -83,6 +83,21 @@ class OutgoingJob(_FromRow):
     receipt_address: str
     billing_code: str
     kill_at: float | None
+    sched_priority: int = 127
+    """Queue order, lower first (HylaFAX: high 63, normal 127, low 190, bulk after every interactive job)."""
+    bulk: bool = False
+    route: str = ""
+    """The outbound routing target: "group:NAME" or "device:NAME"."""
+    document_blob_id: str | None = None
+    tries: int = 0
+    """Calls that reached the far end and failed (HylaFAX tottries); ``dials`` counts every call placed."""
+    result_counts: dict[str, int] | None = None
+    final_at: float | None = None
+    receipt_sent_at: float | None = None
+    archived_at: float | None = None
+    call_id: str | None = None
+    claimed_by: str | None = None
+    claimed_until: float | None = None
 
     @property
     def job_status(self) -> JobStatus:
@@ -123,6 +138,11 @@ class Attempt(_FromRow):
     resolution: str
     remote_csid: str
     duration_s: float
+    node_id: str = ""
+    call_id: str = ""
+    dialed: str = ""
+    start_page: int = 0
+    pages_total: int = 0
 
 
 @dataclass

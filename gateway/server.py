@@ -19,7 +19,11 @@ from gateway.enums import ServerEvents
 from gateway.events import EventBus
 from gateway.intake.smtp import SmtpListener
 from gateway.logs import log_event, logger
+from gateway.queue.pool import DevicePool
+from gateway.queue.service import QueueService
 from gateway.storage import Database
+from routing.answer import InboundService
+from routing.router import RoutingService
 
 log = logger("init")
 
@@ -100,6 +104,12 @@ class FaxServer:
             services.append(SmtpListener(self.config, self.db))
         if self.config.http.enabled:
             services.append(HttpService(self))
+        services.append(pool := DevicePool(self.config))
+        self.fax_devices = pool.devices
+        services.append(QueueService(self, pool))
+        services.append(RoutingService(self.config, self.db, self.events, self.node_id))
+        services.append(InboundService(self.config, self.db, getattr(self, "fax_devices", {}), self.events,
+                                       self.node_id))
         return services
 
     def listening(self) -> dict[str, str]:

@@ -12,6 +12,9 @@ from pydantic import Field, ValidationError
 
 from gateway.config.base import Section
 from gateway.config.devices import DeviceSection, SimulationSection
+from gateway.config.numbers import NumbersSection
+from gateway.config.outbound import OutboundSection
+from gateway.config.routing import InboundSection
 from gateway.config.sections import (
     ArchiveSection,
     HttpSection,
@@ -46,9 +49,12 @@ class FaxgateConfig(Section):
     http: HttpSection = HttpSection()
     smtp: SmtpSection = SmtpSection()
     security: SecuritySection = SecuritySection()
+    numbers: NumbersSection = NumbersSection()
     logging: LoggingSection = LoggingSection()
     outbox: OutboxSection = OutboxSection()
+    outbound: OutboundSection = OutboundSection()
     inbox: InboxSection = InboxSection()
+    inbound: InboundSection = InboundSection()
     archive: ArchiveSection = ArchiveSection()
     receipts: ReceiptsSection = ReceiptsSection()
     devices: list[DeviceSection] = Field(default_factory=list)

@@ -7,6 +7,7 @@ import ipaddress
 from pydantic import Field, field_validator
 
 from gateway.config.base import Section
+from gateway.config.numbers import check_number_classes
 from gateway.enums import AccessRights
 
 RIGHT_NAMES = {right.name.lower(): right for right in AccessRights if right.name}
@@ -35,7 +36,10 @@ class UserSection(Section):
     """From `faxgate hash-password`; never the password itself."""
     email: str = ""
     rights: list[str] = Field(default_factory=lambda: ["submit_normal"])
+    destinations: list[str] = Field(default_factory=list)
+    """Number classes closed by [numbers].blocked that this user may dial anyway, e.g. ["international"]."""
     _check = field_validator("rights")(_check_rights)
+    _check_destinations = field_validator("destinations")(check_number_classes)
 
 
 class TrustedNetworkSection(Section):
@@ -45,7 +49,10 @@ class TrustedNetworkSection(Section):
     rights: list[str] = Field(default_factory=lambda: ["submit_normal"])
     allowed_senders: list[str] = Field(default_factory=list)
     """Envelope senders or @domains accepted from this network; empty accepts any sender."""
+    destinations: list[str] = Field(default_factory=list)
+    """Number classes closed by [numbers].blocked that senders from this network may dial anyway."""
     _check = field_validator("rights")(_check_rights)
+    _check_destinations = field_validator("destinations")(check_number_classes)
 
     @field_validator("network")
     @classmethod

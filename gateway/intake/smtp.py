@@ -1,115 +1,292 @@
-"""The SMTP listener: a message is committed to storage before the 250 that accepts it."""
+"""The SMTP listener: recipients judged at RCPT, the mail committed to storage before the 250 that accepts it.
+
+RCPT: not a fax address -> 550 (never a relay); unknown sender -> 530; a bad or forbidden number -> 550 with
+the reason. DATA: the mail is read (options, documents) and refused with the reason if it cannot be faxed;
+otherwise the raw message, the checked recipients and the options are committed as a "received" submission,
+and only then is 250 sent. Rendering and queueing happen later, from storage. No exception text reaches a
+client (`handle_exception`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import re
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
+import ssl
+import time
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.config import FaxgateConfig
+from gateway.intake.addresses import AddressError, FaxAddress, numbers_in_subject, read_fax_address
+from gateway.intake.auth import Authority, Principal, RateLimiter, read_credentials, session_principal
+from gateway.intake.commit import SubmissionCommitter
+from gateway.intake.mime import FaxMail, MailError, parse_fax_mail
+from gateway.intake.options import OptionError, check_rights
 from gateway.logs import log_event, logger
+from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
 from gateway.storage import Database
-from gateway.storage.submissions import create_submission
+from gateway.storage.jobs import get_queue_state
 from gateway.textsafe import safe_text
 
 log = logger("outbound")
-_NUMBER = re.compile(r"^\+?[0-9][0-9 ()./-]{1,30}$")
+QUEUE_STATE_TTL_S = 2.0
+INLINE_PARSE_BYTES = 256 * 1024
+"""Smaller mails are read on the event loop (well under a millisecond); larger ones in a thread."""
+TEMPORARY_FAILURE = "451 4.3.0 A temporary problem at the fax gateway; please try again later"
+
+
+class FaxEnvelope(Envelope):
+    """An envelope that also carries who is sending and the recipients already checked at RCPT."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.principal: Principal | None = None
+        self.fax_addresses: list[FaxAddress] = []
+        self.recipients: list[dict[str, str]] = []
+
+
+class FaxSMTP(SMTP):
+    """aiosmtpd's protocol with our envelope."""
+
+    def _create_envelope(self) -> Envelope:
+        return FaxEnvelope()
+
+
+def _peer_host(session: Session) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 class FaxSmtpHandler:
-    """aiosmtpd handler: checks each recipient, stores the message durably, then answers 250."""
+    """aiosmtpd handler: authenticates, judges each recipient, stores the message durably, then answers 250."""
 
     def __init__(self, config: FaxgateConfig, db: Database) -> None:
         self.config = config
         self.db = db
-        self.fax_domains = {domain.lower() for domain in config.smtp.fax_domains}
-        self.trusted = [ipaddress.ip_network(net.network, strict=False) for net in config.security.trusted_networks]
+        self.authority = Authority(config.security)
+        self.numbers = NumberPolicy(config.numbers)
+        self.rates = RateLimiter(config.smtp.rate_limit, config.smtp.rate_window.total_seconds())
+        self.committer = SubmissionCommitter(db)
+        self._blocked_checked_at = -QUEUE_STATE_TTL_S
+        self._blocked = config.outbox.blocked
 
-    def _is_trusted(self, session: Session) -> bool:
-        peer = session.peer[0] if isinstance(session.peer, tuple) else ""
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted)
+    async def _queue_blocked(self) -> bool:
+        """The shared "outgoing queue blocked" switch (Windows IFaxOutgoingQueue.Blocked), read at most every 2 s."""
+        now = time.monotonic()
+        if now - self._blocked_checked_at >= QUEUE_STATE_TTL_S:
+            async with self.db.transaction() as conn:
+                state = await get_queue_state(conn)
+            self._blocked = state["blocked"] if state and "blocked" in state else self.config.outbox.blocked
+            self._blocked_checked_at = now
+        return self._blocked
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Log the failure; the client only hears that it was temporary."""
+        log.error("smtp.session_error", exc_info=error, extra={"fields": {"error": type(error).__name__}})
+        return TEMPORARY_FAILURE
+
+    async def handle_AUTH(self, server: SMTP, session: Session, envelope: Envelope, args: list[str]) -> str | None:
+        """PLAIN and LOGIN against security.users (aiosmtpd has already refused AUTH outside TLS)."""
+        credentials = await read_credentials(server, args)
+        if credentials is None:
+            return None
+        name, password = credentials
+        principal = await self.authority.login(name, password) if name else None
+        if principal is None:
+            log_event(log, logging.WARNING, "smtp.auth_failed", user=name, peer=_peer_host(session))
+            await asyncio.sleep(self.config.smtp.auth_failure_delay.total_seconds())
+            return "535 5.7.8 Authentication credentials invalid"
+        session.authenticated = True
+        session.auth_data = principal  # type: ignore[assignment]  # aiosmtpd types it as None
+        session.login_data = name.encode()
+        log_event(log, logging.INFO, "smtp.auth_ok", user=name, peer=_peer_host(session))
+        return "235 2.7.0 Authentication successful"
+
+    def _principal(self, session: Session, envelope: Envelope) -> tuple[Principal | None, str]:
+        """The authenticated user, else the trusted network the client is in (if it allows this sender)."""
+        authenticated = session_principal(session)
+        if authenticated is not None:
+            return authenticated, ""
+        return self.authority.from_network(_peer_host(session), str(envelope.mail_from or ""))
+
+    def _rate_key(self, principal: Principal, envelope: Envelope) -> str:
+        if principal.kind == "user":
+            return principal.name
+        return f"{principal.name} {str(envelope.mail_from or '').lower()}"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        """Refuse relaying and anything that is not NUMBER@<fax domain>, at RCPT time."""
-        if not (session.authenticated or self._is_trusted(session)):
-            return "530 5.7.0 Authentication required to send faxes"
-        local, _, domain = address.rpartition("@")
-        if domain.lower() not in self.fax_domains:
-            return "550 5.7.1 Relaying denied: not a fax domain of this gateway"
-        if not _NUMBER.match(local):
-            return "550 5.1.3 Not a fax number: write the number before the @, like 5551234@" + domain
+        """Refuse relaying, unknown senders, and numbers that are invalid or not allowed, each with its reason."""
+        assert isinstance(envelope, FaxEnvelope)
+        try:
+            fax_address = read_fax_address(address, self.config.smtp)
+        except AddressError as exc:
+            return f"550 5.1.3 {exc.reason}"
+        if fax_address is None:
+            return "550 5.7.1 Relaying denied: this gateway only accepts mail for fax addresses"
+        if not envelope.mail_from or envelope.mail_from == "<>":
+            return "550 5.7.1 Delivery reports and automatic replies (null sender) are not faxed"
+        principal, why_not = self._principal(session, envelope)
+        if principal is None:
+            if why_not:
+                return f"550 5.7.1 {why_not}"
+            return "530 5.7.0 Authentication required to send faxes (AUTH after STARTTLS)"
+        if not principal.may_submit:
+            return "550 5.7.1 You may not send faxes"
+        if not envelope.rcpt_tos and await self._queue_blocked():
+            return "450 4.3.2 The fax queue is not accepting new faxes at the moment; please try again later"
+        if len(envelope.rcpt_tos) >= self.config.outbox.max_recipients:
+            return f"452 4.5.3 Too many recipients: at most {self.config.outbox.max_recipients} per mail"
+        if not self.rates.allows(self._rate_key(principal, envelope), len(envelope.rcpt_tos) + 1):
+            return "450 4.7.1 You have sent too many faxes for now; please try again later"
+        record = {"address": address, "number": "", "name": fax_address.name, "form": fax_address.form}
+        if fax_address.form != "subject":
+            try:
+                destination = self.numbers.resolve(fax_address.written_number, principal.destinations)
+            except NumberForbidden as exc:
+                return f"550 5.7.1 {exc.reason}"
+            except NumberError as exc:
+                return f"550 5.1.3 {exc.reason}"
+            record["number"] = destination.number
+        envelope.principal = principal
+        envelope.fax_addresses.append(fax_address)
+        envelope.recipients.append(record)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Recipient ok"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        """Commit the raw message, then accept it; a storage failure is a temporary refusal, never a lost fax."""
+    def _final_recipients(self, envelope: FaxEnvelope, mail: FaxMail) -> tuple[list[dict[str, str]], str]:
+        """Recipients with names from the headers, the subject address expanded into its numbers; and the subject."""
+        principal = envelope.principal
+        assert principal is not None
+        subject = mail.subject
+        final: list[dict[str, str]] = []
+        for record in envelope.recipients:
+            if record["form"] != "subject":
+                name = mail.recipient_names.get(record["address"].lower()) or record["name"]
+                final.append({**record, "name": name})
+                continue
+            numbers, rest = numbers_in_subject(mail.subject)
+            if not numbers:
+                raise NumberError(f"mail to {record['address']} must start its Subject with the fax number, "
+                                  "like \"Subject: 5551234 Invoice\"")
+            subject = rest
+            for written in numbers:
+                destination = self.numbers.resolve(written, principal.destinations)
+                final.append({**record, "number": destination.number, "name": ""})
+        unique: dict[str, dict[str, str]] = {}
+        for record in final:
+            unique.setdefault(record["number"], record)
+        return list(unique.values()), subject
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Read the mail, refuse it with the reason if it cannot be faxed, else commit it and answer 250."""
+        assert isinstance(envelope, FaxEnvelope)
+        principal = envelope.principal
+        if principal is None:
+            return "554 5.5.1 No valid recipients"
         raw = envelope.original_content or b""
-        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
-        principal = (session.authenticated and str(getattr(session, "login_data", "") or "")) or "local"
         try:
-            async with self.db.transaction() as conn:
-                submission_id = await create_submission(
-                    conn,
-                    source="smtp",
-                    principal=principal,
-                    envelope_from=str(envelope.mail_from or ""),
-                    recipients=[{"address": rcpt} for rcpt in envelope.rcpt_tos],
-                    raw=raw,
-                    subject=safe_text(headers.get("Subject", ""), 200),
-                )
-        except Exception:
-            log.exception("smtp.store_failed")
+            mail = (parse_fax_mail(raw, self.config) if len(raw) <= INLINE_PARSE_BYTES
+                    else await asyncio.to_thread(parse_fax_mail, raw, self.config))
+            options = check_rights(mail.options, principal.rights)
+            recipients, subject = self._final_recipients(envelope, mail)
+        except OptionError as exc:
+            return f"550 5.7.1 {exc.reason}" if "may not" in exc.reason else f"554 5.6.0 Fax option: {exc.reason}"
+        except MailError as exc:
+            return f"554 5.6.0 {exc.reason}"
+        except NumberForbidden as exc:
+            return f"550 5.7.1 {exc.reason}"
+        except NumberError as exc:
+            return f"550 5.1.3 {exc.reason}"
+        except Exception as exc:  # a mail our reader trips over is refused for good, not retried for ever
+            log.error("smtp.unreadable_mail", exc_info=exc, extra={"fields": {"error": type(exc).__name__}})
+            return "554 5.6.0 The message could not be read as a fax; send it as ordinary text or attachments"
+        rate_key = self._rate_key(principal, envelope)
+        if len(recipients) > self.config.outbox.max_recipients:
+            return f"552 5.5.3 Too many recipients: at most {self.config.outbox.max_recipients} per mail"
+        if not self.rates.allows(rate_key, len(recipients)):
+            return "450 4.7.1 You have sent too many faxes for now; please try again later"
+        stored_options: dict[str, Any] = {**options.to_json(), "cover": mail.cover,
+                                          "cover_template": mail.cover_template}
+        try:
+            submission_id = await self.committer.commit(
+                source="smtp",
+                principal=principal.name,
+                envelope_from=str(envelope.mail_from or ""),
+                recipients=recipients,
+                raw=raw,
+                subject=safe_text(subject, 200),
+                options=stored_options,
+            )
+        except Exception as exc:
+            log.error("smtp.store_failed", exc_info=exc, extra={"fields": {"error": type(exc).__name__}})
             return "451 4.3.0 Could not store the message; please try again later"
-        log_event(log, logging.INFO, "smtp.accepted", submission=submission_id,
-                  recipients=len(envelope.rcpt_tos), size=len(raw))
+        self.rates.record(rate_key, len(recipients))
+        log_event(log, logging.INFO, "smtp.accepted", submission=submission_id, principal=principal.name,
+                  sender=str(envelope.mail_from or ""), to=",".join(r["number"] for r in recipients),
+                  documents=len(mail.documents), size=len(raw))
         return f"250 2.0.0 Queued as {submission_id}"
 
 
+def server_tls_context(config: FaxgateConfig) -> ssl.SSLContext | None:
+    """The TLS context from smtp.tls_cert/tls_key, or None when TLS is not configured."""
+    smtp = config.smtp
+    if smtp.tls_cert is None or smtp.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(smtp.tls_cert), str(smtp.tls_key))
+    return context
+
+
 class SmtpListener:
-    """Runs the SMTP protocol on the server's event loop."""
+    """Runs the SMTP protocol on the server's event loop: plain port with STARTTLS, and optionally implicit TLS."""
 
     name = "smtp"
 
     def __init__(self, config: FaxgateConfig, db: Database) -> None:
         self.config = config
         self.handler = FaxSmtpHandler(config, db)
-        self._server: asyncio.Server | None = None
+        self.tls_context = server_tls_context(config)
+        self._servers: list[asyncio.Server] = []
         self.address: tuple[str, int] | None = None
+        self.implicit_tls_address: tuple[str, int] | None = None
 
-    def _protocol(self) -> SMTP:
+    def _protocol(self, implicit_tls: bool) -> SMTP:
         smtp = self.config.smtp
         kwargs: dict[str, Any] = {
             "hostname": smtp.hostname,
             "data_size_limit": smtp.max_message_size,
             "enable_SMTPUTF8": True,
             "ident": "faxgate ESMTP",
+            "tls_context": None if implicit_tls else self.tls_context,
+            "auth_require_tls": not implicit_tls,
         }
-        return SMTP(self.handler, **kwargs)
+        return FaxSMTP(self.handler, **kwargs)
 
     async def start(self) -> None:
-        """Listen on the configured address."""
-        host, port = self.config.smtp.listen
+        """Listen on the configured address (and the implicit-TLS one when set)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, host=host, port=port)
-        sockname = self._server.sockets[0].getsockname()
+        host, port = self.config.smtp.listen
+        server = await loop.create_server(lambda: self._protocol(False), host=host, port=port)
+        self._servers.append(server)
+        sockname = server.sockets[0].getsockname()
         self.address = (sockname[0], sockname[1])
+        if self.config.smtp.implicit_tls_listen is not None and self.tls_context is not None:
+            tls_host, tls_port = self.config.smtp.implicit_tls_listen
+            tls_server = await loop.create_server(lambda: self._protocol(True), host=tls_host, port=tls_port,
+                                                  ssl=self.tls_context)
+            self._servers.append(tls_server)
+            tls_name = tls_server.sockets[0].getsockname()
+            self.implicit_tls_address = (tls_name[0], tls_name[1])
 
     async def stop(self) -> None:
         """Stop accepting connections; sessions in flight finish their current command."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        await self.handler.committer.close()

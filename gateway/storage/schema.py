@@ -19,6 +19,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
+    text,
 )
 
 metadata = MetaData()
@@ -86,7 +89,25 @@ outgoing_jobs = Table(
     Column("claimed_by", String(64), nullable=True),
     Column("claimed_until", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
+    # 0002: the outbound queue
+    Column("sched_priority", Integer, nullable=False, server_default="127"),
+    Column("bulk", Boolean, nullable=False, server_default=false()),
+    Column("route", String(160), nullable=False, server_default=""),
+    Column("document_blob_id", String(36), nullable=True),
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("result_counts", JSON, nullable=True),
+    Column("final_at", Float, nullable=True),
+    Column("receipt_sent_at", Float, nullable=True),
+    Column("archived_at", Float, nullable=True),
+    Column("call_id", String(36), nullable=True),
 )
+_READY_JOBS = text("status IN (1, 33, 64, 96)")
+Index("ix_outgoing_jobs_ready", outgoing_jobs.c.sched_priority, outgoing_jobs.c.next_attempt_at,
+      sqlite_where=_READY_JOBS, postgresql_where=_READY_JOBS)
+Index("ix_outgoing_jobs_claims", outgoing_jobs.c.status, outgoing_jobs.c.claimed_until)
+_ACTIVE_JOBS = text("status IN (2, 1024)")
+Index("ix_outgoing_jobs_active", outgoing_jobs.c.recipient_number, sqlite_where=_ACTIVE_JOBS,
+      postgresql_where=_ACTIVE_JOBS)
 Index("ix_outgoing_jobs_pick", outgoing_jobs.c.status, outgoing_jobs.c.priority, outgoing_jobs.c.next_attempt_at)
 Index("ix_outgoing_jobs_submission", outgoing_jobs.c.submission_id)
 Index("ix_outgoing_jobs_number", outgoing_jobs.c.recipient_number)
@@ -110,8 +131,14 @@ attempts = Table(
     Column("remote_csid", Text, nullable=False, server_default=""),
     Column("duration_s", Float, nullable=False, server_default="0"),
     Column("session_log", Text, nullable=False, server_default=""),
+    # 0002: batched calls, dial strings and resumed sends
+    Column("call_id", String(36), nullable=False, server_default=""),
+    Column("dialed", String(64), nullable=False, server_default=""),
+    Column("start_page", Integer, nullable=False, server_default="0"),
+    Column("pages_total", Integer, nullable=False, server_default="0"),
 )
 Index("ix_attempts_job", attempts.c.job_id)
+Index("ix_attempts_started", attempts.c.started_at)
 
 incoming_jobs = Table(
     "incoming_jobs",
@@ -139,8 +166,34 @@ incoming_jobs = Table(
     Column("claimed_by", String(64), nullable=True),
     Column("claimed_until", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
+    Column("subaddress", String(64), nullable=False, server_default=""),
+    Column("session_log", Text, nullable=False, server_default=""),
+    Column("decision", JSON, nullable=True),
+    Column("archive_path", Text, nullable=False, server_default=""),
+    Column("size", Integer, nullable=False, server_default="0"),
 )
 Index("ix_incoming_jobs_status", incoming_jobs.c.status, incoming_jobs.c.next_routing_at)
+Index("ix_incoming_jobs_received", incoming_jobs.c.received_at)
+
+incoming_deliveries = Table(
+    "incoming_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("incoming_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("rule", String(64), nullable=False, server_default=""),
+    Column("method_guid", String(38), nullable=False),
+    Column("method_name", String(64), nullable=False, server_default=""),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("config", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("delivered_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("job_id", "key", name="uq_incoming_deliveries_job_key"),
+)
 
 devices = Table(
     "devices",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.model import Submission, SubmissionState
 from gateway.storage.database import new_id, put_blob
-from gateway.storage.schema import submissions
+from gateway.storage.schema import blobs, submissions
 
 
 async def create_submission(
@@ -72,3 +73,28 @@ async def set_submission_state(
         .where(submissions.c.id == submission_id)
         .values(state=state, reason=reason, updated_at=time.time(), **values)
     )
+
+
+async def create_submissions(conn: AsyncConnection, items: list[dict[str, Any]]) -> list[str]:
+    """Record several submissions (create_submission's keyword arguments each) with two multi-row INSERTs.
+
+    Intake's group commit uses it: one transaction, one fsync, and few round trips for a burst of mails.
+    """
+    now = time.time()
+    blob_rows: list[dict[str, Any]] = []
+    submission_rows: list[dict[str, Any]] = []
+    for item in items:
+        raw: bytes = item["raw"]
+        blob_id = new_id()
+        blob_rows.append({"id": blob_id, "sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw),
+                          "content_type": item.get("content_type", "message/rfc822"), "data": raw,
+                          "created_at": now})
+        submission_rows.append({
+            "id": new_id(), "created_at": now, "source": item["source"], "principal": item["principal"],
+            "envelope_from": item["envelope_from"], "recipients": item["recipients"],
+            "subject": item.get("subject", ""), "state": SubmissionState.RECEIVED, "reason": "",
+            "raw_blob_id": blob_id, "pages": 0, "options": item.get("options") or {}, "updated_at": now,
+        })
+    await conn.execute(insert(blobs), blob_rows)
+    await conn.execute(insert(submissions), submission_rows)
+    return [row["id"] for row in submission_rows]

@@ -54,7 +54,7 @@ def test_sigkill_after_committed_write_loses_nothing(tmp_path: Path, store_url: 
     record = json.loads(shown.stdout)
     assert record["id"] == submission_id
     assert record["subject"] == "lab results"
-    assert record["recipients"] == [{"address": "5551234@fax.localhost"}]
+    assert [recipient["address"] for recipient in record["recipients"]] == ["5551234@fax.localhost"]
 
 
 def test_embedded_defaults_start_with_no_arguments(tmp_path: Path) -> None:

@@ -1,0 +1,139 @@
+"""The number policy, in one place: read a written number into E.164, classify it, and allow or refuse it.
+
+Intake checks every recipient at RCPT time with it and the queue may check again before dialling; both ask
+`NumberPolicy.resolve(text, allowed_classes)` and get a `Destination` or a `NumberError` whose `reason`
+is written for the sender.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import PhoneNumberType, ValidationResult, shortnumberinfo
+
+from gateway.config.numbers import NumbersSection
+
+_WRITTEN = re.compile(r"^\+?[0-9][0-9 ()./-]{0,40}$")
+_TYPE_CLASSES: dict[int, str] = {
+    PhoneNumberType.PREMIUM_RATE: "premium",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.MOBILE: "mobile",
+}
+_CLASS_WORDS = {  # most telling first: a refusal names the first closed class in this order
+    "emergency": "emergency numbers",
+    "premium": "premium-rate numbers",
+    "shared_cost": "shared-cost numbers",
+    "short": "short service numbers",
+    "international": "international numbers",
+    "toll_free": "toll-free numbers",
+    "mobile": "mobile numbers",
+    "domestic": "national numbers",
+    "local": "local numbers",
+}
+
+
+class NumberError(ValueError):
+    """A number that cannot be dialled; `reason` is plain words for the sender."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NumberForbidden(NumberError):
+    """A valid number that this sender may not dial."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A checked destination: `number` is E.164 ("+12015550123"), or the bare digits of a local-only number."""
+
+    number: str
+    written: str
+    classes: frozenset[str]
+    region: str
+
+    @property
+    def is_e164(self) -> bool:
+        """True unless the number is local-only (no area or country code was written or known)."""
+        return self.number.startswith("+")
+
+
+class NumberPolicy:
+    """Reads and judges numbers for one configuration."""
+
+    def __init__(self, section: NumbersSection) -> None:
+        self.section = section
+        self.region = section.default_country
+        self.blocked = frozenset(section.blocked)
+
+    def parse(self, written: str) -> Destination:
+        """Normalise a written number (national or +international) and classify it; NumberError if it is none."""
+        text = written.strip()
+        if not _WRITTEN.match(text):
+            raise NumberError(f"{text!r} is not a fax number: use digits, optionally starting with +")
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if text.startswith("00") and not text.startswith("+"):
+            text = "+" + digits[2:]
+        if shortnumberinfo.connects_to_emergency_number(digits, self.region) and not text.startswith("+"):
+            return Destination(digits, written, frozenset({"emergency"}), self.region)
+        try:
+            parsed = phonenumbers.parse(text, self.region)
+        except phonenumbers.NumberParseException:
+            raise NumberError(f"{text!r} is not a fax number") from None
+        if phonenumbers.is_valid_number(parsed):
+            return Destination(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), written,
+                               self._classes(parsed), phonenumbers.region_code_for_number(parsed) or self.region)
+        if not text.startswith("+") and shortnumberinfo.is_valid_short_number_for_region(parsed, self.region):
+            classes = {"short"}
+            cost = shortnumberinfo.expected_cost_for_region(parsed, self.region)
+            if cost == shortnumberinfo.ShortNumberCost.PREMIUM_RATE:
+                classes.add("premium")
+            return Destination(digits, written, frozenset(classes), self.region)
+        reason = phonenumbers.is_possible_number_with_reason(parsed)
+        if reason == ValidationResult.IS_POSSIBLE_LOCAL_ONLY and not text.startswith("+"):
+            return Destination(digits, written, frozenset({"local"}), self.region)
+        raise NumberError(f"{written.strip()!r} is not a valid fax number for {self.region}: "
+                          f"{_length_hint(reason)}")
+
+    def _classes(self, parsed: phonenumbers.PhoneNumber) -> frozenset[str]:
+        classes = {_TYPE_CLASSES.get(phonenumbers.number_type(parsed), "domestic")}
+        if parsed.country_code != phonenumbers.country_code_for_region(self.region):
+            classes = (classes - {"domestic"}) | {"international"}
+        elif "mobile" in classes:
+            classes.add("domestic")
+        return frozenset(classes)
+
+    def check(self, destination: Destination, allowed_classes: Iterable[str] = ()) -> None:
+        """Raise NumberForbidden unless the sender, with these extra classes, may dial `destination`."""
+        number = destination.number
+        if any(fnmatch.fnmatchcase(number, pattern) for pattern in self.section.deny):
+            raise NumberForbidden(f"{number} is on this gateway's list of numbers that may not be dialled")
+        if any(fnmatch.fnmatchcase(number, pattern) for pattern in self.section.allow):
+            return
+        closed = (destination.classes & self.blocked) - set(allowed_classes)
+        if closed:
+            worst = next(name for name in _CLASS_WORDS if name in closed)
+            raise NumberForbidden(f"{number}: you may not send faxes to {_CLASS_WORDS[worst]}")
+
+    def resolve(self, written: str, allowed_classes: Iterable[str] = ()) -> Destination:
+        """Parse then check: the one call intake and the queue make."""
+        destination = self.parse(written)
+        self.check(destination, allowed_classes)
+        return destination
+
+
+def _length_hint(reason: int) -> str:
+    """Plain words for phonenumbers' reason codes."""
+    if reason == ValidationResult.TOO_SHORT:
+        return "it is too short"
+    if reason == ValidationResult.TOO_LONG:
+        return "it is too long"
+    if reason == ValidationResult.INVALID_COUNTRY_CODE:
+        return "the country code is unknown"
+    return "no such number exists in the numbering plan"

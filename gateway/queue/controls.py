@@ -1,0 +1,131 @@
+"""Queue controls (IFaxOutgoingJob Pause/Resume/Cancel/Restart/CopyTiff, IFaxOutgoingQueue Paused/Blocked)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.config import FaxgateConfig
+from gateway.enums import ExtendedStatus, JobOperations, JobStatus
+from gateway.model import OutgoingJob
+from gateway.storage import get_blob
+from gateway.storage import jobs as store
+
+PAUSED_WAITING = [int(status | JobStatus.PAUSED) for status in store.WAITING]
+
+
+class JobControlError(Exception):
+    """An operation the job's state does not allow; the message says why in plain words."""
+
+
+async def _job(conn: AsyncConnection, job_id: int) -> OutgoingJob:
+    job = await store.get_job(conn, job_id)
+    if job is None:
+        raise JobControlError(f"there is no job {job_id}")
+    return job
+
+
+async def pause_job(conn: AsyncConnection, job_id: int, now: float) -> OutgoingJob:
+    """Hold a waiting job (status gains the PAUSED modifier)."""
+    job = await _job(conn, job_id)
+    if job.job_status in store.WAITING:
+        changed = await store.set_status_where(conn, job_id, [job.status], now,
+                                               status=int(job.job_status | JobStatus.PAUSED))
+        if changed:
+            return changed
+    if job.job_status & JobStatus.PAUSED:
+        return job
+    raise JobControlError(f"job {job_id} is {_words(job)}; only a waiting job can be paused")
+
+
+async def resume_job(conn: AsyncConnection, job_id: int, now: float) -> OutgoingJob:
+    """Let a paused job go again."""
+    job = await _job(conn, job_id)
+    if job.status in PAUSED_WAITING:
+        changed = await store.set_status_where(conn, job_id, [job.status], now,
+                                               status=int(job.job_status & ~JobStatus.PAUSED))
+        if changed:
+            return changed
+    raise JobControlError(f"job {job_id} is {_words(job)}, not paused")
+
+
+async def cancel_job(conn: AsyncConnection, job_id: int, now: float) -> OutgoingJob:
+    """Cancel: at once when waiting or failed; a call in progress is dropped by its node (CANCELING first)."""
+    job = await _job(conn, job_id)
+    base = job.job_status.base
+    if base in (JobStatus.INPROGRESS,):
+        changed = await store.set_status_where(conn, job_id, [job.status], now, status=int(JobStatus.CANCELING))
+    elif job.job_status.base in (JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RETRIES_EXCEEDED):
+        changed = await store.set_status_where(
+            conn, job_id, [job.status], now, status=int(JobStatus.CANCELED), final_at=now,
+            extended_status=int(ExtendedStatus.CALL_ABORTED), extended_status_text="canceled",
+            receipt_sent_at=now)
+    else:
+        raise JobControlError(f"job {job_id} is {_words(job)} and cannot be canceled")
+    if changed is None:
+        raise JobControlError(f"job {job_id} changed meanwhile; try again")
+    return changed
+
+
+async def restart_job(conn: AsyncConnection, job_id: int, now: float, config: FaxgateConfig) -> OutgoingJob:
+    """Send a job that gave up again from its first unconfirmed page, with fresh retry counts."""
+    job = await _job(conn, job_id)
+    if job.job_status.base != JobStatus.RETRIES_EXCEEDED:
+        raise JobControlError(f"job {job_id} is {_words(job)}; only a job whose retries ran out can be restarted")
+    kill_after = config.outbound.kill_after.total_seconds()
+    changed = await store.set_status_where(
+        conn, job_id, [job.status], now, status=int(JobStatus.PENDING), next_attempt_at=now, retries=0, dials=0,
+        tries=0, result_counts={}, final_at=None, receipt_sent_at=None, extended_status=int(ExtendedStatus.NONE),
+        extended_status_text="restarted", kill_at=now + kill_after if kill_after > 0 else None)
+    if changed is None:
+        raise JobControlError(f"job {job_id} changed meanwhile; try again")
+    return changed
+
+
+async def job_document(conn: AsyncConnection, job_id: int, fmt: str) -> bytes:
+    """The job's fax as TIFF Class F (as stored) or as PDF (CopyTiff, and its PDF twin)."""
+    job = await _job(conn, job_id)
+    if job.document_blob_id is None:
+        raise JobControlError(f"job {job_id} has no document")
+    data = await get_blob(conn, job.document_blob_id)
+    if fmt == "tiff":
+        return data
+    from gateway.queue.documents import pages_pdf, tiff_pages
+
+    return pages_pdf(tiff_pages(data))
+
+
+async def set_switches(conn: AsyncConnection, now: float, config: FaxgateConfig, *, paused: bool | None = None,
+                       blocked: bool | None = None) -> dict[str, bool]:
+    """Pause/resume processing or block/unblock submissions for every node."""
+    state = await store.get_queue_state(conn) or {"paused": config.outbox.paused, "blocked": config.outbox.blocked}
+    if paused is not None:
+        state["paused"] = paused
+    if blocked is not None:
+        state["blocked"] = blocked
+    await store.set_queue_state(conn, state, now)
+    return state
+
+
+def available_operations(job: OutgoingJob) -> JobOperations:
+    """FAX_JOB_OPERATIONS_ENUM for a job now (IFaxOutgoingJob.AvailableOperations)."""
+    operations = JobOperations.VIEW | JobOperations.RECIPIENT_INFO | JobOperations.SENDER_INFO
+    status = job.job_status
+    if status in store.WAITING:
+        operations |= JobOperations.PAUSE | JobOperations.DELETE
+    elif status.base in (JobStatus.PENDING, JobStatus.RETRYING) and status & JobStatus.PAUSED:
+        operations |= JobOperations.RESUME | JobOperations.DELETE
+    elif status.base == JobStatus.INPROGRESS:
+        operations |= JobOperations.DELETE
+    elif status.base == JobStatus.RETRIES_EXCEEDED:
+        operations |= JobOperations.RESTART | JobOperations.DELETE
+    return operations
+
+
+def _words(job: OutgoingJob) -> str:
+    names = [flag.name.lower().replace("_", " ") for flag in JobStatus if flag & job.job_status and flag.name]
+    return " and ".join(names) or "in an unknown state"
+
+
+def describe(job: OutgoingJob) -> str:
+    """The status in the words of the legacy FaxJob.QueueStatus strings."""
+    return _words(job)

@@ -1,0 +1,534 @@
+"""The scheduler: claims due jobs from the shared table for this node's idle devices, runs the calls, records them.
+
+Everything it knows lives in the job table (status, next-attempt time, claim lease), so several nodes can
+share one queue and a node that dies loses nothing: its claims lapse and the jobs return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from gateway.config import FaxgateConfig
+from gateway.config.outbound import OutboundSection, RetryRule
+from gateway.enums import ExtendedStatus, JobStatus, ScheduleType, ServerEvents
+from gateway.events import EventBus
+from gateway.logs import log_event, logger
+from gateway.model import OutgoingJob
+from gateway.queue.clock import WallClock
+from gateway.queue.devices import DeviceManager
+from gateway.queue.policy import after_failure, shares_failure
+from gateway.queue.routing import OutboundRouter, dial_string
+from gateway.queue.windows import CallWindows
+from gateway.render.header import DEFAULT_HEADER_FORMAT, HeaderFields, stamp_header
+from gateway.storage import Database, get_blob
+from gateway.storage import jobs as store
+from modem.faxtiff import FaxPage, FaxTiffWriter, read_fax_tiff
+from modem.provider import PageStamp, SendJob
+from modem.result import CallResult
+
+log = logger("outbound")
+HOUSEKEEPING_S = 60.0
+
+
+class FinalJobHandler(Protocol):
+    """Told once a job reached a final state and that state is committed (receipts, archive)."""
+
+    async def job_final(self, job: OutgoingJob) -> None:
+        """React to one final job."""
+        ...
+
+
+@dataclass
+class _CallJob:
+    """One job inside a call: its row and its pages still to send."""
+
+    job: OutgoingJob
+    pages: list[FaxPage]
+    start: int
+    attempt_id: int = 0
+    confirmed: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self.pages) - self.start
+
+
+@dataclass
+class QueueSwitches:
+    """IFaxOutgoingQueue.Paused and .Blocked, as every node sees them."""
+
+    paused: bool = False
+    blocked: bool = False
+
+
+@dataclass
+class _Progress:
+    """Page confirmations reported during a call, written to the table as they come."""
+
+    writes: list[asyncio.Task[None]] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Scheduler:
+    """One node's dispatcher over the shared outgoing queue."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        config: FaxgateConfig,
+        manager: DeviceManager,
+        clock: WallClock,
+        events: EventBus,
+        node_id: str,
+        finisher: FinalJobHandler | None = None,
+        workdir: Path | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.policy = effective_policy(config)
+        self.manager = manager
+        self.clock = clock
+        self.events = events
+        self.node_id = node_id
+        self.finisher = finisher
+        self.router = OutboundRouter(config.outbound, manager.order)
+        self.windows = CallWindows(config.outbox.timezone, config.outbound.time_of_day,
+                                   config.outbox.discount_start, config.outbox.discount_end)
+        self.workdir = workdir or Path(tempfile.gettempdir())
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self.working = 0
+        """Tasks doing non-waiting work now (virtual-time tests wait for 0 before moving time)."""
+        self._wake = asyncio.Event()
+        self._last_call_start = float("-inf")
+        self._last_housekeeping = float("-inf")
+        self._stopping = False
+        self.lease_s = config.outbound.claim_lease.total_seconds()
+
+    # ------------------------------------------------------------------------------------------ loop
+
+    def wake(self) -> None:
+        """Look at the queue now (a job was added or changed)."""
+        self._wake.set()
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        self.working += 1
+        try:
+            yield
+        finally:
+            self.working -= 1
+
+    async def run(self) -> None:
+        """Dispatch until stopped, sleeping until the next due job, a wake-up, or the poll interval."""
+        await self.release_own_claims()
+        poll = self.policy.poll_interval.total_seconds()
+        while not self._stopping:
+            started = 0
+            try:
+                started = await self.dispatch_once()
+                due = await self.next_wake_time()
+            except Exception:
+                log.exception("queue.dispatch_failed")
+                due = None
+            now = self.clock.now()
+            # A due job that nothing could take (its devices or its number busy) waits for a wake-up or a poll.
+            wait = poll if due is None or (due <= now and not started) else max(0.0, min(poll, due - now))
+            self._wake.clear()
+            sleeper = asyncio.ensure_future(self.clock.sleep(wait))
+            waker = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            sleeper.cancel()
+            waker.cancel()
+
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Stop claiming; let calls in progress finish within the grace period (their claims lapse otherwise)."""
+        self._stopping = True
+        self.wake()
+        calls = list(self.in_flight.values())
+        if calls:
+            _done, pending = await asyncio.wait(calls, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+
+    async def switches(self) -> QueueSwitches:
+        """The shared pause/block switches; the configuration gives them until someone sets them."""
+        async with self.db.transaction() as conn:
+            state = await store.get_queue_state(conn)
+        if state is None:
+            return QueueSwitches(self.config.outbox.paused, self.config.outbox.blocked)
+        return QueueSwitches(state.get("paused", False), state.get("blocked", False))
+
+    async def release_own_claims(self) -> None:
+        """At start, take back jobs this node id claimed before it stopped (a crash or a SIGKILL)."""
+        async with self.db.transaction() as conn:
+            mine = [job for job in await store.list_jobs(conn, statuses=store.ACTIVE)
+                    if job.claimed_by == self.node_id and job.device_name not in self.in_flight]
+            await self._requeue_lost(conn, mine, "the server stopped during the call")
+
+    async def next_wake_time(self) -> float | None:
+        """The next moment something is due: a job, a kill time, a resting device, the stagger gap."""
+        routes = self.router.routes_served_by(self.manager.order)
+        async with self.db.transaction() as conn:
+            due = await store.next_due_time(conn, routes)
+            kill = await store.next_kill_time(conn)
+        if not [name for name in self.manager.idle() if name not in self.in_flight]:
+            due = None  # the end of a call (or a device coming back) is the next chance
+        stagger = self.policy.stagger_calls.total_seconds()
+        if stagger and due is not None:
+            due = max(due, self._last_call_start + stagger)
+        candidates = [due, kill, self.manager.next_available()]
+        found = [value for value in candidates if value is not None]
+        return max(self.clock.now(), min(found)) if found else None
+
+    # -------------------------------------------------------------------------------------- dispatch
+
+    async def dispatch_once(self) -> int:
+        """Housekeeping, then give due jobs to idle devices; returns how many calls were started."""
+        with self._busy():
+            now = self.clock.now()
+            await self._housekeeping(now)
+            if self._stopping or (await self.switches()).paused:
+                return 0
+            started = 0
+            stagger = self.policy.stagger_calls.total_seconds()
+            while idle := [name for name in self.manager.idle() if name not in self.in_flight]:
+                now = self.clock.now()
+                if stagger and now < self._last_call_start + stagger:
+                    break
+                claimed = await self._claim(idle, now)
+                if claimed is None:
+                    break
+                device, batch = claimed
+                self._last_call_start = now
+                self.working += 1  # the call task owns this until it starts waiting on the line
+                self.in_flight[device] = asyncio.create_task(self._call(device, batch))
+                started += 1
+            if not [name for name in self.manager.idle() if name not in self.in_flight]:
+                async with self.db.transaction() as conn:
+                    await store.mark_no_line(conn, self.router.routes_served_by(self.manager.order),
+                                             self.clock.now())
+            return started
+
+    async def _claim(self, idle: list[str], now: float) -> tuple[str, list[OutgoingJob]] | None:
+        routes = self.router.routes_served_by(idle)
+        async with self.db.transaction() as conn:
+            lead = await store.claim_next(conn, node_id=self.node_id, now=now, lease_s=self.lease_s,
+                                          routes=routes, max_concurrent=self.policy.max_concurrent_calls)
+            if lead is None:
+                return None
+            mates = await store.claim_batch_mates(conn, lead, node_id=self.node_id, now=now, lease_s=self.lease_s,
+                                                  limit=self.policy.max_batch_jobs - 1)
+            device = next(name for name in self.router.devices_of(lead.route) if name in idle)
+        return device, [lead, *mates]
+
+    async def _housekeeping(self, now: float) -> None:
+        """Return jobs of dead nodes, give up jobs past their kill time, drop final jobs past the age limit."""
+        finals: list[OutgoingJob] = []
+        async with self.db.transaction() as conn:
+            lost = [job for job in await store.expired_claims(conn, now) if job.claimed_by != self.node_id
+                    or job.device_name not in self.in_flight]
+            await self._requeue_lost(conn, lost, "the node sending it stopped answering")
+            for job in await store.overdue_jobs(conn, now):
+                changed = await store.set_status_where(
+                    conn, job.id, [job.status], now, status=int(JobStatus.RETRIES_EXCEEDED), final_at=now,
+                    extended_status_text=_gave_up_text(job, "its kill time passed"))
+                if changed:
+                    finals.append(changed)
+            if now - self._last_housekeeping >= HOUSEKEEPING_S:
+                self._last_housekeeping = now
+                if self.db.is_sqlite:  # PostgreSQL's autovacuum does this by itself
+                    await store.refresh_statistics(conn)
+                age = self.config.outbox.age_limit.total_seconds()
+                if age > 0:  # Windows AgeLimit / HylaFAX DirtyDays
+                    for job in await store.waiting_jobs_submitted_before(conn, now - age):
+                        changed = await store.set_status_where(
+                            conn, job.id, [job.status], now, status=int(JobStatus.RETRIES_EXCEEDED), final_at=now,
+                            extended_status_text=_gave_up_text(job, "it is older than the queue's age limit"))
+                        if changed:
+                            finals.append(changed)
+                    await store.delete_jobs(conn, await store.failed_jobs_older_than(conn, now - age))
+        for job in finals:
+            await self._announce_final(job)
+
+    async def _requeue_lost(self, conn: Any, jobs: list[OutgoingJob], reason: str) -> None:
+        """Put jobs whose call was cut off back in the queue at once (Windows: LINE_UNAVAILABLE retries now)."""
+        now = self.clock.now()
+        for job in jobs:
+            for attempt in await store.open_attempts(conn, [job.id]):
+                await store.finish_attempt(conn, attempt.id, ended_at=now, reason=reason,
+                                           extended_status=int(ExtendedStatus.LINE_UNAVAILABLE))
+            if job.job_status.base == JobStatus.CANCELING:
+                values: dict[str, Any] = {"status": int(JobStatus.CANCELED), "final_at": now}
+            else:
+                values = {"status": int(JobStatus.PENDING), "next_attempt_at": now}
+            await store.update_job(conn, job.id, claimed_by=None, claimed_until=None, updated_at=now,
+                                   extended_status=int(ExtendedStatus.LINE_UNAVAILABLE),
+                                   extended_status_text=reason, **values)
+            log_event(log, logging.WARNING, "job.requeued", job=job.id, reason=reason, node=job.claimed_by)
+
+    # ------------------------------------------------------------------------------------------ call
+
+    async def _call(self, device: str, batch: list[OutgoingJob]) -> None:
+        """One call for one or more jobs to the same number; every outcome is committed before the task ends."""
+        call_path = self.workdir / f"faxgate-call-{uuid.uuid4().hex}.tif"
+        working = True
+        try:
+            loaded = [await self._load(job) for job in batch]
+            await self._complete_without_call([part.job for part in loaded if part.remaining <= 0])
+            parts = [part for part in loaded if part.remaining > 0]
+            if not parts:
+                return
+            call_id = str(uuid.uuid4())
+            number = batch[0].recipient_number
+            dialed = dial_string(number, device, self.policy.dialing)
+            slot = self.manager.slots[device]
+            tsid = slot.tsid if self.config.outbox.use_device_tsid or not batch[0].tsid else batch[0].tsid
+            stamps = self._write_call_document(call_path, parts, tsid)
+            await self._record_start(parts, device, call_id, dialed)
+            progress = _Progress()
+
+            def on_status(state: ExtendedStatus, page: int) -> None:
+                if state == ExtendedStatus.TRANSMITTING and page > 1:
+                    self._note_progress(parts, page - 1, progress)
+
+            send = SendJob(dial_string=dialed, tiff_path=str(call_path), tsid=tsid,
+                           header=(lambda index, _total: stamps[index]) if stamps else None)
+            expected = 90.0 + 120.0 * sum(part.remaining for part in parts)
+            self.working -= 1
+            working = False
+            result = await self.manager.call(device, send, on_status, expected,
+                                             heartbeat=lambda: self._heartbeat(parts))
+            self.working += 1
+            working = True
+            for write in progress.writes:
+                await write
+            await self._record_result(parts, device, number, result)
+        except Exception:
+            log.exception("queue.call_failed", extra={"fields": {"device": device}})
+            with contextlib.suppress(Exception):
+                async with self.db.transaction() as conn:
+                    await self._requeue_lost(conn, batch, "the call could not be made (internal error)")
+        finally:
+            with contextlib.suppress(OSError):
+                call_path.unlink()
+            self.in_flight.pop(device, None)
+            if working:
+                self.working -= 1
+            self.wake()
+
+    async def _complete_without_call(self, jobs: list[OutgoingJob]) -> None:
+        """Jobs whose every page was confirmed before a crash cut off the bookkeeping: done, no call needed."""
+        now = self.clock.now()
+        for job in jobs:
+            async with self.db.transaction() as conn:
+                await store.update_job(conn, job.id, held_by=self.node_id, status=int(JobStatus.COMPLETED),
+                                       extended_status=int(ExtendedStatus.CALL_COMPLETED), final_at=now,
+                                       extended_status_text=f"{job.pages} pages sent", transmission_end=now,
+                                       claimed_by=None, claimed_until=None, updated_at=now)
+                done = await store.get_job(conn, job.id)
+            if done is not None:
+                self._publish(done.id, done.job_status, done.ext_status)
+                await self._announce_final(done)
+
+    async def _load(self, job: OutgoingJob) -> _CallJob:
+        """The job's pages from the shared store (rendered once, at submission)."""
+        if job.document_blob_id is None:
+            raise ValueError(f"job {job.id} has no document")
+        async with self.db.transaction() as conn:
+            data = await get_blob(conn, job.document_blob_id)
+        with tempfile.NamedTemporaryFile(suffix=".tif", dir=self.workdir) as handle:
+            handle.write(data)
+            handle.flush()
+            pages = list(read_fax_tiff(handle.name))
+        return _CallJob(job, pages, min(job.pages_sent, len(pages)))
+
+    def _write_call_document(self, path: Path, parts: list[_CallJob], tsid: str) -> list[PageStamp]:
+        """Every page this call sends, in order, and the header stamp of each (page X of Y of its own job)."""
+        stamps: list[PageStamp] = []
+        zone = ZoneInfo(self.config.outbox.timezone)
+        sent = datetime.fromtimestamp(self.clock.now(), zone)
+        fine = all(page.fine for part in parts for page in part.pages)
+        with FaxTiffWriter(path, fine=fine) as writer:
+            for part in parts:
+                for index in range(part.start, len(part.pages)):
+                    page = part.pages[index]
+                    writer.add_page(page.bitmap, yres=page.yres)
+                    fields = HeaderFields(sent=sent, tsid=tsid, recipient=part.job.recipient_number,
+                                          page=index + 1, pages=len(part.pages),
+                                          recipient_name=part.job.recipient_name)
+                    stamps.append(_stamper(fields, page.fine))
+        return stamps if self.config.outbox.branding else []
+
+    async def _record_start(self, parts: list[_CallJob], device: str, call_id: str, dialed: str) -> None:
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            for part in parts:
+                part.attempt_id = await store.start_attempt(
+                    conn, job_id=part.job.id, device_name=device, node_id=self.node_id, started_at=now,
+                    call_id=call_id, dialed=dialed, start_page=part.start, pages_total=len(part.pages),
+                    extended_status=int(ExtendedStatus.DIALING))
+                await store.update_job(
+                    conn, part.job.id, held_by=self.node_id, device_name=device, call_id=call_id,
+                    extended_status=int(ExtendedStatus.DIALING), extended_status_text="dialing",
+                    transmission_start=part.job.transmission_start or now, updated_at=now)
+        for part in parts:
+            self._publish(part.job.id, JobStatus.INPROGRESS, ExtendedStatus.DIALING, device=device)
+            log_event(log, logging.INFO, "job.dialing", job=part.job.id, device=device, number=dialed,
+                      first_page=part.start + 1)
+
+    def _note_progress(self, parts: list[_CallJob], confirmed_in_call: int, progress: _Progress) -> None:
+        """Split the pages confirmed so far over the call's jobs and commit each job's new count."""
+        left = confirmed_in_call
+        updates: list[tuple[_CallJob, int]] = []
+        for part in parts:
+            got = min(left, part.remaining)
+            left -= got
+            if got > part.confirmed:
+                part.confirmed = got
+                updates.append((part, part.start + got))
+
+        async def write() -> None:
+            async with progress.lock:
+                with self._busy():
+                    async with self.db.transaction() as conn:
+                        for part, sent in updates:
+                            await store.update_job(conn, part.job.id, held_by=self.node_id, pages_sent=sent,
+                                                   extended_status=int(ExtendedStatus.TRANSMITTING),
+                                                   extended_status_text=f"sent {sent} of {len(part.pages)} pages",
+                                                   updated_at=self.clock.now())
+        if updates:
+            progress.writes.append(asyncio.ensure_future(write()))
+
+    async def _heartbeat(self, parts: list[_CallJob]) -> None:
+        """Renew the claim; when every job of the call was cancelled meanwhile (from any node), drop the call."""
+        with self._busy():
+            ids = [part.job.id for part in parts]
+            async with self.db.transaction() as conn:
+                await store.renew_claims(conn, self.node_id, ids, self.clock.now() + self.lease_s)
+                current = [await store.get_job(conn, job_id) for job_id in ids]
+            if all(job is not None and job.job_status.base == JobStatus.CANCELING for job in current):
+                device = current[0].device_name if current[0] is not None else None
+                if device in self.manager.slots:
+                    log_event(log, logging.INFO, "job.cancel_call", jobs=ids, device=device)
+                    await self.manager.slots[device].device.abort()
+
+    async def _record_result(self, parts: list[_CallJob], device: str, number: str, result: CallResult) -> None:
+        """Commit the attempt and each job's new state in one transaction, then tell the world."""
+        now = self.clock.now()
+        left = result.pages
+        finals: list[OutgoingJob] = []
+        changed: list[OutgoingJob] = []
+        failed = False
+        async with self.db.transaction() as conn:
+            for part in parts:
+                got = min(left, part.remaining)
+                left -= got
+                # A call cut short (aborted, wedged) reports no pages: keep what the far end confirmed meanwhile.
+                got = max(got, part.confirmed)
+                sent = part.start + got
+                await store.finish_attempt(
+                    conn, part.attempt_id, ended_at=now, extended_status=int(result.status),
+                    reason=result.reason, pages_sent=got, bit_rate=result.bit_rate, ecm=result.ecm,
+                    compression=result.compression, resolution=result.resolution,
+                    remote_csid=result.remote_csid, duration_s=result.duration_s,
+                    session_log="\n".join(result.session_log[-400:]))
+                current = await store.get_job(conn, part.job.id)
+                if current is None or current.claimed_by != self.node_id:
+                    log_event(log, logging.WARNING, "job.claim_lost", job=part.job.id)
+                    continue
+                values = self._verdict(current, sent, result, now)
+                failed = failed or values.get("status") in (int(JobStatus.RETRYING), int(JobStatus.RETRIES_EXCEEDED))
+                await store.update_job(conn, current.id, **values)
+                updated = await store.get_job(conn, current.id)
+                assert updated is not None
+                changed.append(updated)
+                if updated.job_status.is_final or updated.job_status.base == JobStatus.RETRIES_EXCEEDED:
+                    finals.append(updated)
+            if failed and shares_failure(result.status, self.policy):
+                for other in await store.waiting_jobs_to(conn, number, [part.job.id for part in parts]):
+                    verdict = after_failure(other, result.status, f"{result.reason} (on another job's call)",
+                                            now, self.policy, dialed=False)
+                    self._fit_window(other, verdict.values)
+                    verdict.values["next_attempt_at"] = max(
+                        float(verdict.values.get("next_attempt_at", other.next_attempt_at)), other.next_attempt_at)
+                    await store.update_job(conn, other.id, **verdict.values)
+                    shared = await store.get_job(conn, other.id)
+                    assert shared is not None
+                    changed.append(shared)
+                    if verdict.final:
+                        finals.append(shared)
+        for job in changed:
+            self._publish(job.id, job.job_status, job.ext_status, device=device)
+            log_event(log, logging.INFO, "job.status", job=job.id, status=job.job_status.name,
+                      result=job.ext_status.name, pages=f"{job.pages_sent}/{job.pages}",
+                      reason=job.extended_status_text)
+        for job in finals:
+            await self._announce_final(job)
+
+    def _verdict(self, job: OutgoingJob, sent: int, result: CallResult, now: float) -> dict[str, Any]:
+        """The row values after this call for one job of it."""
+        base = {"pages_sent": sent, "remote_csid": result.remote_csid or job.remote_csid,
+                "transmission_end": now, "claimed_by": None, "claimed_until": None, "updated_at": now}
+        if sent >= job.pages:
+            return {**base, "status": int(JobStatus.COMPLETED), "extended_status": int(ExtendedStatus.CALL_COMPLETED),
+                    "extended_status_text": f"{job.pages} pages sent", "dials": job.dials + 1, "final_at": now}
+        if job.job_status.base == JobStatus.CANCELING:
+            return {**base, "status": int(JobStatus.CANCELED), "extended_status": int(ExtendedStatus.CALL_ABORTED),
+                    "extended_status_text": "canceled", "dials": job.dials + 1, "final_at": now}
+        status = result.status
+        reason = result.reason
+        if status == ExtendedStatus.CALL_COMPLETED:  # the far end hung up content with fewer pages than sent
+            status, reason = ExtendedStatus.FATAL_ERROR, f"the far end confirmed only {sent} of {job.pages} pages"
+        verdict = after_failure(job, status, reason, now, self.policy)
+        self._fit_window(job, verdict.values)
+        return {**base, **verdict.values}
+
+    def _fit_window(self, job: OutgoingJob, values: dict[str, Any]) -> None:
+        """Move a retry time into the allowed time of day (and the discount period for discount jobs)."""
+        if "next_attempt_at" in values:
+            values["next_attempt_at"] = self.windows.next_allowed(
+                float(values["next_attempt_at"]), discount=job.schedule_type == ScheduleType.DISCOUNT_PERIOD)
+
+    async def _announce_final(self, job: OutgoingJob) -> None:
+        log_event(log, logging.INFO, "job.final", job=job.id, status=job.job_status.name,
+                  result=job.ext_status.name, reason=job.extended_status_text)
+        if self.finisher is not None:
+            try:
+                await self.finisher.job_final(job)
+            except Exception:
+                log.exception("job.final_handler_failed", extra={"fields": {"job": job.id}})
+
+    def _publish(self, job_id: int, status: JobStatus, extended: ExtendedStatus, **extra: Any) -> None:
+        self.events.publish(ServerEvents.OUT_QUEUE, "job.changed", job=job_id, status=int(status),
+                            extended_status=int(extended), node=self.node_id, **extra)
+
+
+def effective_policy(config: FaxgateConfig) -> OutboundSection:
+    """The outbound policy, with Windows' Retries and RetryDelay ([outbox]) for results without a row of their own."""
+    policy = config.outbound
+    if "other" in policy.retry.model_fields_set:
+        return policy
+    other = RetryRule(delay=config.outbox.retry_delay, max=config.outbox.retries)
+    return policy.model_copy(update={"retry": policy.retry.model_copy(update={"other": other})})
+
+
+def _stamper(fields: HeaderFields, fine: bool) -> PageStamp:
+    def stamp(bitmap: Any) -> Any:
+        return stamp_header(bitmap, fields, DEFAULT_HEADER_FORMAT, fine=fine)
+    return stamp
+
+
+def _gave_up_text(job: OutgoingJob, why: str) -> str:
+    last = job.extended_status_text
+    return f"{last}; {why}" if last else why

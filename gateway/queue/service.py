@@ -1,0 +1,89 @@
+"""The queue as a server service: submission worker, scheduler, device manager and finisher, on one node."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from gateway.logs import log_event, logger
+from gateway.queue.clock import SystemClock, WallClock
+from gateway.queue.devices import DeviceManager, DeviceSlot
+from gateway.queue.enqueue import JobFactory
+from gateway.queue.finish import JobFinisher
+from gateway.queue.pool import DevicePool
+from gateway.queue.scheduler import Scheduler
+from gateway.queue.worker import SubmissionWorker
+from gateway.render import RenderPool
+
+if TYPE_CHECKING:
+    from gateway.server import FaxServer
+
+log = logger("outbound")
+SWEEP_S = 60.0
+
+
+class QueueService:
+    """Everything that moves outgoing faxes on this node."""
+
+    name = "queue"
+
+    def __init__(self, server: FaxServer, pool: DevicePool, clock: WallClock | None = None) -> None:
+        self.server = server
+        self.pool = pool
+        self.clock = clock or SystemClock()
+        self.scheduler: Scheduler | None = None
+        self.worker: SubmissionWorker | None = None
+        self.finisher: JobFinisher | None = None
+        self.render_pool: RenderPool | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Register devices, then start the worker, the scheduler and the periodic sweep."""
+        config = self.server.config
+        slots = [DeviceSlot(name, device, provider=self.pool.sections[name].provider,
+                            tsid=self.pool.sections[name].tsid, send_enabled=self.pool.sections[name].send_enabled)
+                 for name, device in self.pool.devices.items()]
+        manager = DeviceManager(slots, clock=self.clock, events=self.server.events, db=self.server.db,
+                                node_id=self.server.node_id)
+        await manager.register()
+        workdir = config.server.data_dir / "tmp"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.finisher = JobFinisher(self.server.db, config, self.clock, self.server.events)
+        self.scheduler = Scheduler(db=self.server.db, config=config, manager=manager, clock=self.clock,
+                                   events=self.server.events, node_id=self.server.node_id, finisher=self.finisher,
+                                   workdir=workdir)
+        self.render_pool = RenderPool(workers=1, workdir=workdir)
+        self.worker = SubmissionWorker(db=self.server.db, config=config, factory=JobFactory(config, manager.order),
+                                       pool=self.render_pool, clock=self.clock, node_id=self.server.node_id,
+                                       on_queued=self.scheduler.wake, events=self.server.events)
+        self._tasks = [asyncio.create_task(self.worker.run(), name="queue-worker"),
+                       asyncio.create_task(self.scheduler.run(), name="queue-scheduler"),
+                       asyncio.create_task(self._sweep(), name="queue-sweep")]
+        log_event(log, logging.INFO, "queue.started", devices=",".join(manager.order) or "none")
+
+    async def _sweep(self) -> None:
+        """Periodic work: retry receipts and archive copies, clean the archive."""
+        while True:
+            await self.clock.sleep(SWEEP_S)
+            if self.finisher is not None:
+                try:
+                    await self.finisher.sweep()
+                except Exception:
+                    log.exception("queue.sweep_failed")
+
+    async def stop(self) -> None:
+        """Stop taking work; calls in progress finish within the server's grace period."""
+        grace = self.server.config.server.shutdown_grace.total_seconds()
+        if self.worker is not None:
+            self.worker.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.render_pool is not None:
+            await self.render_pool.close()

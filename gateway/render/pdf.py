@@ -1,0 +1,117 @@
+"""PDF pages to fax pages with PyMuPDF: grey render at fax geometry, threshold text, screen the photos.
+
+PyMuPDF is imported here only, and this module only inside render workers, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from gateway.render.bilevel import Box, PageCanvas
+from gateway.render.errors import RenderError, RenderErrorCode
+from gateway.render.fit import fit_on_page
+from gateway.render.options import RenderOptions
+from modem.faxtiff import PackedBitmap
+
+_configured = False
+
+
+def load_pymupdf() -> Any:
+    """Import PyMuPDF quietly (MuPDF prints repair warnings to stderr otherwise); untyped on purpose."""
+    global _configured
+    pymupdf: Any = importlib.import_module("pymupdf")
+    if not _configured:
+        pymupdf.TOOLS.mupdf_display_errors(False)
+        pymupdf.TOOLS.mupdf_display_warnings(False)
+        # Colour management buys nothing for black-and-white pages and costs a quarter of a photo page's time.
+        pymupdf.TOOLS.set_icc(False)
+        _configured = True
+    return pymupdf
+
+
+def open_pdf(data: bytes) -> Any:
+    """Open a PDF, turning MuPDF's failures into plain errors."""
+    pymupdf = load_pymupdf()
+    try:
+        doc = pymupdf.open(stream=data, filetype="pdf")
+    except Exception as exc:
+        raise RenderError(RenderErrorCode.DAMAGED_PDF, "The PDF file is damaged and cannot be read.") from exc
+    if doc.needs_pass and not doc.authenticate(""):
+        doc.close()
+        raise RenderError(
+            RenderErrorCode.ENCRYPTED_PDF,
+            "The PDF file is protected by a password; send it without the password protection.",
+        )
+    if doc.page_count < 1:
+        doc.close()
+        raise RenderError(RenderErrorCode.DAMAGED_PDF, "The PDF file is damaged: it has no readable pages.")
+    return doc
+
+
+def pdf_page_count(data: bytes) -> int:
+    """Pages in a PDF (after the same checks as rendering)."""
+    doc = open_pdf(data)
+    try:
+        return int(doc.page_count)
+    finally:
+        doc.close()
+
+
+def render_pdf(data: bytes, options: RenderOptions, max_pages: int) -> Iterator[PackedBitmap]:
+    """Yield one packed fax page per PDF page; refuse before rendering if there are more than `max_pages`."""
+    doc = open_pdf(data)
+    try:
+        if doc.page_count > max_pages:
+            raise RenderError(
+                RenderErrorCode.TOO_MANY_PAGES,
+                f"The PDF has {doc.page_count} pages; at most {options.max_pages} pages can be faxed in one job.",
+            )
+        for number in range(doc.page_count):
+            try:
+                bitmap = render_pdf_page(doc[number], options)
+            except RenderError:
+                raise
+            except Exception as exc:
+                raise RenderError(
+                    RenderErrorCode.DAMAGED_PDF, f"Page {number + 1} of the PDF file is damaged and cannot be drawn."
+                ) from exc
+            yield bitmap
+    finally:
+        doc.close()
+
+
+def render_pdf_page(page: Any, options: RenderOptions) -> PackedBitmap:
+    """One PDF page to one fax page."""
+    pymupdf = load_pymupdf()
+    geometry = options.geometry
+    rect = page.rect
+    if rect.width <= 0 or rect.height <= 0:
+        raise RenderError(RenderErrorCode.DAMAGED_PDF, "A PDF page has no area.")
+    place = fit_on_page(rect.width, rect.height, geometry, allow_upscale=True)
+    matrix = pymupdf.Matrix(place.x_scale, place.y_scale)
+    if place.rotate:
+        matrix = matrix.prerotate(90)
+    has_images = bool(page.get_images())  # cheap: resources only; get_image_info parses the content
+    # Without pictures, anti-aliasing only blurs edges that the threshold then snaps back: skip it (faster,
+    # thinner strokes like Ghostscript's). With pictures keep it, as it also smooths scaled images.
+    pymupdf.TOOLS.set_aa_level(8 if has_images else 0)
+    pix = page.get_pixmap(matrix=matrix, colorspace=pymupdf.csGRAY, alpha=False)
+    gray = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.stride)[:, : pix.width]
+    boxes: list[Box] = []
+    for info in page.get_image_info() if has_images else ():
+        if info.get("bpc", 8) == 1:
+            continue  # bilevel scans and masks are already black and white: threshold them
+        box = pymupdf.Rect(info["bbox"]) * matrix
+        boxes.append((
+            int(box.x0) - pix.x, int(box.y0) - pix.y, int(np.ceil(box.x1)) - pix.x, int(np.ceil(box.y1)) - pix.y
+        ))
+    canvas = PageCanvas.blank(geometry, options.threshold)
+    canvas.draw(gray, place.top, place.left, boxes)
+    del pix, gray
+    if has_images:
+        pymupdf.TOOLS.store_shrink(100)  # decoded pictures are not reused by later pages: keep memory flat
+    return canvas.packed()

@@ -1,0 +1,260 @@
+"""The inbound service: waits for calls on each receiving device, screens them, answers, and commits each fax.
+
+Policy per device (Windows ReceiveMode, HylaFAX RingsBeforeAnswer / RejectCall / QualifyTSI / MaxRecvPages):
+auto-answer after the device's rings, manual (answer only when asked), or no answer; CSID per device or per
+dialled DID; reject lists by caller ID and DID before answering, and a block list by the sender's TSID.
+A received fax is committed to the store (TIFF as a blob) before the service turns to the next call;
+routing then starts from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from gateway.config import FaxgateConfig
+from gateway.config.devices import DeviceSection
+from gateway.config.routing import AnswerSection
+from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
+from gateway.events import EventBus
+from gateway.logs import log_event, logger
+from gateway.storage import Database
+from gateway.storage import incoming as store
+from gateway.textsafe import safe_text
+from modem.faxtiff import FaxTiffWriter, read_fax_tiff
+from modem.provider import IncomingCall
+from modem.result import CallResult
+from routing.notify import notify_admin
+from routing.patterns import first_match
+
+log = logger("inbound")
+IDLE_WAIT_S = 3600.0
+
+
+class ReceivingDevice(Protocol):
+    """What the inbound service needs from a device provider (modem.provider.FaxDevice has it)."""
+
+    async def wait_for_call(self, timeout: float | None = None) -> IncomingCall:
+        """Return once a call has rung the device's number of rings."""
+        ...
+
+    async def answer(self, call: IncomingCall, out_dir: str | Path, csid: str = "") -> CallResult:
+        """Pick up and receive into a TIFF in ``out_dir``."""
+        ...
+
+    async def reject(self, call: IncomingCall) -> None:
+        """Let the call ring out."""
+        ...
+
+
+def screen_call(answer: AnswerSection, call: IncomingCall) -> str | None:
+    """Why a ringing call must not be answered (caller ID or DID on a reject list), or None to answer."""
+    pattern = first_match(answer.reject_caller_ids, call.caller_id, numeric=True)
+    if pattern is not None:
+        return f"caller ID {safe_text(call.caller_id, 40) or '(none)'} is rejected by {pattern!r}"
+    pattern = first_match(answer.reject_dids, call.did, numeric=True)
+    if pattern is not None:
+        return f"DID {safe_text(call.did, 40) or '(none)'} is rejected by {pattern!r}"
+    return None
+
+
+def screen_tsid(answer: AnswerSection, tsid: str) -> str | None:
+    """Why a sender's TSID is blocked, or None."""
+    pattern = first_match(answer.block_tsids, tsid)
+    return f"sender TSID {safe_text(tsid, 40)!r} is blocked by {pattern!r}" if pattern is not None else None
+
+
+def csid_for(answer: AnswerSection, device: DeviceSection, did: str) -> str:
+    """The station id to announce: the DID's own, else the device's."""
+    for pattern, csid in answer.csid_by_did.items():
+        if first_match([pattern], did, numeric=True) is not None:
+            return csid
+    return device.csid
+
+
+def _truncate(path: Path, max_pages: int) -> None:
+    """Keep the first ``max_pages`` pages of a received TIFF."""
+    pages = list(read_fax_tiff(path))[:max_pages]
+    trimmed = path.with_suffix(".trim.tif")
+    with FaxTiffWriter(trimmed, fine=all(page.yres > 150 for page in pages)) as writer:
+        for page in pages:
+            writer.add_page(page.bitmap, remote_id=page.remote_id, yres=page.yres)
+    trimmed.replace(path)
+
+
+class InboundService:
+    """One receive loop per device whose receive mode is not "no_answer"."""
+
+    name = "inbound"
+
+    def __init__(
+        self,
+        config: FaxgateConfig,
+        db: Database,
+        devices: Mapping[str, ReceivingDevice],
+        events: EventBus | None = None,
+        node_id: str = "",
+        *,
+        on_committed: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        manual_answer_wait: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.devices = dict(devices)
+        self.events = events
+        self.node_id = node_id
+        self.on_committed = on_committed
+        self.clock = clock
+        self.manual_answer_wait = manual_answer_wait
+        self.sections = {device.name: device for device in config.devices}
+        self._answer_requests: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Start waiting for calls on every device that receives."""
+        for name, device in self.devices.items():
+            section = self.sections.get(name)
+            if section is None or section.receive_mode == "no_answer":
+                continue
+            self._answer_requests[name] = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._serve(name, device), name=f"inbound-{name}"))
+
+    async def stop(self) -> None:
+        """Stop waiting; a call being received is cut off (the caller will retry)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def request_answer(self, device: str) -> None:
+        """Answer the next ringing call on a manual-answer device (IFaxDevice.AnswerCall)."""
+        self._answer_requests.setdefault(device, asyncio.Event()).set()
+
+    async def _serve(self, name: str, device: ReceivingDevice) -> None:
+        while True:
+            try:
+                call = await device.wait_for_call(IDLE_WAIT_S)
+            except TimeoutError:
+                continue
+            try:
+                await self.handle_call(name, device, call)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("inbound.call_failed")
+                await asyncio.sleep(1.0)
+
+    def _publish(self, kind: str, **payload: object) -> None:
+        if self.events is not None:
+            self.events.publish(ServerEvents.INCOMING_CALL, kind, **payload)
+
+    async def _wants_answer(self, name: str, section: DeviceSection) -> str | None:
+        """None to answer now, else why not (inbox blocked, manual mode and nobody asked)."""
+        if self.config.inbox.blocked:
+            return "the incoming queue is blocked"
+        if section.receive_mode != "manual":
+            return None
+        request = self._answer_requests.setdefault(name, asyncio.Event())
+        if not request.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(request.wait(), self.manual_answer_wait)
+        if request.is_set():
+            request.clear()
+            return None
+        return "manual answer mode and nobody answered"
+
+    async def handle_call(self, name: str, device: ReceivingDevice, call: IncomingCall) -> int | None:
+        """Screen, answer and commit one ringing call; returns the incoming job id (None if not answered)."""
+        section = self.sections[name]
+        answer = self.config.inbound.answer
+        caller = safe_text(call.caller_id, 40)
+        self._publish("call.ringing", device=name, caller_id=caller, did=safe_text(call.did, 40))
+        refusal = screen_call(answer, call)
+        if refusal is not None:
+            await device.reject(call)
+            return await self._record_refused(name, call, refusal, ExtendedStatus.CALL_BLACKLISTED)
+        not_now = await self._wants_answer(name, section)
+        if not_now is not None:
+            await device.reject(call)
+            log_event(log, logging.INFO, "call.not_answered", device=name, caller_id=caller, reason=not_now)
+            self._publish("call.not_answered", device=name, reason=not_now)
+            return None
+        csid = csid_for(answer, section, call.did)
+        started = self.clock()
+        self._publish("call.answered", device=name, csid=csid)
+        with tempfile.TemporaryDirectory(prefix=f"faxgate-rx-{name}-") as work:
+            result = await device.answer(call, work, csid)
+            return await self._commit(name, call, csid, started, result)
+
+    async def _record_refused(self, name: str, call: IncomingCall, reason: str, status: ExtendedStatus) -> int:
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            job_id = await store.create_received(
+                conn, device_name=name, node_id=self.node_id, received_at=now, ended_at=now, tiff=None, pages=0,
+                status=JobStatus.CANCELED, extended_status=status, reason=reason, caller_id=call.caller_id,
+                caller_name=call.caller_name, did=call.did,
+            )
+        log_event(log, logging.INFO, "call.rejected", device=name, job=job_id, reason=reason)
+        self._publish("call.rejected", device=name, job_id=job_id, reason=reason)
+        return job_id
+
+    async def _commit(self, name: str, call: IncomingCall, csid: str, started: float, result: CallResult) -> int:
+        """Store what the call produced, then hand it to routing and tell the administrator of errors."""
+        answer = self.config.inbound.answer
+        tsid = result.remote_csid
+        reason = result.reason
+        status = result.status
+        tiff: bytes | None = None
+        pages = result.pages
+        blocked = screen_tsid(answer, tsid) if tsid else None
+        if blocked is not None:
+            reason, status, pages = blocked, ExtendedStatus.CALL_BLACKLISTED, 0
+        elif result.files:
+            path = Path(result.files[0])
+            if pages > answer.max_pages:
+                await asyncio.to_thread(_truncate, path, answer.max_pages)
+                reason = f"{pages} pages sent, only the first {answer.max_pages} kept (max_pages)"
+                pages = answer.max_pages
+            tiff = await asyncio.to_thread(path.read_bytes)
+        job_status = JobStatus.ROUTING if tiff else (
+            JobStatus.CANCELED if blocked is not None else JobStatus.FAILED)
+        quality = {"bit_rate": result.bit_rate, "ecm": result.ecm, "compression": result.compression,
+                   "resolution": result.resolution, "duration_s": result.duration_s,
+                   "pages_total": result.pages_total}
+        session_log = "\n".join(result.session_log)
+        async with self.db.transaction() as conn:
+            job_id = await store.create_received(
+                conn, device_name=name, node_id=self.node_id, received_at=started, ended_at=self.clock(),
+                tiff=tiff, pages=pages, status=job_status, extended_status=status, reason=safe_text(reason, 300),
+                caller_id=call.caller_id, caller_name=call.caller_name, did=call.did, remote_tsid=tsid, csid=csid,
+                quality=quality, session_log=session_log,
+            )
+        failed = status not in (ExtendedStatus.CALL_COMPLETED, ExtendedStatus.CALL_BLACKLISTED)
+        log_event(log, logging.WARNING if failed else logging.INFO, "fax.received", device=name, job=job_id,
+                  pages=pages, caller_id=call.caller_id, did=call.did, tsid=tsid, status=status.name)
+        self._publish("call.ended", device=name, job_id=job_id, status=int(status), pages=pages)
+        if self.events is not None and tiff:
+            self.events.publish(ServerEvents.IN_QUEUE, "incoming.added", job_id=job_id, device=name)
+        if tiff and self.on_committed is not None:
+            self.on_committed(job_id)
+        mode = self.config.inbound.notify_admin
+        if (failed and mode != "never") or mode == "always":
+            await notify_admin(
+                self.config,
+                f"Fax reception on {name} {'failed' if failed else 'done'}: {safe_text(reason, 80)}",
+                f"Device: {name}\nCaller ID: {safe_text(call.caller_id, 40)}\nDID: {safe_text(call.did, 40)}\n"
+                f"Remote TSID: {safe_text(tsid, 40)}\nPages kept: {pages}\nStatus: {status.name}\n"
+                f"Reason: {safe_text(reason, 300)}\nJob: {job_id}\n\nThe session log is attached.\n",
+                session_log,
+                attachment_name=f"session-{job_id}.log",
+            )
+        return job_id

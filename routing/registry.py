@@ -1,0 +1,138 @@
+"""Routing methods and device providers as extensions: built-ins registered in code, others found by entry points.
+
+Third parties declare, in their package metadata:
+    [project.entry-points."faxgate.routing_methods"]
+    archive_s3 = "mypkg.routing:S3Method"
+    [project.entry-points."faxgate.device_providers"]
+    t38 = "mypkg.t38:T38Provider"
+An entry point may name a class (instantiated without arguments) or a ready object.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from gateway.config.routing import InboundSection
+from gateway.enums import ProviderStatus
+from gateway.logs import log_event, logger
+from routing.extconfig import check_guid
+from routing.methods.base import RoutingMethod
+from routing.methods.email import EmailMethod
+from routing.methods.folder import FolderMethod
+from routing.methods.webhook import WebhookMethod
+
+ROUTING_METHODS_GROUP = "faxgate.routing_methods"
+DEVICE_PROVIDERS_GROUP = "faxgate.device_providers"
+BUILTIN_DEVICE_PROVIDERS = {
+    # One Class 1 engine drives both: a serial port or pty for "class1", a simulated line for "simulated".
+    "class1": "modem.provider:FaxDevice",
+    "simulated": "modem.provider:FaxDevice",
+}
+LAST = 999999
+log = logger("init")
+
+
+@dataclass
+class ExtensionLoad:
+    """How loading one extension went (IFaxInboundRoutingExtension.Status / InitErrorCode)."""
+
+    name: str
+    source: str
+    status: ProviderStatus
+    error: str = ""
+
+
+def _load(entry: Any) -> Any:
+    loaded = entry.load()
+    return loaded() if isinstance(loaded, type) else loaded
+
+
+class MethodRegistry:
+    """Every routing method known to this server, with its global priority and per-device enablement."""
+
+    def __init__(self, inbound: InboundSection | None = None) -> None:
+        self.inbound = inbound or InboundSection()
+        self._methods: dict[str, RoutingMethod] = {}
+        self.loads: list[ExtensionLoad] = []
+        for method in (FolderMethod(), EmailMethod(), WebhookMethod()):
+            self.register(method, source="built-in")
+
+    def register(self, method: RoutingMethod, source: str = "code") -> None:
+        """Add a method; its GUID and name must be new."""
+        if not isinstance(method, RoutingMethod):
+            raise TypeError(f"{method!r} lacks guid, name, friendly_name, default_priority, check_config, route")
+        guid = check_guid(method.guid)
+        if guid in self._methods or self.find(method.name) is not None:
+            raise ValueError(f"a routing method {method.name!r} / {guid} is registered already")
+        self._methods[guid] = method
+        self.loads.append(ExtensionLoad(method.name, source, ProviderStatus.SUCCESS))
+
+    def discover(self) -> list[ExtensionLoad]:
+        """Load the methods of installed packages (entry point group faxgate.routing_methods)."""
+        found: list[ExtensionLoad] = []
+        for entry in entry_points(group=ROUTING_METHODS_GROUP):
+            source = f"entry point {entry.name} = {entry.value}"
+            try:
+                self.register(_load(entry), source=source)
+                found.append(self.loads[-1])
+            except Exception as exc:
+                status = ProviderStatus.BAD_GUID if isinstance(exc, ValueError) else ProviderStatus.CANT_LOAD
+                failed = ExtensionLoad(entry.name, source, status, f"{type(exc).__name__}: {exc}")
+                self.loads.append(failed)
+                found.append(failed)
+                log_event(log, logging.ERROR, "routing.extension_failed", name=entry.name, error=failed.error)
+        return found
+
+    def find(self, name_or_guid: str) -> RoutingMethod | None:
+        """A method by name or GUID."""
+        if name_or_guid.startswith("{"):
+            return self._methods.get(name_or_guid.lower())
+        return next((m for m in self._methods.values() if m.name == name_or_guid), None)
+
+    def _setting(self, method: RoutingMethod) -> Any:
+        return next((s for s in self.inbound.methods
+                     if s.method in (method.name, method.guid) or s.method.lower() == method.guid), None)
+
+    def ordered(self) -> list[RoutingMethod]:
+        """All methods in the order they run (IFaxInboundRouting.GetMethods).
+
+        As in Windows, setting a method's priority to N moves it to place N and shifts the others down;
+        methods without a configured priority keep their default order.
+        """
+        order = sorted(self._methods.values(), key=lambda m: (m.default_priority, m.name))
+        configured = [(s.priority, m) for m in order if (s := self._setting(m)) is not None and s.priority]
+        for wanted, method in sorted(configured, key=lambda item: item[0]):
+            order.remove(method)
+            order.insert(min(wanted - 1, len(order)), method)
+        return order
+
+    def priority(self, method: RoutingMethod) -> int:
+        """The global priority (1 runs first)."""
+        return self.ordered().index(method) + 1
+
+    def enabled_on(self, method: RoutingMethod, device: str) -> bool:
+        """Whether the device uses this method (IFaxDevice.UsedRoutingMethods); all devices unless configured."""
+        setting = self._setting(method)
+        return setting is None or setting.devices is None or device in setting.devices
+
+
+def discover_device_providers() -> dict[str, Any]:
+    """Device provider factories by name: the built-in ones by import path, plus installed entry points."""
+    import importlib
+
+    providers: dict[str, Any] = {}
+    for name, target in BUILTIN_DEVICE_PROVIDERS.items():
+        module_name, attribute = target.split(":", 1)
+        try:
+            providers[name] = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError):
+            continue
+    for entry in entry_points(group=DEVICE_PROVIDERS_GROUP):
+        try:
+            providers[entry.name] = entry.load()
+        except Exception as exc:
+            log_event(log, logging.ERROR, "device_provider.failed", name=entry.name, error=repr(exc))
+    return providers

@@ -1,0 +1,98 @@
+"""Bounces after acceptance reach the sender through a real SMTP smarthost, in plain words, with the original."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from gateway.intake.bounce import send_bounce, send_queued_notice
+from gateway.model import Submission
+from gateway.storage.database import get_blob
+from tests.fixtures.mail.build import one_page_pdf
+from tests.intake.conftest import Gateway, GatewayFactory, Sink, simple_mail, transaction
+
+
+async def _accepted(gateway: Gateway, message: bytes, recipients: list[str]) -> tuple[Submission, bytes]:
+    reply = await transaction(gateway.port, "clinic@example.com", recipients, message)
+    assert reply.data is not None and reply.data[0] == 250
+    [stored] = await gateway.submissions()
+    async with gateway.db.transaction() as conn:
+        assert stored.raw_blob_id is not None
+        raw = await get_blob(conn, stored.raw_blob_id)
+    return stored, raw
+
+
+async def test_bounce_in_plain_words_with_the_original_attached(gateway: Gateway, sink: Sink) -> None:
+    message = simple_mail(to='"Dr. Meyer" <2015550123@fax.localhost>', subject="Lab results")
+    stored, raw = await _accepted(gateway, message, ["2015550123@fax.localhost"])
+    reason = "the attachment 'scan.xyz' is a kind of file that cannot be faxed"
+    assert await send_bounce(gateway.config, stored, reason, raw, status="5.6.1")
+    [(mail_from, rcpt_tos, data)] = sink.messages
+    assert mail_from == "<>" and rcpt_tos == ["clinic@example.com"]  # null sender: bounces never loop
+    bounce = email.message_from_bytes(data, policy=policy.default)
+    assert bounce.get_content_type() == "multipart/report"
+    assert bounce.get_param("report-type") == "delivery-status"
+    assert bounce["Subject"] == "Fax not sent: Lab results"
+    assert bounce["Auto-Submitted"] == "auto-replied"
+    text, status, original = list(bounce.iter_parts())
+    words = text.get_content()
+    assert "could not be faxed" in words and reason in words
+    assert "Dr. Meyer <+12015550123>" in words and "Nothing was sent" in words
+    assert status.get_content_type() == "message/delivery-status"
+    status_text = status.as_string()
+    assert "Final-Recipient: rfc822; 2015550123@fax.localhost" in status_text
+    assert "Status: 5.6.1" in status_text and "Action: failed" in status_text
+    assert original.get_content_type() == "message/rfc822"
+    assert original.get_content()["Subject"] == "Lab results"
+
+
+async def test_a_large_original_is_referenced_by_its_headers(start_gateway: GatewayFactory, sink: Sink) -> None:
+    gateway = await start_gateway(bounce_attach_limit="1KB")
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "clinic@example.com", "5551234@fax.localhost", "Big"
+    message.set_content("see attached\n")
+    message.add_attachment(one_page_pdf() * 3, maintype="application", subtype="pdf", filename="big.pdf")
+    stored, raw = await _accepted(gateway, message.as_bytes(policy=policy.SMTP), ["5551234@fax.localhost"])
+    assert await send_bounce(gateway.config, stored, "the number failed", raw)
+    bounce = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
+    parts = list(bounce.iter_parts())
+    assert parts[-1].get_content_type() == "text/rfc822-headers"
+    assert "Subject: Big" in parts[-1].get_content()
+    assert b"%PDF" not in sink.messages[0][2]
+
+
+async def test_bounce_for_one_failed_recipient_of_a_broadcast(gateway: Gateway, sink: Sink) -> None:
+    recipients = ["2015550123@fax.localhost", "2015550124@fax.localhost"]
+    stored, raw = await _accepted(gateway, simple_mail(to=", ".join(recipients)), recipients)
+    assert await send_bounce(gateway.config, stored, "the line was busy 12 times",
+                             raw, failed=["+12015550124"], partly_sent=True)
+    bounce = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
+    words = next(iter(bounce.iter_parts())).get_content()
+    assert "+12015550124" in words and "+12015550123" not in words
+    assert "The other recipients of this mail were sent the fax." in words
+
+
+async def test_no_bounce_when_turned_off_or_to_the_null_sender(start_gateway: GatewayFactory, sink: Sink) -> None:
+    gateway = await start_gateway(bounces=False)
+    stored, raw = await _accepted(gateway, simple_mail(), ["5551234@fax.localhost"])
+    assert await send_bounce(gateway.config, stored, "x", raw)
+    assert sink.messages == []
+
+
+async def test_unreachable_smarthost_reports_false(gateway: Gateway, tmp_path: Path) -> None:
+    from tests.support.net import free_port
+
+    stored, raw = await _accepted(gateway, simple_mail(), ["5551234@fax.localhost"])
+    gateway.config.receipts.smtp_port = free_port()
+    assert not await send_bounce(gateway.config, stored, "x", raw)
+
+
+async def test_optional_queued_notice(start_gateway: GatewayFactory, sink: Sink) -> None:
+    gateway = await start_gateway(queued_receipts=True)
+    stored, _ = await _accepted(gateway, simple_mail(to='"Front Desk" <2015550123@fax.localhost>'),
+                                ["2015550123@fax.localhost"])
+    assert await send_queued_notice(gateway.config, stored, 3)
+    notice = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
+    assert notice["Subject"] == "Fax queued: 3 pages to Front Desk <+12015550123>"

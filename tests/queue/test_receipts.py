@@ -1,0 +1,92 @@
+"""Receipts through a real SMTP server, the outgoing archive with quota warnings, and the xferfaxlog export."""
+
+from __future__ import annotations
+
+from gateway.enums import ServerEvents
+from gateway.queue.activity import xferfaxlog
+from gateway.queue.documents import load_pymupdf
+from gateway.storage import get_blob
+from tests.queue.conftest import MakeQueue
+from tests.queue.simserver import smtp_sink
+
+
+async def test_grouped_broadcast_receipt_with_report_and_fax(make_queue: MakeQueue) -> None:
+    with smtp_sink() as (sink, port):
+        queue = await make_queue({"receipts": {"smtp_port": port, "group_broadcast": True, "attach_fax": True},
+                                  "outbound": {"retry": {"busy": {"delay": "1m", "max": 1}}}})
+        submission = await queue.add_submission()
+        queue.lines.scripts["5550102"] = ["busy", "busy"]
+        ids = [await queue.add_job(number, pages=2, submission=submission, receipt="bob@example.com")
+               for number in ("5550100", "5550101", "5550102")]
+        await queue.run_for(3600)
+    assert len(sink.messages) == 1
+    mail = sink.messages[0]
+    assert mail["Subject"] == "Fax broadcast: 2 of 3 sent: Monthly report"
+    assert mail["To"] == "bob@example.com"
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Your fax to 5550100 was sent" in text and "Your fax to 5550102 could not be sent: busy" in text
+    attachments = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
+    report = load_pymupdf().open(stream=attachments["transmission-report.pdf"], filetype="pdf")
+    assert report.page_count == 3
+    assert "5550101" in report[1].get_text() and len(report[1].get_images()) == 1
+    fax = load_pymupdf().open(stream=attachments["fax.pdf"], filetype="pdf")
+    assert fax.page_count == 2
+    for job_id in ids:
+        assert (await queue.job(job_id)).receipt_sent_at is not None
+
+
+async def test_sent_faxes_are_archived_with_a_quota_warning_once(make_queue: MakeQueue) -> None:
+    queue = await make_queue({"archive": {"outgoing": {"high_watermark": 2000, "low_watermark": 1000}}})
+    warnings = queue.events.subscribe(ServerEvents.OUT_ARCHIVE)
+    ids = [await queue.add_job(f"555010{index}", pages=3) for index in range(3)]
+    await queue.run_for(3600)
+    folder = queue.config.server.data_dir / "archive" / "outgoing"
+    for job_id in ids:
+        job = await queue.job(job_id)
+        [stored] = list(folder.rglob(f"{job_id}.tif"))
+        assert job.document_blob_id is not None
+        async with queue.db.transaction() as conn:
+            assert stored.read_bytes() == await get_blob(conn, job.document_blob_id)
+        assert stored.with_suffix(".json").exists() and job.archived_at is not None
+    kinds = []
+    while not warnings.queue.empty():
+        kinds.append(warnings.queue.get_nowait().kind)
+    assert kinds == ["archive.quota_exceeded"]
+
+
+async def test_activity_log_exports_every_call_as_xferfaxlog(make_queue: MakeQueue) -> None:
+    queue = await make_queue()
+    queue.lines.scripts["5550100"] = ["busy"]
+    job = await queue.add_job("5550100", pages=2)
+    await queue.run_for(3600)
+    async with queue.db.transaction() as conn:
+        lines = await xferfaxlog(conn)
+    assert len(lines) == 2
+    busy, sent = (line.split("\t") for line in lines)
+    assert busy[:5] == ["11/23/26 10:00", "SEND", "00000001", "sim0", str(job)]
+    assert busy[7:9] == ['"5550100"', '""'] and busy[10] == "0" and busy[13] == '"busy"'
+    assert sent[1] == "SEND" and sent[8] == '"REMOTE"' and sent[10] == "2" and sent[13] == '"sent"'
+    assert sent[12] == "0:01:10"  # 30 s of call setup and 2 pages of 20 s each
+    assert len(sent) == 19
+
+
+async def test_a_receipt_the_smarthost_refused_is_sent_by_the_sweep(make_queue: MakeQueue) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.queue.simserver import Sink
+    from tests.support.net import free_port
+
+    port = free_port()
+    queue = await make_queue({"receipts": {"smtp_port": port}})
+    job = await queue.add_job("5550100", receipt="carol@example.com")
+    await queue.run_for(600)  # the smarthost is down: the receipt fails
+    assert (await queue.job(job)).receipt_sent_at is None
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await queue.finisher.sweep()
+    finally:
+        controller.stop()
+    assert [message["Subject"] for message in sink.messages] == ["Fax sent to 5550100"]
+    assert (await queue.job(job)).receipt_sent_at is not None

@@ -1,0 +1,94 @@
+"""Cover pages from templates and the page header stamped at send time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from gateway.render import (
+    CoverRequest,
+    HeaderFields,
+    InputDocument,
+    RenderError,
+    RenderErrorCode,
+    RenderOptions,
+    check_header_format,
+    render_cover_page,
+    render_documents,
+    stamp_header,
+    template_names,
+)
+from tests.render.helpers import ink_bbox, make_pdf, match_score, pages_of, text_reference
+
+FOUND = 0.985
+
+
+def bits(bitmap: np.ndarray) -> np.ndarray:
+    return np.unpackbits(bitmap, axis=1).astype(bool)
+
+
+def test_shipped_cover_shows_the_fields(fine_a4: RenderOptions) -> None:
+    assert {"generic", "confidential", "urgent", "fyi"} <= set(template_names())
+    fields = {"recipient_name": "Jane Doe", "sender_company": "Acme <Widgets>", "subject": "Contract"}
+    [page] = [bits(b) for b in render_cover_page("generic", fields, RenderOptions())]
+    assert page.shape == (2292, 1728)
+    geometry = fine_a4.geometry
+    assert match_score(page, text_reference("Jane Doe", geometry, font="helv", size=11))[0] >= FOUND
+    assert match_score(page, text_reference("Acme <Widgets>", geometry, font="helv", size=11))[0] >= FOUND
+    assert match_score(page, text_reference("John Doe", geometry, font="helv", size=11))[0] < FOUND
+
+
+def test_user_template_wins_and_counts_pages(tmp_path: Path, fine_a4: RenderOptions) -> None:
+    folder = tmp_path / "covers"
+    folder.mkdir()
+    (folder / "generic.html").write_text(
+        "<html><body><p style='font-family: monospace; font-size: 12pt'>PAGES={{ page_count }} "
+        "TO={{ recipient_fax_number }}</p><p>{{ note|nl2br }}</p></body></html>"
+    )
+    pdf = make_pdf(tmp_path / "doc.pdf", [{"lines": [(72, 72, "body", {})]}] * 2)
+    options = RenderOptions(cover=CoverRequest("generic", {"recipient_fax_number": "+15550100"}),
+                            cover_template_dirs=(folder,))
+    result = render_documents([InputDocument(path=pdf)], tmp_path / "out.tif", options)
+    assert (result.pages, result.cover_pages) == (3, 1)
+    cover = pages_of(tmp_path / "out.tif")[0]
+    assert match_score(cover, text_reference("PAGES=3 TO=+15550100", fine_a4.geometry, size=12))[0] >= FOUND
+
+
+def test_unknown_template_is_a_plain_error() -> None:
+    with pytest.raises(RenderError) as caught:
+        render_cover_page("../../etc/passwd", {}, RenderOptions())
+    assert caught.value.code is RenderErrorCode.COVER_TEMPLATE_NOT_FOUND
+    assert "generic" in caught.value.reason  # lists what is available
+
+
+def header_reference(text: str, size: int = 22) -> np.ndarray:
+    """Independent drawing of the expected header text with the same font size, cropped to its ink."""
+    image = Image.new("L", (1200, 40), 255)
+    ImageDraw.Draw(image).text((5, 30), text, fill=0, font=ImageFont.load_default(size=size), anchor="ls")
+    mask = np.asarray(image) < 160
+    x0, y0, x1, y1 = ink_bbox(mask)
+    return mask[y0 : y1 + 1, x0 : x1 + 1]
+
+
+def test_header_is_stamped_in_the_top_band_only() -> None:
+    rng = np.random.default_rng(5)
+    page = np.packbits(rng.random((2292, 1728)) < 0.02, axis=1)
+    fields = HeaderFields(datetime(2026, 3, 4, 9, 5), tsid="+49 30 1234", recipient="+1 212 555 0100", page=2, pages=7)
+    stamped = stamp_header(page, fields)
+    assert stamped is not page and np.array_equal(stamped[30:], page[30:])  # body untouched, input not modified
+    band = bits(stamped[:30])
+    for text in ("2026-03-04 09:05", "From: +49 30 1234", "To: +1 212 555 0100", "Page 2 of 7"):
+        assert match_score(band, header_reference(text))[0] >= FOUND
+    assert match_score(band, header_reference("Page 3 of 7"))[0] < FOUND
+    standard = stamp_header(page[:1146], fields, "{tsid}|{page}/{pages}", fine=False)
+    assert bits(standard[:15]).any() and np.array_equal(standard[15:], page[15:1146])
+
+
+def test_header_format_is_checked_early() -> None:
+    check_header_format("{date} {time} From {tsid} Page {page}/{pages}")
+    with pytest.raises(ValueError, match="bad header format"):
+        check_header_format("{nonsense}")

@@ -1,0 +1,195 @@
+"""End to end on the simulated network: a remote fax machine calls a faxgate device with a DID and caller ID;
+the fax is screened, answered, committed, routed by the rules to a real SMTP sink and a folder as PDF, and the
+PDF pages are the pages that were sent, pixel for pixel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pymupdf
+import pytest
+
+from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
+from gateway.events import EventBus
+from gateway.storage import Database
+from gateway.storage import incoming as store
+from modem.provider import FaxDevice
+from modem.simnet import RemoteFaxSpec, SimNetwork
+from routing.answer import InboundService
+from routing.router import RoutingService
+from tests.routing.conftest import NUMBER, Sink, device_on, fax_pages, sim_config
+
+
+@pytest.fixture
+def net() -> Iterator[SimNetwork]:
+    network = SimNetwork()
+    yield network
+    network.close()
+
+
+def pdf_pages(data: bytes, yres: float) -> list[np.ndarray]:
+    """Render each PDF page back at the fax's resolution and pack it like the pages that were sent."""
+    mupdf: Any = pymupdf
+    pages = []
+    with mupdf.open(stream=data, filetype="pdf") as doc:
+        for page in doc:
+            pix = page.get_pixmap(matrix=mupdf.Matrix(204 / 72, yres / 72), colorspace=mupdf.csGRAY)
+            grey = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)[:, : pix.width]
+            pages.append(np.packbits(grey < 128, axis=1))
+    return pages
+
+
+async def receive_one(net: SimNetwork, device: FaxDevice, inbound: InboundService) -> int | None:
+    call = await device.wait_for_call(timeout=60.0)
+    job_id = await inbound.handle_call("sim0", device, call)
+    await net.run_for(2.0)
+    return job_id
+
+
+async def test_remote_fax_arrives_as_pdf_by_mail_and_in_the_archive_folder(
+    tmp_path: Path, db: Database, smtp_sink: Sink, net: SimNetwork
+) -> None:
+    folder = tmp_path / "archive-folder"
+    config = sim_config(tmp_path, smtp_sink, {
+        "answer": {"csid_by_did": {"100": "+1 555 0100 SALES"}},
+        "rules": [
+            {"name": "keep-all", "continue": True, "folder": {"path": str(folder), "name": "{did}-{sender}-{id}"}},
+            {"name": "sales", "dids": ["100"], "caller_ids": ["1555*"], "email": {"to": ["sales@example.test"]}},
+            {"name": "support", "dids": ["200"], "email": {"to": ["support@example.test"]}},
+        ],
+    })
+    remote = net.add_remote_fax("5550100", RemoteFaxSpec(ident="+1 555 0100 ACME"))
+    device = device_on(net, config)
+    events = EventBus()
+    router = RoutingService(config, db, events)
+    inbound = InboundService(config, db, {"sim0": device}, events, on_committed=lambda _job: router.wake())
+    sent = fax_pages(3, seed=11)
+    record = remote.call(NUMBER, pages=sent, fine=False, caller_id="+1 555 777 0001", caller_name="ACME", did="100")
+
+    job_id = await receive_one(net, device, inbound)
+    assert job_id is not None
+    assert record.ok, record.completion
+    assert record.remote_ident == "+1 555 0100 SALES"  # the CSID chosen for DID 100
+
+    async with db.transaction() as conn:
+        stored = await store.get(conn, job_id)
+    assert stored is not None
+    job = stored.job
+    assert (job.status, job.pages, job.did, job.caller_id, job.caller_name, job.remote_tsid) == (
+        JobStatus.ROUTING, 3, "100", "+1 555 777 0001", "ACME", "+1 555 0100 ACME")
+    assert job.quality["bit_rate"] == 14400 and job.quality["compression"] in ("MR", "MMR", "MH")
+    assert 'T30 -> CSI: "+1 555 0100 SALES"' in stored.session_log
+
+    assert await router.run_once() == job_id
+    assert len(smtp_sink.messages) == 1
+    envelope, message = smtp_sink.messages[0]
+    assert envelope.rcpt_tos == ["sales@example.test"]
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    mailed = attachment.get_content()
+    (archived,) = sorted(folder.iterdir())
+    assert archived.name == f"100-+1_555_0100_ACME-{job_id}.pdf"
+    for pdf in (mailed, archived.read_bytes()):
+        pages = pdf_pages(pdf, yres=98.0)
+        assert len(pages) == len(sent)
+        for got, want in zip(pages, sent, strict=True):
+            assert got.shape == want.shape
+            assert np.array_equal(got, want)
+
+    async with db.transaction() as conn:
+        routed = await store.get(conn, job_id)
+    assert routed is not None and routed.job.status == JobStatus.COMPLETED
+    assert routed.decision is not None and routed.decision["matched"] == ["keep-all", "sales"]
+
+
+async def test_screening_rejects_by_caller_id_before_answering(
+    tmp_path: Path, db: Database, smtp_sink: Sink, net: SimNetwork
+) -> None:
+    config = sim_config(tmp_path, smtp_sink, {"answer": {"reject_caller_ids": ["1900*"]}})
+    remote = net.add_remote_fax("5550100")
+    device = device_on(net, config)
+    inbound = InboundService(config, db, {"sim0": device})
+    record = remote.call(NUMBER, pages=fax_pages(1), fine=False, caller_id="+1 900 555 1212", did="100")
+    job_id = await receive_one(net, device, inbound)
+    await net.run_for(60.0)
+    assert record.outcome == "no answer"
+    async with db.transaction() as conn:
+        rejected = await store.get(conn, job_id or 0)
+    assert rejected is not None
+    assert rejected.job.status == JobStatus.CANCELED
+    assert rejected.job.extended_status == ExtendedStatus.CALL_BLACKLISTED
+    assert rejected.job.reason == "caller ID +1 900 555 1212 is rejected by '1900*'"
+    assert rejected.job.tiff_blob_id is None
+
+
+async def test_blocked_tsid_is_not_kept_and_a_page_cap_trims(
+    tmp_path: Path, db: Database, smtp_sink: Sink, net: SimNetwork
+) -> None:
+    config = sim_config(tmp_path, smtp_sink, {"answer": {"block_tsids": ["*JUNK*"], "max_pages": 2}})
+    junk = net.add_remote_fax("5550100", RemoteFaxSpec(ident="CHEAP JUNK DEALS"))
+    friend = net.add_remote_fax("5550101", RemoteFaxSpec(ident="FRIEND"))
+    device = device_on(net, config)
+    inbound = InboundService(config, db, {"sim0": device})
+
+    junk.call(NUMBER, pages=fax_pages(1), fine=False, did="100")
+    blocked_id = await receive_one(net, device, inbound)
+    sent = fax_pages(3, seed=5)
+    friend.call(NUMBER, pages=sent, fine=False, did="100")
+    trimmed_id = await receive_one(net, device, inbound)
+
+    async with db.transaction() as conn:
+        blocked = await store.get(conn, blocked_id or 0)
+        trimmed = await store.get(conn, trimmed_id or 0)
+    assert blocked is not None and trimmed is not None
+    assert (blocked.job.status, blocked.job.extended_status, blocked.job.tiff_blob_id) == (
+        JobStatus.CANCELED, ExtendedStatus.CALL_BLACKLISTED, None)
+    assert blocked.job.reason == "sender TSID 'CHEAP JUNK DEALS' is blocked by '*JUNK*'"
+    assert (trimmed.job.status, trimmed.job.pages) == (JobStatus.ROUTING, 2)
+    assert trimmed.job.reason == "3 pages sent, only the first 2 kept (max_pages)"
+
+
+async def test_the_running_services_answer_commit_and_route_by_themselves(
+    tmp_path: Path, db: Database, smtp_sink: Sink, net: SimNetwork
+) -> None:
+    config = sim_config(tmp_path, smtp_sink, {"rules": [{"name": "all", "email": {"to": ["desk@example.test"]}}]})
+    remote = net.add_remote_fax("5550100", RemoteFaxSpec(ident="ACME"))
+    device = device_on(net, config)
+    events = EventBus()
+    router = RoutingService(config, db, events)
+    inbound = InboundService(config, db, {"sim0": device}, events)
+    changes = events.subscribe(ServerEvents.IN_QUEUE)
+    await router.start()
+    await inbound.start()
+    try:
+        remote.call(NUMBER, pages=fax_pages(1), fine=False, caller_id="5550100", did="100")
+        while True:  # the services run on their own; the bus says when the fax is routed
+            event = await changes.get(timeout=120)
+            if event.kind == "incoming.changed" and event.payload["status"] == JobStatus.COMPLETED:
+                break
+    finally:
+        await inbound.stop()
+        await router.stop()
+    assert [m[0].rcpt_tos for m in smtp_sink.messages] == [["desk@example.test"]]
+
+
+async def test_manual_answer_mode_answers_only_when_asked(
+    tmp_path: Path, db: Database, smtp_sink: Sink, net: SimNetwork
+) -> None:
+    config = sim_config(tmp_path, smtp_sink, {})
+    config.devices[0].receive_mode = "manual"
+    remote = net.add_remote_fax("5550100")
+    device = device_on(net, config)
+    inbound = InboundService(config, db, {"sim0": device}, manual_answer_wait=0.0)
+
+    unanswered = remote.call(NUMBER, pages=fax_pages(1), fine=False)
+    assert await receive_one(net, device, inbound) is None
+    await net.run_for(60.0)
+    assert unanswered.outcome == "no answer"
+
+    inbound.request_answer("sim0")  # IFaxDevice.AnswerCall for the next call
+    answered = remote.call(NUMBER, pages=fax_pages(1), fine=False)
+    assert await receive_one(net, device, inbound) is not None
+    assert answered.ok
