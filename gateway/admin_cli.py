@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from gateway.cli import config_from_option, config_option, emit
+from gateway.cli import config_from_option, config_option, emit, with_db
 from gateway.storage import Database
 from gateway.storage.submissions import get_submission, list_submissions
 
@@ -27,16 +26,11 @@ def list_command(config_path: Path | None, state: str | None, as_json: bool) -> 
     """List submissions, newest first."""
     config = config_from_option(config_path)
 
-    async def run() -> list[dict[str, object]]:
-        db = Database(config.database_url)
-        try:
-            await db.migrate()
-            async with db.transaction() as conn:
-                return [asdict(item) for item in await list_submissions(conn, state)]
-        finally:
-            await db.close()
+    async def work(db: Database) -> list[dict[str, object]]:
+        async with db.transaction() as conn:
+            return [asdict(item) for item in await list_submissions(conn, state)]
 
-    rows = asyncio.run(run())
+    rows = with_db(config, work)
     emit(rows, as_json, "\n".join(f"{r['id']}  {r['state']:<9} {r['source']:<5} {r['subject']}" for r in rows))
 
 
@@ -48,16 +42,12 @@ def show_command(config_path: Path | None, submission_id: str, as_json: bool) ->
     """Show one submission."""
     config = config_from_option(config_path)
 
-    async def run() -> dict[str, object] | None:
-        db = Database(config.database_url)
-        try:
-            async with db.transaction() as conn:
-                found = await get_submission(conn, submission_id)
-                return asdict(found) if found else None
-        finally:
-            await db.close()
+    async def work(db: Database) -> dict[str, object] | None:
+        async with db.transaction() as conn:
+            found = await get_submission(conn, submission_id)
+            return asdict(found) if found else None
 
-    row = asyncio.run(run())
+    row = with_db(config, work)
     if row is None:
         raise click.ClickException(f"no submission {submission_id}")
     emit(row, as_json, "\n".join(f"{key}: {value}" for key, value in row.items()))

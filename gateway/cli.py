@@ -6,8 +6,9 @@ import asyncio
 import importlib
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,6 +16,9 @@ from gateway import __version__
 
 if TYPE_CHECKING:
     from gateway.config import FaxgateConfig
+    from gateway.storage import Database
+
+T = TypeVar("T")
 
 # name -> "module:attribute" of a click command or group that lives with the code it drives.
 LAZY_COMMANDS: dict[str, str] = {
@@ -83,6 +87,21 @@ def config_from_option(path: Path | None) -> FaxgateConfig:
         for problem in exc.problems:
             click.echo(f"config error: {problem}", err=True)
         sys.exit(1)
+
+
+def with_db(config: FaxgateConfig, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run one piece of admin work against the store (migrated first), as the CLI reads the spool directly."""
+    from gateway.storage import Database
+
+    async def run() -> T:
+        db = Database(config.database_url)
+        try:
+            await db.migrate()
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
 
 
 config_option = click.option(

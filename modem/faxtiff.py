@@ -41,6 +41,7 @@ _TAG_PHOTOMETRIC = 262
 _TAG_FILLORDER = 266
 _TAG_IMAGEDESCRIPTION = 270
 _TAG_ORIENTATION = 274
+_TAG_ARTIST = 315
 _TAG_SAMPLESPERPIXEL = 277
 _TAG_ROWSPERSTRIP = 278
 _TAG_XRESOLUTION = 282
@@ -90,6 +91,9 @@ class FaxPage:
     xres: float
     yres: float
     remote_id: str | None = None
+    caller_id: str | None = None
+    """The calling number the line reported when the page was received (Artist tag, see ``caller_tag``)."""
+    caller_name: str | None = None
 
     @property
     def fine(self) -> bool:
@@ -325,8 +329,14 @@ class FaxTiffWriter:
         recv_time_s: int | None = None,
         dcs: str | None = None,
         clean: bool = True,
+        caller_id: str | None = None,
+        caller_name: str | None = None,
     ) -> None:
-        """Encode one packed bitmap as the next page (one strip); `remote_id` goes in ImageDescription."""
+        """Encode one packed bitmap as the next page (one strip); `remote_id` goes in ImageDescription.
+
+        `caller_id` / `caller_name` (the line's caller ID report) go in the Artist tag as ``caller_tag``
+        writes it, so the file itself says who called even once separated from the database.
+        """
         if self._handle is None:
             raise FaxTiffError("writer is closed")
         rows, row_bytes = _check_bitmap(bitmap, self.width)
@@ -366,6 +376,9 @@ class FaxTiffWriter:
             lib.set_int(tif, _TAG_FAXRECVTIME, recv_time_s)
         if dcs:
             lib.set_text(tif, _TAG_FAXDCS, dcs)
+        artist = caller_tag(caller_id, caller_name)
+        if artist:
+            lib.set_text(tif, _TAG_ARTIST, artist)
         data = np.ascontiguousarray(bitmap, dtype=np.uint8)
         written = lib.lib.TIFFWriteEncodedStrip(
             ctypes.c_void_p(tif), 0, data.ctypes.data_as(ctypes.c_void_p), rows * row_bytes
@@ -384,6 +397,28 @@ class FaxTiffWriter:
         self._handle = None
         if self.total_pages is None and self.pages_written:
             _patch_page_totals(self.path, self.pages_written)
+
+
+def _tag_value(value: str) -> str:
+    """One line of printable text, so a hostile caller name cannot forge another field."""
+    return "".join(ch if ch.isprintable() else " " for ch in value).strip()
+
+
+def caller_tag(caller_id: str | None, caller_name: str | None) -> str:
+    """The Artist tag text for a caller: ``NMBR=<number>`` and ``NAME=<name>`` lines, as modems report them."""
+    lines = [f"{key}={_tag_value(value)}" for key, value in (("NMBR", caller_id), ("NAME", caller_name)) if value]
+    return "\n".join(lines)
+
+
+def parse_caller_tag(text: str | None) -> tuple[str | None, str | None]:
+    """(caller ID, caller name) from an Artist tag that ``caller_tag`` wrote; (None, None) for any other text."""
+    fields: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition("=")
+        if not sep or key not in ("NMBR", "NAME"):
+            return None, None
+        fields[key] = value
+    return fields.get("NMBR"), fields.get("NAME")
 
 
 def write_fax_tiff(
@@ -527,6 +562,7 @@ def read_fax_tiff(path: str | os.PathLike[str]) -> Iterator[FaxPage]:
         while True:
             info = _page_info(lib, tif)
             bitmap = _decode_page(lib, tif, info, index)
+            caller_id, caller_name = parse_caller_tag(lib.get_text(tif, _TAG_ARTIST))
             yield FaxPage(
                 bitmap=bitmap,
                 width=info.width,
@@ -534,6 +570,8 @@ def read_fax_tiff(path: str | os.PathLike[str]) -> Iterator[FaxPage]:
                 xres=info.xres,
                 yres=info.yres,
                 remote_id=lib.get_text(tif, _TAG_IMAGEDESCRIPTION),
+                caller_id=caller_id,
+                caller_name=caller_name,
             )
             index += 1
             if not lib.lib.TIFFReadDirectory(ctypes.c_void_p(tif)):

@@ -30,7 +30,7 @@ from modem.serialport import DEFAULT_LOCK_DIR, SerialModemPort
 from modem.sessionlog import SessionLog
 from modem.t30.common import CallFailed, LocalFax, StatusCallback
 from modem.t30.frames import printable
-from modem.t30.receiver import CopyQuality, ReceiveProgress, T30Receiver
+from modem.t30.receiver import CopyQuality, ReceiveProgress, T30Receiver, TsidScreen
 from modem.t30.sender import OutgoingPage, T30Sender
 
 Bitmap = npt.NDArray[np.uint8]
@@ -298,13 +298,22 @@ class FaxDevice:
         out_dir: str | Path,
         csid: str = "",
         on_status: StatusCallback = _ignore_status,
+        *,
+        screen_tsid: TsidScreen | None = None,
+        max_pages: int | None = None,
     ) -> CallResult:
-        """Answer (ATA) and receive; pages go to one TIFF Class F file in ``out_dir``."""
+        """Answer (ATA) and receive; pages go to one TIFF Class F file in ``out_dir``.
+
+        ``screen_tsid(tsid)`` returning False ends the call as soon as the sender's TSI arrives
+        (CALL_BLACKLISTED, no pages kept); ``max_pages`` ends it with DCN once that many pages are confirmed.
+        """
 
         async def body(modem: Class1Modem, log: SessionLog) -> CallResult:
             log.lines[:0] = call.transcript
             local = self._local(csid or self.config.csid, self.config.max_bit_rate, self.config.ecm)
-            receiver = T30Receiver(modem, local, on_status, self.config.quality)
+            receiver = T30Receiver(
+                modem, local, on_status, self.config.quality, screen_tsid=screen_tsid, max_pages=max_pages
+            )
             on_status(ExtendedStatus.ANSWERED, 0)
             start = modem.at.clock_now
             status, reason = ExtendedStatus.CALL_COMPLETED, ""
@@ -318,7 +327,7 @@ class FaxDevice:
                     status, reason = failure.status, failure.reason
             await modem.hang_up()
             progress = receiver.progress
-            if status != ExtendedStatus.CALL_COMPLETED and progress.pages:
+            if status not in (ExtendedStatus.CALL_COMPLETED, ExtendedStatus.CALL_BLACKLISTED) and progress.pages:
                 status = ExtendedStatus.PARTIALLY_RECEIVED
             reason = reason or f"{len(progress.pages)} pages received"
             result = CallResult(
@@ -338,7 +347,7 @@ class FaxDevice:
                 result.ecm = progress.session.ecm
                 result.compression = progress.session.compression
                 result.resolution = progress.session.resolution
-            if progress.pages:
+            if progress.pages and status != ExtendedStatus.CALL_BLACKLISTED:
                 result.files = [self._write_pages(progress, Path(out_dir), call)]
             return result
 
@@ -347,7 +356,7 @@ class FaxDevice:
         return result
 
     def _write_pages(self, progress: ReceiveProgress, out_dir: Path, call: IncomingCall) -> str:
-        """Store received pages as TIFF Class F, tagged with the sender's TSI and the dialled number."""
+        """Store received pages as TIFF Class F, tagged with the sender's TSI, the dialled number and the caller ID."""
         out_dir.mkdir(parents=True, exist_ok=True)
         existing = len(list(out_dir.glob("fax*.tif")))
         path = out_dir / f"fax{existing + 1:06d}.tif"
@@ -361,6 +370,8 @@ class FaxDevice:
                     sub_address=call.did or None,
                     dcs=progress.session.describe() if progress.session else None,
                     clean=page.bad_rows == 0,
+                    caller_id=call.caller_id or None,
+                    caller_name=call.caller_name or None,
                 )
         return str(path)
 

@@ -2,7 +2,9 @@
 
 Policy per device (Windows ReceiveMode, HylaFAX RingsBeforeAnswer / RejectCall / QualifyTSI / MaxRecvPages):
 auto-answer after the device's rings, manual (answer only when asked), or no answer; CSID per device or per
-dialled DID; reject lists by caller ID and DID before answering, and a block list by the sender's TSID.
+dialled DID; reject lists by caller ID and DID before answering; inside the call, a block list by the sender's
+TSID (DCN as soon as the TSI arrives) and a page limit (DCN after the last page allowed), so a refused sender
+stops sending rather than being received and thrown away.
 A received fax is committed to the store (TIFF as a blob) before the service turns to the next call;
 routing then starts from the store.
 """
@@ -27,7 +29,6 @@ from gateway.logs import log_event, logger
 from gateway.storage import Database
 from gateway.storage import incoming as store
 from gateway.textsafe import safe_text
-from modem.faxtiff import FaxTiffWriter, read_fax_tiff
 from modem.provider import IncomingCall
 from modem.result import CallResult
 from routing.notify import notify_admin
@@ -44,8 +45,16 @@ class ReceivingDevice(Protocol):
         """Return once a call has rung the device's number of rings."""
         ...
 
-    async def answer(self, call: IncomingCall, out_dir: str | Path, csid: str = "") -> CallResult:
-        """Pick up and receive into a TIFF in ``out_dir``."""
+    async def answer(
+        self,
+        call: IncomingCall,
+        out_dir: str | Path,
+        csid: str = "",
+        *,
+        screen_tsid: Callable[[str], bool] | None = None,
+        max_pages: int | None = None,
+    ) -> CallResult:
+        """Pick up and receive into a TIFF in ``out_dir``, ending the call on a refused TSID or past max_pages."""
         ...
 
     async def reject(self, call: IncomingCall) -> None:
@@ -76,16 +85,6 @@ def csid_for(answer: AnswerSection, device: DeviceSection, did: str) -> str:
         if first_match([pattern], did, numeric=True) is not None:
             return csid
     return device.csid
-
-
-def _truncate(path: Path, max_pages: int) -> None:
-    """Keep the first ``max_pages`` pages of a received TIFF."""
-    pages = list(read_fax_tiff(path))[:max_pages]
-    trimmed = path.with_suffix(".trim.tif")
-    with FaxTiffWriter(trimmed, fine=all(page.yres > 150 for page in pages)) as writer:
-        for page in pages:
-            writer.add_page(page.bitmap, remote_id=page.remote_id, yres=page.yres)
-    trimmed.replace(path)
 
 
 class InboundService:
@@ -191,9 +190,18 @@ class InboundService:
         csid = csid_for(answer, section, call.did)
         started = self.clock()
         self._publish("call.answered", device=name, csid=csid)
+        blocked: list[str] = []
+
+        def allow_tsid(tsid: str) -> bool:
+            """Asked by the receiver once the TSI arrives; keeps the matching pattern for the job's reason."""
+            why = screen_tsid(answer, tsid)
+            if why is not None:
+                blocked.append(why)
+            return why is None
+
         with tempfile.TemporaryDirectory(prefix=f"faxgate-rx-{name}-") as work:
-            result = await device.answer(call, work, csid)
-            return await self._commit(name, call, csid, started, result)
+            result = await device.answer(call, work, csid, screen_tsid=allow_tsid, max_pages=answer.max_pages)
+            return await self._commit(name, call, csid, started, result, blocked[0] if blocked else None)
 
     async def _record_refused(self, name: str, call: IncomingCall, reason: str, status: ExtendedStatus) -> int:
         now = self.clock()
@@ -207,26 +215,25 @@ class InboundService:
         self._publish("call.rejected", device=name, job_id=job_id, reason=reason)
         return job_id
 
-    async def _commit(self, name: str, call: IncomingCall, csid: str, started: float, result: CallResult) -> int:
-        """Store what the call produced, then hand it to routing and tell the administrator of errors."""
+    async def _commit(
+        self, name: str, call: IncomingCall, csid: str, started: float, result: CallResult, blocked: str | None
+    ) -> int:
+        """Store what the call produced, then hand it to routing and tell the administrator of errors.
+
+        ``blocked``: why the TSID screen refused the sender during the call (the call then kept no pages).
+        """
         answer = self.config.inbound.answer
         tsid = result.remote_csid
         reason = result.reason
         status = result.status
         tiff: bytes | None = None
         pages = result.pages
-        blocked = screen_tsid(answer, tsid) if tsid else None
-        if blocked is not None:
-            reason, status, pages = blocked, ExtendedStatus.CALL_BLACKLISTED, 0
+        refused = status == ExtendedStatus.CALL_BLACKLISTED
+        if refused:
+            reason, pages = blocked or reason, 0
         elif result.files:
-            path = Path(result.files[0])
-            if pages > answer.max_pages:
-                await asyncio.to_thread(_truncate, path, answer.max_pages)
-                reason = f"{pages} pages sent, only the first {answer.max_pages} kept (max_pages)"
-                pages = answer.max_pages
-            tiff = await asyncio.to_thread(path.read_bytes)
-        job_status = JobStatus.ROUTING if tiff else (
-            JobStatus.CANCELED if blocked is not None else JobStatus.FAILED)
+            tiff = await asyncio.to_thread(Path(result.files[0]).read_bytes)
+        job_status = JobStatus.ROUTING if tiff else (JobStatus.CANCELED if refused else JobStatus.FAILED)
         quality = {"bit_rate": result.bit_rate, "ecm": result.ecm, "compression": result.compression,
                    "resolution": result.resolution, "duration_s": result.duration_s,
                    "pages_total": result.pages_total}
@@ -238,7 +245,8 @@ class InboundService:
                 caller_id=call.caller_id, caller_name=call.caller_name, did=call.did, remote_tsid=tsid, csid=csid,
                 quality=quality, session_log=session_log,
             )
-        failed = status not in (ExtendedStatus.CALL_COMPLETED, ExtendedStatus.CALL_BLACKLISTED)
+        at_limit = status == ExtendedStatus.PARTIALLY_RECEIVED and pages >= answer.max_pages  # policy, not a fault
+        failed = status not in (ExtendedStatus.CALL_COMPLETED, ExtendedStatus.CALL_BLACKLISTED) and not at_limit
         log_event(log, logging.WARNING if failed else logging.INFO, "fax.received", device=name, job=job_id,
                   pages=pages, caller_id=call.caller_id, did=call.did, tsid=tsid, status=status.name)
         self._publish("call.ended", device=name, job_id=job_id, status=int(status), pages=pages)

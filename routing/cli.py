@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from gateway.cli import config_from_option, config_option, emit
-from gateway.config import FaxgateConfig
+from gateway.cli import config_from_option, config_option, emit, with_db
 from gateway.enums import ExtendedStatus, JobStatus
 from gateway.storage import Database
 from gateway.storage import incoming as store
@@ -116,17 +113,6 @@ def route_methods(config_path: Path | None, as_json: bool) -> None:
     emit({"methods": rows, "failed": failures}, as_json, text)
 
 
-def _with_db(config: FaxgateConfig, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def run() -> T:
-        db = Database(config.database_url)
-        try:
-            await db.migrate()
-            return await work(db)
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
-
 
 def _summary(record: store.IncomingRecord) -> dict[str, Any]:
     job = record.job
@@ -159,7 +145,7 @@ def inbox_list(config_path: Path | None, limit: int, as_json: bool) -> None:
         async with db.transaction() as conn:
             return [_summary(r) for r in await store.list_jobs(conn, limit=limit)]
 
-    rows = _with_db(config, work)
+    rows = with_db(config, work)
     text = "\n".join(
         f"{r['id']:>6}  {r['received']}  {r['device']:<8} {r['status']:<16} {r['pages']:>3}p  "
         f"from {safe_text(r['caller_id'] or r['tsid'] or '-', 24):<24} to {safe_text(r['did'] or '-', 12):<12} "
@@ -191,7 +177,7 @@ def inbox_show(config_path: Path | None, job_id: int, with_log: bool, as_json: b
                 data["session_log"] = record.session_log
             return data
 
-    data = _with_db(config, work)
+    data = with_db(config, work)
     if data is None:
         click.echo(f"no received fax {job_id}", err=True)
         sys.exit(1)
@@ -224,7 +210,7 @@ def inbox_reroute(config_path: Path | None, job_id: int, as_json: bool) -> None:
         async with db.transaction() as conn:
             return await store.reroute(conn, job_id, datetime.now(UTC).timestamp())
 
-    done = _with_db(config, work)
+    done = with_db(config, work)
     emit({"id": job_id, "rerouted": done}, as_json,
          f"fax {job_id} will be routed again" if done else f"no received fax {job_id} with pages to route")
     if not done:
@@ -243,7 +229,7 @@ def inbox_delete(config_path: Path | None, job_id: int, as_json: bool) -> None:
         async with db.transaction() as conn:
             return await store.delete_job(conn, job_id)
 
-    done = _with_db(config, work)
+    done = with_db(config, work)
     emit({"id": job_id, "deleted": done}, as_json, f"fax {job_id} deleted" if done else f"no received fax {job_id}")
     if not done:
         sys.exit(1)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from gateway.config.base import Section
-from gateway.config.types import Duration, parse_duration
+from gateway.config.types import Duration, TimeZoneName, parse_duration
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 FileFormat = Literal["pdf", "tiff", "both"]
@@ -158,7 +158,7 @@ class InboundSection(Section):
     admin: str = "faxmaster@localhost"
     """The fax administrator: catch-all for faxes no rule matched, and receive errors with the session log."""
     notify_admin: Literal["always", "errors", "never"] = "errors"
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     """Time zone of the rules' hours and days."""
     answer: AnswerSection = AnswerSection()
     rules: list[RuleSection] = Field(default_factory=list)
@@ -173,17 +173,6 @@ class InboundSection(Section):
     poll_interval: Duration = parse_duration("2s")
     claim_lease: Duration = parse_duration("5m")
     """How long a node owns a job it routes; after a crash another node takes over once it expires."""
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> InboundSection:

@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from gateway.config.base import Section
-from gateway.config.types import ClockTime, Duration, Listen, Size, parse_clock_time, parse_duration
+from gateway.config.types import (
+    ClockTime,
+    Duration,
+    Listen,
+    Size,
+    TimeZoneName,
+    parse_clock_time,
+    parse_duration,
+)
 from gateway.enums import LogLevel
 
 
@@ -75,18 +83,7 @@ class OutboxSection(Section):
     blocked: bool = False
     max_pages: int = Field(default=200, ge=1)
     max_recipients: int = Field(default=50, ge=1)
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+    timezone: TimeZoneName = "UTC"
 
 
 class InboxSection(Section):

@@ -63,6 +63,17 @@ def parse_listen(value: Any) -> tuple[str, int]:
     return (match.group(1) or "0.0.0.0", int(match.group(2)))  # noqa: S104 - ":port" means all interfaces
 
 
+def check_timezone(value: Any) -> str:
+    """Accept an IANA time zone name such as "Europe/Berlin"."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return str(value)
+
+
 def _format_duration(value: timedelta) -> str:
     return f"{value.total_seconds():g}s"
 
@@ -71,3 +82,4 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer
 Size = Annotated[int, BeforeValidator(parse_size)]
 ClockTime = Annotated[time, BeforeValidator(parse_clock_time), PlainSerializer(lambda t: t.strftime("%H:%M"))]
 Listen = Annotated[tuple[str, int], BeforeValidator(parse_listen), PlainSerializer(lambda v: f"{v[0]}:{v[1]}")]
+TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]

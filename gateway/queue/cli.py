@@ -5,7 +5,7 @@ They work on the shared store directly, so they act on every node's queue at onc
 
 from __future__ import annotations
 
-import asyncio
+import getpass
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from gateway.cli import config_from_option, config_option, emit
+from gateway.cli import config_from_option, config_option, emit, with_db
 from gateway.config import FaxgateConfig
 from gateway.enums import JobOperations, JobStatus, Priority, ScheduleType
 from gateway.model import OutgoingJob
@@ -34,17 +34,6 @@ _FILTERS: dict[str, list[int]] = {
     "done": [int(JobStatus.COMPLETED), int(JobStatus.CANCELED)],
 }
 
-
-def _with_db(config: FaxgateConfig, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def run() -> T:
-        db = Database(config.database_url)
-        try:
-            await db.migrate()
-            return await work(db)
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
 
 
 def job_json(job: OutgoingJob) -> dict[str, Any]:
@@ -104,7 +93,7 @@ def submit(config_path: Path | None, files: tuple[Path, ...], numbers: tuple[str
             return await create_submission(conn, source="cli", principal="cli", envelope_from=receipt,
                                            recipients=recipients, raw=raw, subject=files[0].name, options=options)
 
-    submission_id = _with_db(config, work)
+    submission_id = with_db(config, work)
     emit({"submission_id": submission_id, "recipients": [r["number"] for r in recipients]}, as_json,
          f"queued as submission {submission_id} to {', '.join(r['number'] for r in recipients)}")
 
@@ -149,7 +138,7 @@ def list_jobs(config_path: Path | None, state: str, submission: str | None, as_j
         async with db.transaction() as conn:
             return await store.list_jobs(conn, statuses=_FILTERS.get(state), submission_id=submission)
 
-    found = _with_db(config, work)
+    found = with_db(config, work)
     emit([job_json(job) for job in found], as_json, "\n".join(_line(job) for job in found) or "no jobs")
 
 
@@ -175,7 +164,7 @@ def show(config_path: Path | None, job_id: int, as_json: bool) -> None:
                             for a in calls]
         return data
 
-    data = _with_db(config, work)
+    data = with_db(config, work)
     text = "\n".join(f"{key}: {value}" for key, value in data.items() if key != "attempts")
     for attempt in data["attempts"]:
         started = datetime.fromtimestamp(attempt["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
@@ -206,14 +195,18 @@ def _control(name: str, action: Callable[..., Awaitable[OutgoingJob]], helptext:
             for job_id in job_ids:
                 try:
                     async with db.transaction() as conn:
-                        extra = (config,) if action is controls.restart_job else ()
-                        job = await action(conn, job_id, time.time(), *extra)
+                        if action is controls.restart_job:
+                            job = await controls.restart_job(conn, job_id, time.time(), config)
+                        elif action is controls.cancel_job:
+                            job = await controls.cancel_job(conn, job_id, time.time(), by=getpass.getuser())
+                        else:
+                            job = await action(conn, job_id, time.time())
                     results.append({"id": job_id, "ok": True, "status": controls.describe(job)})
                 except controls.JobControlError as exc:
                     results.append({"id": job_id, "ok": False, "error": str(exc)})
             return results
 
-        results = _with_db(config, work)
+        results = with_db(config, work)
         emit(results, as_json, "\n".join(f"job {r['id']}: {r.get('status') or r.get('error')}" for r in results))
         if not all(r["ok"] for r in results):
             sys.exit(1)
@@ -243,7 +236,7 @@ def copy(config_path: Path | None, job_id: int, out: Path, fmt: str | None) -> N
             except controls.JobControlError as exc:
                 raise click.ClickException(str(exc)) from exc
 
-    out.write_bytes(_with_db(config, work))
+    out.write_bytes(with_db(config, work))
     click.echo(f"job {job_id} written to {out} ({chosen})")
 
 
@@ -258,7 +251,7 @@ def activity_log(config_path: Path | None, since: float | None) -> None:
         async with db.transaction() as conn:
             return await xferfaxlog(conn, since=since, timezone=config.outbox.timezone)
 
-    for line in _with_db(config, work):
+    for line in with_db(config, work):
         click.echo(line)
 
 
@@ -287,7 +280,7 @@ def _switch(name: str, helptext: str, **change: bool) -> None:
             sending = sum(n for status, n in counts.items() if JobStatus(status).base == JobStatus.INPROGRESS)
             return {**switches, "queued": queued, "sending": sending}
 
-        data = _with_db(config, work)
+        data = with_db(config, work)
         emit(data, as_json, f"queue {'paused' if data['paused'] else 'running'}, submissions "
                             f"{'blocked' if data['blocked'] else 'accepted'}; {data['queued']} queued, "
                             f"{data['sending']} sending")

@@ -48,17 +48,19 @@ async def resume_job(conn: AsyncConnection, job_id: int, now: float) -> Outgoing
     raise JobControlError(f"job {job_id} is {_words(job)}, not paused")
 
 
-async def cancel_job(conn: AsyncConnection, job_id: int, now: float) -> OutgoingJob:
-    """Cancel: at once when waiting or failed; a call in progress is dropped by its node (CANCELING first)."""
+async def cancel_job(conn: AsyncConnection, job_id: int, now: float, by: str = "an administrator") -> OutgoingJob:
+    """Cancel waiting or failed jobs at once, calls via CANCELING; ``by`` is kept for the receipt to name."""
     job = await _job(conn, job_id)
     base = job.job_status.base
+    text = f"canceled by {by}" if by else "canceled"
     if base in (JobStatus.INPROGRESS,):
-        changed = await store.set_status_where(conn, job_id, [job.status], now, status=int(JobStatus.CANCELING))
+        changed = await store.set_status_where(conn, job_id, [job.status], now, status=int(JobStatus.CANCELING),
+                                               extended_status_text=text)
     elif job.job_status.base in (JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RETRIES_EXCEEDED):
+        # The receipt is left to the finisher's sweep (this may run in another process than any queue node).
         changed = await store.set_status_where(
             conn, job_id, [job.status], now, status=int(JobStatus.CANCELED), final_at=now,
-            extended_status=int(ExtendedStatus.CALL_ABORTED), extended_status_text="canceled",
-            receipt_sent_at=now)
+            extended_status=int(ExtendedStatus.CALL_ABORTED), extended_status_text=text)
     else:
         raise JobControlError(f"job {job_id} is {_words(job)} and cannot be canceled")
     if changed is None:

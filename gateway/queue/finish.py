@@ -48,16 +48,22 @@ class JobFinisher:
             await self._receipt(job)
 
     async def sweep(self) -> None:
-        """Retry receipts and archive copies that did not happen when their job became final."""
-        before = self.clock.now() - RETRY_AFTER_S
+        """Retry receipts and archive copies that did not happen when their job became final (a periodic chore)."""
+        now = self.clock.now()
+        before = now - RETRY_AFTER_S
         async with self.db.transaction() as conn:
-            waiting = await store.unsent_receipts(conn, before, self.clock.now() - GIVE_UP_AFTER_S)
+            # A cancel made outside the queue service (CLI, another node's API) has no finisher of its own.
+            waiting = (await store.unsent_receipts(conn, before, now - GIVE_UP_AFTER_S, canceled_before=now + 1)
+                       if self.config.receipts.enabled else [])
             unarchived = await store.unarchived_completed(conn, before) if self.config.archive.outgoing.enabled else []
         for job in unarchived:
             await self._archive(job)
         for job in waiting:
             await self._receipt(job)
-        self.archive.clean_up(self.clock.now())
+
+    async def clean_archive(self) -> int:
+        """Delete archived faxes past the archive's age limit (a periodic chore); returns how many."""
+        return self.archive.clean_up(self.clock.now())
 
     async def _archive(self, job: OutgoingJob) -> None:
         if job.document_blob_id is None:
@@ -76,7 +82,10 @@ class JobFinisher:
         if self.config.receipts.group_broadcast and len(siblings) > 1:
             if not all(is_final(sibling) for sibling in siblings):
                 return  # the last job of the broadcast to finish sends the one receipt
-            group = [sibling for sibling in siblings if sibling.receipt_address]
+            # Siblings already reported (a job restarted after the broadcast's receipt) are not claimed twice.
+            group = [sibling for sibling in siblings if sibling.receipt_address and sibling.receipt_sent_at is None]
+            if job.id not in [member.id for member in group]:
+                return
         ids = [member.id for member in group]
         async with self.db.transaction() as conn:
             if not await store.claim_receipt(conn, ids, self.clock.now()):

@@ -26,6 +26,7 @@ from modem.simnet.layout import Layout, default_layout, load_layout
 from modem.simnet.network import SimNetwork
 from modem.simnet.realtime import RealTimeRunner
 from modem.t30.common import StatusCallback
+from modem.t30.receiver import TsidScreen
 
 log = logger("init")
 
@@ -63,10 +64,18 @@ class SharedLine:
             finally:
                 self._waiting = None
 
-    async def answer(self, call: IncomingCall, out_dir: str | Path, csid: str = "") -> CallResult:
-        """Answer and receive with the line held."""
+    async def answer(
+        self,
+        call: IncomingCall,
+        out_dir: str | Path,
+        csid: str = "",
+        *,
+        screen_tsid: TsidScreen | None = None,
+        max_pages: int | None = None,
+    ) -> CallResult:
+        """Answer and receive with the line held; screening and the page limit act inside the call."""
         async with self._line:
-            return await self.device.answer(call, out_dir, csid)
+            return await self.device.answer(call, out_dir, csid, screen_tsid=screen_tsid, max_pages=max_pages)
 
     async def reject(self, call: IncomingCall) -> None:
         """Let a call ring out."""

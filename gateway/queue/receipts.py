@@ -37,6 +37,10 @@ class JobReport:
         return self.job.job_status.base == JobStatus.COMPLETED
 
     @property
+    def canceled(self) -> bool:
+        return self.job.job_status.base == JobStatus.CANCELED
+
+    @property
     def duration_s(self) -> float:
         return sum(attempt.duration_s for attempt in self.attempts)
 
@@ -50,8 +54,12 @@ class JobReport:
         if self.sent:
             return (f"Your fax to {number} was sent: all {self.job.pages} page(s) were confirmed by the "
                     "receiving machine.")
-        if self.job.job_status.base == JobStatus.CANCELED:
-            return f"Your fax to {number} was canceled after {self.job.pages_sent} of {self.job.pages} page(s)."
+        if self.canceled:
+            text = safe_text(self.job.extended_status_text, 200)
+            who = text if text.startswith("canceled") else "canceled"
+            when = ("before any page was sent" if not self.job.pages_sent
+                    else f"after {self.job.pages_sent} of {self.job.pages} page(s) were sent")
+            return f"Your fax to {number} was {who} {when}."
         why = safe_text(self.job.extended_status_text, 300) or "the call did not succeed"
         return (f"Your fax to {number} could not be sent: {why}. {self.job.pages_sent} of {self.job.pages} page(s) "
                 f"were confirmed after {len(self.attempts)} call(s).")
@@ -120,6 +128,7 @@ def receipt_message(reports: list[JobReport], config: FaxgateConfig, to: str) ->
     first = reports[0]
     if len(reports) == 1:
         subject = (f"Fax sent to {first.job.recipient_number}" if first.sent
+                   else f"Fax to {first.job.recipient_number} canceled" if first.canceled
                    else f"Fax NOT sent to {first.job.recipient_number}")
     else:
         subject = f"Fax broadcast: {sent} of {len(reports)} sent"
@@ -127,7 +136,8 @@ def receipt_message(reports: list[JobReport], config: FaxgateConfig, to: str) ->
     lines = [report.outcome_words() for report in reports]
     lines.append("")
     for report in reports:
-        lines.append(f"- {report.job.recipient_number}: {'sent' if report.sent else 'not sent'}, "
+        state = "sent" if report.sent else "canceled" if report.canceled else "not sent"
+        lines.append(f"- {report.job.recipient_number}: {state}, "
                      f"{report.job.pages_sent}/{report.job.pages} pages, {len(report.attempts)} call(s), "
                      f"{report.duration_s:.0f} s on the line, remote station {report.remote_csid or 'unknown'}")
     lines += ["", "The attached transmission report shows every call and the first page."]

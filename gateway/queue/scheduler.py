@@ -37,7 +37,6 @@ from modem.provider import PageStamp, SendJob
 from modem.result import CallResult
 
 log = logger("outbound")
-HOUSEKEEPING_S = 60.0
 
 
 class FinalJobHandler(Protocol):
@@ -111,7 +110,6 @@ class Scheduler:
         """Tasks doing non-waiting work now (virtual-time tests wait for 0 before moving time)."""
         self._wake = asyncio.Event()
         self._last_call_start = float("-inf")
-        self._last_housekeeping = float("-inf")
         self._stopping = False
         self.lease_s = config.outbound.claim_lease.total_seconds()
 
@@ -233,7 +231,7 @@ class Scheduler:
         return device, [lead, *mates]
 
     async def _housekeeping(self, now: float) -> None:
-        """Return jobs of dead nodes, give up jobs past their kill time, drop final jobs past the age limit."""
+        """Return jobs of dead nodes and give up jobs past their kill time (both are times in the job table)."""
         finals: list[OutgoingJob] = []
         async with self.db.transaction() as conn:
             lost = [job for job in await store.expired_claims(conn, now) if job.claimed_by != self.node_id
@@ -245,8 +243,15 @@ class Scheduler:
                     extended_status_text=_gave_up_text(job, "its kill time passed"))
                 if changed:
                     finals.append(changed)
-            if now - self._last_housekeeping >= HOUSEKEEPING_S:
-                self._last_housekeeping = now
+        for job in finals:
+            await self._announce_final(job)
+
+    async def age_limit_sweep(self) -> None:
+        """Give up waiting jobs older than the queue's age limit and delete failed ones past it (a periodic chore)."""
+        with self._busy():
+            now = self.clock.now()
+            finals: list[OutgoingJob] = []
+            async with self.db.transaction() as conn:
                 if self.db.is_sqlite:  # PostgreSQL's autovacuum does this by itself
                     await store.refresh_statistics(conn)
                 age = self.config.outbox.age_limit.total_seconds()
@@ -258,8 +263,8 @@ class Scheduler:
                         if changed:
                             finals.append(changed)
                     await store.delete_jobs(conn, await store.failed_jobs_older_than(conn, now - age))
-        for job in finals:
-            await self._announce_final(job)
+            for job in finals:
+                await self._announce_final(job)
 
     async def _requeue_lost(self, conn: Any, jobs: list[OutgoingJob], reason: str) -> None:
         """Put jobs whose call was cut off back in the queue at once (Windows: LINE_UNAVAILABLE retries now)."""
@@ -268,13 +273,14 @@ class Scheduler:
             for attempt in await store.open_attempts(conn, [job.id]):
                 await store.finish_attempt(conn, attempt.id, ended_at=now, reason=reason,
                                            extended_status=int(ExtendedStatus.LINE_UNAVAILABLE))
-            if job.job_status.base == JobStatus.CANCELING:
-                values: dict[str, Any] = {"status": int(JobStatus.CANCELED), "final_at": now}
+            if job.job_status.base == JobStatus.CANCELING:  # keep "canceled by ..." for the receipt
+                values: dict[str, Any] = {"status": int(JobStatus.CANCELED), "final_at": now,
+                                          "extended_status_text": job.extended_status_text or "canceled"}
             else:
                 values = {"status": int(JobStatus.PENDING), "next_attempt_at": now}
+            values.setdefault("extended_status_text", reason)
             await store.update_job(conn, job.id, claimed_by=None, claimed_until=None, updated_at=now,
-                                   extended_status=int(ExtendedStatus.LINE_UNAVAILABLE),
-                                   extended_status_text=reason, **values)
+                                   extended_status=int(ExtendedStatus.LINE_UNAVAILABLE), **values)
             log_event(log, logging.WARNING, "job.requeued", job=job.id, reason=reason, node=job.claimed_by)
 
     # ------------------------------------------------------------------------------------------ call
@@ -403,10 +409,14 @@ class Scheduler:
                 with self._busy():
                     async with self.db.transaction() as conn:
                         for part, sent in updates:
+                            current = await store.get_job(conn, part.job.id)
+                            status: dict[str, Any] = {
+                                "extended_status": int(ExtendedStatus.TRANSMITTING),
+                                "extended_status_text": f"sent {sent} of {len(part.pages)} pages"}
+                            if current is not None and current.job_status.base == JobStatus.CANCELING:
+                                status = {}  # keep "canceled by ..." for the receipt
                             await store.update_job(conn, part.job.id, held_by=self.node_id, pages_sent=sent,
-                                                   extended_status=int(ExtendedStatus.TRANSMITTING),
-                                                   extended_status_text=f"sent {sent} of {len(part.pages)} pages",
-                                                   updated_at=self.clock.now())
+                                                   updated_at=self.clock.now(), **status)
         if updates:
             progress.writes.append(asyncio.ensure_future(write()))
 
@@ -485,7 +495,8 @@ class Scheduler:
                     "extended_status_text": f"{job.pages} pages sent", "dials": job.dials + 1, "final_at": now}
         if job.job_status.base == JobStatus.CANCELING:
             return {**base, "status": int(JobStatus.CANCELED), "extended_status": int(ExtendedStatus.CALL_ABORTED),
-                    "extended_status_text": "canceled", "dials": job.dials + 1, "final_at": now}
+                    "extended_status_text": job.extended_status_text or "canceled", "dials": job.dials + 1,
+                    "final_at": now}
         status = result.status
         reason = result.reason
         if status == ExtendedStatus.CALL_COMPLETED:  # the far end hung up content with fewer pages than sent

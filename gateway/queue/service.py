@@ -14,6 +14,7 @@ from gateway.queue.enqueue import JobFactory
 from gateway.queue.finish import JobFinisher
 from gateway.queue.pool import DevicePool
 from gateway.queue.scheduler import Scheduler
+from gateway.queue.timers import PeriodicWork, queue_chores
 from gateway.queue.worker import SubmissionWorker
 from gateway.render import RenderPool
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from gateway.server import FaxServer
 
 log = logger("outbound")
-SWEEP_S = 60.0
 
 
 class QueueService:
@@ -37,10 +37,11 @@ class QueueService:
         self.worker: SubmissionWorker | None = None
         self.finisher: JobFinisher | None = None
         self.render_pool: RenderPool | None = None
+        self.chores: PeriodicWork | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Register devices, then start the worker, the scheduler and the periodic sweep."""
+        """Register devices, then start the worker, the scheduler and the periodic chores."""
         config = self.server.config
         slots = [DeviceSlot(name, device, provider=self.pool.sections[name].provider,
                             tsid=self.pool.sections[name].tsid, send_enabled=self.pool.sections[name].send_enabled)
@@ -59,23 +60,16 @@ class QueueService:
                                        pool=self.render_pool, clock=self.clock, node_id=self.server.node_id,
                                        on_queued=self.scheduler.wake, events=self.server.events)
         self._tasks = [asyncio.create_task(self.worker.run(), name="queue-worker"),
-                       asyncio.create_task(self.scheduler.run(), name="queue-scheduler"),
-                       asyncio.create_task(self._sweep(), name="queue-sweep")]
+                       asyncio.create_task(self.scheduler.run(), name="queue-scheduler")]
+        self.chores = queue_chores(self.scheduler, self.finisher)
+        self.chores.start()
         log_event(log, logging.INFO, "queue.started", devices=",".join(manager.order) or "none")
-
-    async def _sweep(self) -> None:
-        """Periodic work: retry receipts and archive copies, clean the archive."""
-        while True:
-            await self.clock.sleep(SWEEP_S)
-            if self.finisher is not None:
-                try:
-                    await self.finisher.sweep()
-                except Exception:
-                    log.exception("queue.sweep_failed")
 
     async def stop(self) -> None:
         """Stop taking work; calls in progress finish within the server's grace period."""
         grace = self.server.config.server.shutdown_grace.total_seconds()
+        if self.chores is not None:
+            await self.chores.stop()
         if self.worker is not None:
             self.worker.stop()
         if self.scheduler is not None:

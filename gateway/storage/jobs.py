@@ -335,10 +335,15 @@ async def claim_receipt(conn: AsyncConnection, job_ids: Sequence[int], now: floa
     return bool(result.rowcount == len(job_ids))
 
 
-async def unsent_receipts(conn: AsyncConnection, before: float, after: float) -> list[OutgoingJob]:
-    """Jobs final between ``after`` and ``before`` whose receipt did not go out (smarthost down, node died)."""
+async def unsent_receipts(conn: AsyncConnection, before: float, after: float,
+                          canceled_before: float | None = None) -> list[OutgoingJob]:
+    """Final jobs whose receipt did not go out: smarthost down, node died, or canceled with no node to send it."""
+    ended = outgoing_jobs.c.final_at < before
+    if canceled_before is not None:
+        ended = or_(ended, and_(outgoing_jobs.c.status == int(JobStatus.CANCELED),
+                                outgoing_jobs.c.final_at < canceled_before))
     query = select(outgoing_jobs).where(
-        outgoing_jobs.c.final_at.is_not(None), outgoing_jobs.c.final_at < before, outgoing_jobs.c.final_at > after,
+        outgoing_jobs.c.final_at.is_not(None), ended, outgoing_jobs.c.final_at > after,
         outgoing_jobs.c.receipt_address != "", outgoing_jobs.c.receipt_sent_at.is_(None),
     ).limit(100)
     return [_job(row) for row in await conn.execute(query)]

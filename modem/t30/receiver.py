@@ -4,10 +4,15 @@ After ATA the modem is already transmitting V.21: CSI+DIS go out, repeated every
 (at most T1). The TCF that follows is checked for a long enough run of zeros and answered CFR or FTT.
 Non-ECM pages are decoded and judged (bad-row ratio, consecutive bad rows) to answer MCF or RTN; ECM
 pages are collected partial page by partial page, asking PPR for damaged frames.
+
+Screening happens in the call: a sender whose TSI the ``screen_tsid`` callback refuses gets DCN instead of
+CFR (no page is taken), and with ``max_pages`` the page that reaches the limit is confirmed and then DCN ends
+the call if the sender had more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +38,9 @@ from modem.t30.timers import COMMAND_REPEATS, T1, T2, T4
 TCF_MIN_ZERO_SECONDS = 1.0
 """A TCF passes when it holds at least this long an unbroken run of zero octets (of the 1.5 s sent)."""
 PAGE_WIDTH = 1728
+BLOCKED_REASON = "sender station id is on the block list"
+TsidScreen = Callable[[str], bool]
+"""``screen_tsid(tsid)``: False ends the call before any page is taken."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,8 @@ class ReceiveProgress:
     completed: bool = False
     rtn_sent: int = 0
     ppr_sent: int = 0
+    refused_more: bool = False
+    """The page limit was reached while the sender still had pages: the call was ended with DCN."""
 
 
 def tcf_is_good(data: bytes, bit_rate: int) -> bool:
@@ -92,8 +102,14 @@ class T30Receiver:
         local: LocalFax,
         on_status: StatusCallback,
         quality: CopyQuality | None = None,
+        *,
+        screen_tsid: TsidScreen | None = None,
+        max_pages: int | None = None,
     ) -> None:
         self.modem = modem
+        self.screen_tsid = screen_tsid
+        self.max_pages = max_pages
+        self._screened: str | None = None
         self.local = local
         self.on_status = on_status
         self.quality = quality or CopyQuality()
@@ -173,6 +189,7 @@ class T30Receiver:
                 raise CallFailed(ExtendedStatus.FATAL_ERROR, "the far end sent a DCS this station cannot use")
             self.progress.session = session
             tcf = await self.modem.receive_image(session.modulation.long_code, timeout=T4)
+            await self._screen()
             if tcf.status == RxStatus.WRONG_CARRIER:
                 send_dis = False  # the sender repeats DCS: listen for it
                 continue
@@ -187,6 +204,23 @@ class T30Receiver:
         if first:
             raise CallFailed(ExtendedStatus.NOT_FAX_CALL, "no fax sender identified itself (no DCS within T1)")
         raise CallFailed(ExtendedStatus.DISCONNECTED, "the far end did not go on with the fax (no DCS within T1)")
+
+    async def _screen(self) -> None:
+        """Refuse a blocked sender once its TSI is known: DCN instead of CFR, before any page is sent."""
+        tsid = self.progress.remote_tsi
+        if self.screen_tsid is None or not tsid or tsid == self._screened:
+            return
+        self._screened = tsid
+        if self.screen_tsid(tsid):
+            return
+        self.log.info(f"sender TSI {tsid!r} refused by screening: ending the call (DCN)")
+        await self._disconnect()
+        raise CallFailed(ExtendedStatus.CALL_BLACKLISTED, BLOCKED_REASON)
+
+    async def _disconnect(self) -> None:
+        """Send DCN; the caller hangs up next whether or not the modem managed to send it."""
+        if not await self.modem.send_frames([Frame(Fcf.DCN)]):
+            self.log.info("the modem could not send DCN; hanging up anyway")
 
     # ------------------------------------------------------------------------------------ phase C/D
 
@@ -309,6 +343,16 @@ class T30Receiver:
             if command is None:
                 raise CallFailed(ExtendedStatus.DISCONNECTED, "the far end stopped sending in mid-page")
             fcf = command.fcf
+            more = (Fcf.MPS, Fcf.PRI_MPS, Fcf.EOM, Fcf.PRI_EOM)
+            if fcf in more and self.max_pages is not None and len(self.progress.pages) >= self.max_pages:
+                self.progress.refused_more = True
+                self.log.info(f"page limit of {self.max_pages} reached with more to come: ending the call (DCN)")
+                await self._disconnect()
+                kept = len(self.progress.pages)
+                raise CallFailed(
+                    ExtendedStatus.PARTIALLY_RECEIVED,
+                    f"{kept} page{'s' if kept != 1 else ''} kept (the limit for one call); the rest were refused",
+                )
             if fcf in (Fcf.MPS, Fcf.PRI_MPS):
                 continue
             if fcf in (Fcf.EOP, Fcf.PRI_EOP):

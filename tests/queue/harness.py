@@ -24,6 +24,7 @@ from gateway.queue.devices import DeviceManager, DeviceSlot
 from gateway.queue.enqueue import JobFactory, JobRequest
 from gateway.queue.finish import JobFinisher
 from gateway.queue.scheduler import Scheduler
+from gateway.queue.timers import queue_chores
 from gateway.storage import Database, put_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import create_submission
@@ -156,6 +157,8 @@ class QueueHarness:
         self.finisher = JobFinisher(self.db, config, self.clock, self.events)
         self.scheduler = Scheduler(db=self.db, config=config, manager=self.manager, clock=self.clock,
                                    events=self.events, node_id="test", workdir=workdir, finisher=self.finisher)
+        self.chores = queue_chores(self.scheduler, self.finisher)
+        """The service's periodic chores, never started here: APScheduler runs on real time, tests trigger them."""
         self.factory = JobFactory(config, devices)
         self.workdir = workdir
         self._blobs: dict[int, str] = {}

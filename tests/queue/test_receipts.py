@@ -90,3 +90,87 @@ async def test_a_receipt_the_smarthost_refused_is_sent_by_the_sweep(make_queue: 
         controller.stop()
     assert [message["Subject"] for message in sink.messages] == ["Fax sent to 5550100"]
     assert (await queue.job(job)).receipt_sent_at is not None
+
+
+async def test_canceling_a_waiting_job_mails_a_receipt_naming_who_canceled(make_queue: MakeQueue) -> None:
+    from gateway.enums import JobStatus, ScheduleType
+    from gateway.queue.controls import cancel_job
+    from tests.queue.harness import MONDAY_10_UTC
+
+    with smtp_sink() as (sink, port):
+        queue = await make_queue({"receipts": {"smtp_port": port}})
+        job = await queue.add_job("5550100", receipt="dave@example.com", schedule=ScheduleType.SPECIFIC_TIME,
+                                  send_at=MONDAY_10_UTC + 3600)
+        async with queue.db.transaction() as conn:
+            await cancel_job(conn, job, queue.clock.now(), by="alice")
+        await queue.chores.run_now("receipts")  # the cancel came from outside the service: the chore mails it
+        await queue.chores.run_now("receipts")
+    assert (await queue.job(job)).job_status == JobStatus.CANCELED
+    assert [message["Subject"] for message in sink.messages] == ["Fax to 5550100 canceled"]
+    text = sink.messages[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Your fax to 5550100 was canceled by alice before any page was sent." in text
+    assert queue.lines.calls == []
+
+
+async def test_canceling_during_a_call_mails_how_many_pages_went(make_queue: MakeQueue) -> None:
+    from gateway.queue.controls import cancel_job
+
+    with smtp_sink() as (sink, port):
+        queue = await make_queue({"receipts": {"smtp_port": port}})
+        job = await queue.add_job("5550100", pages=5, receipt="dave@example.com")
+        await queue.run_for(60)  # page 1 confirmed, page 2 on the line
+        async with queue.db.transaction() as conn:
+            await cancel_job(conn, job, queue.clock.now(), by="bob")
+        await queue.run_for(600)
+    [mail] = sink.messages
+    assert mail["Subject"] == "Fax to 5550100 canceled"
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Your fax to 5550100 was canceled by bob after 1 of 5 page(s) were sent." in text
+    assert "- 5550100: canceled, 1/5 pages, 1 call(s)" in text
+
+
+async def test_canceled_jobs_get_no_receipt_when_none_was_asked_for(make_queue: MakeQueue) -> None:
+    from gateway.enums import ScheduleType
+    from gateway.queue.controls import cancel_job
+    from tests.queue.harness import MONDAY_10_UTC
+
+    with smtp_sink() as (sink, port):
+        switched_off = await make_queue({"receipts": {"smtp_port": port, "enabled": False}})
+        unasked = await make_queue({"receipts": {"smtp_port": port}})
+        for queue, receipt in ((switched_off, "dave@example.com"), (unasked, "")):
+            job = await queue.add_job("5550100", receipt=receipt, schedule=ScheduleType.SPECIFIC_TIME,
+                                      send_at=MONDAY_10_UTC + 3600)
+            async with queue.db.transaction() as conn:
+                await cancel_job(conn, job, queue.clock.now(), by="alice")
+            await queue.chores.run_now("receipts")
+    assert sink.messages == []
+
+
+async def test_a_broadcast_with_a_canceled_job_gets_one_grouped_receipt_when_all_are_final(
+        make_queue: MakeQueue) -> None:
+    from gateway.enums import JobStatus, ScheduleType
+    from gateway.queue.controls import cancel_job
+    from tests.queue.harness import MONDAY_10_UTC
+
+    with smtp_sink() as (sink, port):
+        queue = await make_queue({"receipts": {"smtp_port": port, "group_broadcast": True}})
+        submission = await queue.add_submission()
+        ids = [await queue.add_job(number, submission=submission, receipt="erin@example.com")
+               for number in ("5550100", "5550101")]
+        late = await queue.add_job("5550102", submission=submission, receipt="erin@example.com",
+                                   schedule=ScheduleType.SPECIFIC_TIME, send_at=MONDAY_10_UTC + 86400)
+        await queue.run_for(3600)
+        await queue.chores.run_now("receipts")
+        assert sink.messages == []  # two of three are final: the broadcast is not done yet
+        async with queue.db.transaction() as conn:
+            await cancel_job(conn, late, queue.clock.now(), by="alice")
+        await queue.chores.run_now("receipts")
+        await queue.chores.run_now("receipts")
+    [mail] = sink.messages
+    assert mail["Subject"] == "Fax broadcast: 2 of 3 sent: Monthly report"
+    assert mail["X-Fax-Jobs"] == ",".join(str(job_id) for job_id in [*ids, late])
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Your fax to 5550100 was sent" in text and "Your fax to 5550101 was sent" in text
+    assert "Your fax to 5550102 was canceled by alice before any page was sent." in text
+    assert [(await queue.job(job_id)).job_status for job_id in [*ids, late]] == [
+        JobStatus.COMPLETED, JobStatus.COMPLETED, JobStatus.CANCELED]

@@ -243,10 +243,15 @@ async def test_age_limit_gives_up_old_jobs_then_removes_them(make_queue: MakeQue
     queue = await make_queue({"outbox": {"age_limit": "2h"}, "outbound": {"kill_after": "0s"}})
     held = await queue.add_job("5550101", schedule=ScheduleType.SPECIFIC_TIME, send_at=MONDAY_10_UTC + 86400)
     sent = await queue.add_job("5550102")
-    await queue.run_for(2 * 3600 + 61)
+    await queue.run_for(2 * 3600 - 60)
+    await queue.chores.run_now("age-limit")
+    assert (await queue.job(held)).job_status == JobStatus.PENDING  # not yet past the age limit
+    await queue.run_for(61)
+    await queue.chores.run_now("age-limit")
     given_up = await queue.job(held)
     assert given_up.job_status == JobStatus.RETRIES_EXCEEDED and "age limit" in given_up.extended_status_text
-    await queue.run_for(2 * 3600 + 61)
+    await queue.run_for(2 * 3600 + 1)
+    await queue.chores.run_now("age-limit")
     async with queue.db.transaction() as conn:
         from gateway.storage import jobs as store
 

@@ -154,3 +154,27 @@ def test_damaged_strip_is_reported(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(FaxTiffError, match="damaged"):
         list(read_fax_tiff(path))
+
+
+def test_caller_id_round_trips_and_other_readers_see_it(tmp_path: Path) -> None:
+    path = tmp_path / "rx.tif"
+    with FaxTiffWriter(path, fine=False) as writer:
+        # a hostile caller name cannot forge a second number line
+        hostile = "ACME\nNMBR=666"
+        writer.add_page(
+            text_like_page(200, 1), remote_id="+1 555 0100", caller_id="+1 555 777 0001", caller_name=hostile
+        )
+        writer.add_page(text_like_page(200, 2), remote_id="+1 555 0100")
+    first, second = read_fax_tiff(path)
+    assert (first.remote_id, first.caller_id, first.caller_name) == ("+1 555 0100", "+1 555 777 0001", "ACME NMBR=666")
+    assert (second.caller_id, second.caller_name) == (None, None)
+    info = subprocess.run(["tiffinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "NMBR=+1 555 777 0001" in info
+
+
+def test_an_artist_tag_not_written_by_faxgate_is_no_caller_id(tmp_path: Path) -> None:
+    path = tmp_path / "scan.tif"
+    write_fax_tiff(path, [text_like_page(100, 4)])
+    subprocess.run(["tiffset", "-s", "315", "Jane Doe", str(path)], check=True)
+    (page,) = read_fax_tiff(path)
+    assert (page.caller_id, page.caller_name) == (None, None)

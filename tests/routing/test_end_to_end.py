@@ -125,7 +125,7 @@ async def test_screening_rejects_by_caller_id_before_answering(
     assert rejected.job.tiff_blob_id is None
 
 
-async def test_blocked_tsid_is_not_kept_and_a_page_cap_trims(
+async def test_blocked_tsid_and_page_cap_end_the_call_while_it_runs(
     tmp_path: Path, db: Database, smtp_sink: Sink, net: SimNetwork
 ) -> None:
     config = sim_config(tmp_path, smtp_sink, {"answer": {"block_tsids": ["*JUNK*"], "max_pages": 2}})
@@ -134,21 +134,26 @@ async def test_blocked_tsid_is_not_kept_and_a_page_cap_trims(
     device = device_on(net, config)
     inbound = InboundService(config, db, {"sim0": device})
 
-    junk.call(NUMBER, pages=fax_pages(1), fine=False, did="100")
+    junk_call = junk.call(NUMBER, pages=fax_pages(2), fine=False, did="100")
     blocked_id = await receive_one(net, device, inbound)
     sent = fax_pages(3, seed=5)
-    friend.call(NUMBER, pages=sent, fine=False, did="100")
+    friend_call = friend.call(NUMBER, pages=sent, fine=False, caller_id="5550101", did="100")
     trimmed_id = await receive_one(net, device, inbound)
 
+    # the remote machines saw faxgate end their calls: the junk sender sent nothing, the friend two of three
+    assert (junk_call.ok, junk_call.pages_sent) == (False, 0)
+    assert (friend_call.ok, friend_call.pages_sent) == (False, 2)
     async with db.transaction() as conn:
         blocked = await store.get(conn, blocked_id or 0)
         trimmed = await store.get(conn, trimmed_id or 0)
     assert blocked is not None and trimmed is not None
-    assert (blocked.job.status, blocked.job.extended_status, blocked.job.tiff_blob_id) == (
-        JobStatus.CANCELED, ExtendedStatus.CALL_BLACKLISTED, None)
+    assert (blocked.job.status, blocked.job.extended_status, blocked.job.tiff_blob_id, blocked.job.pages) == (
+        JobStatus.CANCELED, ExtendedStatus.CALL_BLACKLISTED, None, 0)
     assert blocked.job.reason == "sender TSID 'CHEAP JUNK DEALS' is blocked by '*JUNK*'"
-    assert (trimmed.job.status, trimmed.job.pages) == (JobStatus.ROUTING, 2)
-    assert trimmed.job.reason == "3 pages sent, only the first 2 kept (max_pages)"
+    assert "T30 -> DCN" in blocked.session_log  # faxgate hung up on the sender, not the other way round
+    assert (trimmed.job.status, trimmed.job.pages, trimmed.job.extended_status) == (
+        JobStatus.ROUTING, 2, ExtendedStatus.PARTIALLY_RECEIVED)
+    assert trimmed.job.reason == "2 pages kept (the limit for one call); the rest were refused"
 
 
 async def test_the_running_services_answer_commit_and_route_by_themselves(
