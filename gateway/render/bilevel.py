@@ -95,6 +95,23 @@ class PageCanvas:
         """An all-white page."""
         return cls(geometry, threshold, np.zeros((geometry.rows, geometry.width), dtype=np.bool_))
 
+    @classmethod
+    def around(cls, geometry: PageGeometry, threshold: int, top: int, left: int,
+               shape: tuple[int, ...]) -> PageCanvas:
+        """A page for exactly one `draw` of an image of `shape` at (top, left): only the margins that draw
+        leaves alone are cleared, instead of clearing the whole page and then overwriting most of it."""
+        rows, width = geometry.rows, geometry.width
+        if top < 0 or left < 0:
+            return cls.blank(geometry, threshold)
+        black = np.empty((rows, width), dtype=np.bool_)
+        r0, r1 = min(top, rows), min(top + shape[0], rows)
+        c0, c1 = min(left, width), min(left + shape[1], width)
+        black[:r0] = False
+        black[r1:] = False
+        black[r0:r1, :c0] = False
+        black[r0:r1, c1:] = False
+        return cls(geometry, threshold, black)
+
     def draw(
         self, gray: GrayImage, top: int, left: int, photo_boxes: Sequence[Box] = (), screen_all: bool = False
     ) -> None:

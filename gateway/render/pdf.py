@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.render.bilevel import Box, PageCanvas
+from gateway.render.bilevel import Box, GrayImage, PageCanvas
 from gateway.render.errors import RenderError, RenderErrorCode
 from gateway.render.fit import fit_on_page
 from gateway.render.options import RenderOptions
@@ -99,19 +99,42 @@ def render_pdf_page(page: Any, options: RenderOptions) -> PackedBitmap:
     # Without pictures, anti-aliasing only blurs edges that the threshold then snaps back: skip it (faster,
     # thinner strokes like Ghostscript's). With pictures keep it, as it also smooths scaled images.
     pymupdf.TOOLS.set_aa_level(8 if has_images else 0)
-    pix = page.get_pixmap(matrix=matrix, colorspace=pymupdf.csGRAY, alpha=False)
-    gray = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.stride)[:, : pix.width]
+    pix, gray, pix_x, pix_y = _render_gray(pymupdf, page, matrix)
     boxes: list[Box] = []
     for info in page.get_image_info() if has_images else ():
         if info.get("bpc", 8) == 1:
             continue  # bilevel scans and masks are already black and white: threshold them
         box = pymupdf.Rect(info["bbox"]) * matrix
         boxes.append((
-            int(box.x0) - pix.x, int(box.y0) - pix.y, int(np.ceil(box.x1)) - pix.x, int(np.ceil(box.y1)) - pix.y
+            int(box.x0) - pix_x, int(box.y0) - pix_y, int(np.ceil(box.x1)) - pix_x, int(np.ceil(box.y1)) - pix_y
         ))
-    canvas = PageCanvas.blank(geometry, options.threshold)
+    canvas = PageCanvas.around(geometry, options.threshold, place.top, place.left, gray.shape)
     canvas.draw(gray, place.top, place.left, boxes)
     del pix, gray
     if has_images:
         pymupdf.TOOLS.store_shrink(100)  # decoded pictures are not reused by later pages: keep memory flat
     return canvas.packed()
+
+
+def _render_gray(pymupdf: Any, page: Any, matrix: Any) -> tuple[Any, GrayImage, int, int]:
+    """Draw the page (annotations included) straight into a white grey pixmap: (pixmap, its pixels, x, y).
+
+    Same pixels as `page.get_pixmap(matrix=..., colorspace=csGRAY, alpha=False)`, which first records the page
+    into a display list and then replays it; drawing in one pass skips the list (about a tenth of the draw time
+    on text pages). The returned pixmap owns the pixels: keep it alive while `gray` is used.
+    """
+    mupdf = pymupdf.mupdf
+    fz_page = page.this if isinstance(page.this, mupdf.FzPage) else mupdf.FzPage(page.this)
+    ctm = mupdf.FzMatrix(matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f)
+    bbox = mupdf.fz_round_rect(mupdf.fz_transform_rect(mupdf.fz_bound_page(fz_page), ctm))
+    pix = mupdf.fz_new_pixmap_with_bbox(mupdf.fz_device_gray(), bbox, mupdf.FzSeparations(), 0)
+    mupdf.fz_clear_pixmap_with_value(pix, 0xFF)
+    device = mupdf.fz_new_draw_device(ctm, pix)
+    try:
+        mupdf.fz_run_page(fz_page, device, mupdf.FzMatrix(), mupdf.FzCookie())
+    finally:
+        mupdf.fz_close_device(device)
+    height, stride, width = mupdf.fz_pixmap_height(pix), mupdf.fz_pixmap_stride(pix), mupdf.fz_pixmap_width(pix)
+    samples = mupdf.fz_pixmap_samples_memoryview(pix)
+    gray: GrayImage = np.frombuffer(samples, dtype=np.uint8).reshape(height, stride)[:, :width]
+    return pix, gray, int(mupdf.fz_pixmap_x(pix)), int(mupdf.fz_pixmap_y(pix))
