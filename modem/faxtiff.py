@@ -94,6 +94,8 @@ class FaxPage:
     caller_id: str | None = None
     """The calling number the line reported when the page was received (Artist tag, see ``caller_tag``)."""
     caller_name: str | None = None
+    sub_address: str | None = None
+    """The FaxSubAddress tag: the sender's T.30 subaddress (or the DID when the call had none)."""
 
     @property
     def fine(self) -> bool:
@@ -572,6 +574,7 @@ def read_fax_tiff(path: str | os.PathLike[str]) -> Iterator[FaxPage]:
                 remote_id=lib.get_text(tif, _TAG_IMAGEDESCRIPTION),
                 caller_id=caller_id,
                 caller_name=caller_name,
+                sub_address=lib.get_text(tif, _TAG_FAXSUBADDRESS),
             )
             index += 1
             if not lib.lib.TIFFReadDirectory(ctypes.c_void_p(tif)):

@@ -339,6 +339,7 @@ class FaxDevice:
                 caller_id=call.caller_id,
                 caller_name=call.caller_name,
                 did=call.did,
+                subaddress=progress.subaddress,
                 duration_s=round(modem.at.clock_now - start, 3),
                 session_log=log.lines,
             )
@@ -356,7 +357,7 @@ class FaxDevice:
         return result
 
     def _write_pages(self, progress: ReceiveProgress, out_dir: Path, call: IncomingCall) -> str:
-        """Store received pages as TIFF Class F, tagged with the sender's TSI, the dialled number and the caller ID."""
+        """Store pages as TIFF Class F; FaxSubAddress holds the T.30 SUB as in HylaFAX, else the DID as before."""
         out_dir.mkdir(parents=True, exist_ok=True)
         existing = len(list(out_dir.glob("fax*.tif")))
         path = out_dir / f"fax{existing + 1:06d}.tif"
@@ -367,7 +368,7 @@ class FaxDevice:
                     page.bitmap,
                     remote_id=progress.remote_tsi or None,
                     yres=196.0 if page.fine else 98.0,
-                    sub_address=call.did or None,
+                    sub_address=progress.subaddress or call.did or None,
                     dcs=progress.session.describe() if progress.session else None,
                     clean=page.bad_rows == 0,
                     caller_id=call.caller_id or None,

@@ -29,6 +29,8 @@ class CallResult:
     caller_id: str = ""
     caller_name: str = ""
     did: str = ""
+    subaddress: str = ""
+    """The T.30 subaddress the sender sent with DCS (receiving only), sanitized; routes by ``subaddresses``."""
     duration_s: float = 0.0
     files: list[str] = field(default_factory=list)
     """Received TIFF Class F files, one per call."""

@@ -132,6 +132,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "fax_get_logging_state": (c_void_p, [c_void_p]),
     "t30_get_logging_state": (c_void_p, [c_void_p]),
     "t30_set_tx_ident": (c_int, [c_void_p, c_char_p]),
+    "t30_set_tx_sub_address": (c_int, [c_void_p, c_char_p]),
     "t30_get_rx_ident": (c_char_p, [c_void_p]),
     "t30_set_tx_file": (None, [c_void_p, c_char_p, c_int, c_int]),
     "t30_set_rx_file": (None, [c_void_p, c_char_p, c_int]),
@@ -313,6 +314,8 @@ class TerminalConfig:
     compressions: int = COMPRESSION_T4_1D | COMPRESSION_T4_2D | COMPRESSION_T6
     ecm: bool = True
     fine: bool = True
+    sub_address: str = ""
+    """T.30 subaddress sent as SUB with DCS when calling (only if the answerer's DIS allows subaddressing)."""
 
 
 class FaxTerminal:
@@ -333,6 +336,8 @@ class FaxTerminal:
         log.attach(lib.fax_get_logging_state(state))
         log.attach(lib.t30_get_logging_state(self.t30))
         lib.t30_set_tx_ident(self.t30, config.ident.encode("latin-1"))
+        if config.sub_address:
+            lib.t30_set_tx_sub_address(self.t30, config.sub_address.encode("latin-1"))
         lib.t30_set_ecm_capability(self.t30, 1 if config.ecm else 0)
         lib.t30_set_supported_modems(self.t30, config.modems)
         lib.t30_set_supported_compressions(self.t30, config.compressions)

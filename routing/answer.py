@@ -243,7 +243,7 @@ class InboundService:
                 conn, device_name=name, node_id=self.node_id, received_at=started, ended_at=self.clock(),
                 tiff=tiff, pages=pages, status=job_status, extended_status=status, reason=safe_text(reason, 300),
                 caller_id=call.caller_id, caller_name=call.caller_name, did=call.did, remote_tsid=tsid, csid=csid,
-                quality=quality, session_log=session_log,
+                subaddress=result.subaddress, quality=quality, session_log=session_log,
             )
         at_limit = status == ExtendedStatus.PARTIALLY_RECEIVED and pages >= answer.max_pages  # policy, not a fault
         failed = status not in (ExtendedStatus.CALL_COMPLETED, ExtendedStatus.CALL_BLACKLISTED) and not at_limit

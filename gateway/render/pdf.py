@@ -95,7 +95,9 @@ def render_pdf_page(page: Any, options: RenderOptions) -> PackedBitmap:
     matrix = pymupdf.Matrix(place.x_scale, place.y_scale)
     if place.rotate:
         matrix = matrix.prerotate(90)
-    has_images = bool(page.get_images())  # cheap: resources only; get_image_info parses the content
+    images = page.get_images()  # cheap: resources only; get_image_info parses the content
+    check_image_sizes(page, images, options)
+    has_images = bool(images)
     # Without pictures, anti-aliasing only blurs edges that the threshold then snaps back: skip it (faster,
     # thinner strokes like Ghostscript's). With pictures keep it, as it also smooths scaled images.
     pymupdf.TOOLS.set_aa_level(8 if has_images else 0)
@@ -114,6 +116,37 @@ def render_pdf_page(page: Any, options: RenderOptions) -> PackedBitmap:
     if has_images:
         pymupdf.TOOLS.store_shrink(100)  # decoded pictures are not reused by later pages: keep memory flat
     return canvas.packed()
+
+
+def check_image_sizes(page: Any, images: list[tuple[Any, ...]], options: RenderOptions) -> None:
+    """Refuse a page whose pictures (or their soft masks) claim more pixels than allowed: decompression bombs.
+
+    Reads the image dictionaries only (`page.get_images()` entries: xref, smask, width, height, ...), so a
+    30000 x 30000 picture that compresses to a few kilobytes is refused before MuPDF decodes it.
+    """
+    limit = options.max_image_pixels
+    doc = page.parent
+    for entry in images:
+        smask, width, height = int(entry[1]), int(entry[2]), int(entry[3])
+        sizes = [(width, height)]
+        if smask > 0:
+            sizes.append((_int_key(doc, smask, "Width"), _int_key(doc, smask, "Height")))
+        for w, h in sizes:
+            if w * h > limit:
+                raise RenderError(
+                    RenderErrorCode.IMAGE_TOO_LARGE,
+                    f"Page {page.number + 1} of the PDF file holds an image that is too large ({w} x {h} pixels); "
+                    f"at most {limit:,} pixels are accepted.",
+                )
+
+
+def _int_key(doc: Any, xref: int, key: str) -> int:
+    """An integer entry of a PDF object's dictionary, 0 when missing or not a number."""
+    kind, value = doc.xref_get_key(xref, key)
+    try:
+        return int(value) if kind == "int" else 0
+    except ValueError:
+        return 0
 
 
 def _render_gray(pymupdf: Any, page: Any, matrix: Any) -> tuple[Any, GrayImage, int, int]:

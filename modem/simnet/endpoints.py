@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,17 +141,27 @@ class Incoming:
     timers: list[object] = field(default_factory=list)
     pages_path: str = ""
     record: RemoteCallRecord | None = None
+    subaddress: str = ""
+    """The T.30 subaddress the calling remote fax machine sends with DCS."""
 
 
 class TerminalEndpoint:
     """A remote machine's spandsp fax terminal for the length of one call."""
 
-    def __init__(self, remote: RemoteFax, calling: bool, record: RemoteCallRecord, now: Callable[[], float]):
+    def __init__(
+        self,
+        remote: RemoteFax,
+        calling: bool,
+        record: RemoteCallRecord,
+        now: Callable[[], float],
+        subaddress: str = "",
+    ):
         self.remote = remote
         self.name = remote.number
         self.record = record
         self.log = spandsp.SpanLog(remote.number, now)
-        self.terminal = spandsp.FaxTerminal(calling, remote.spec.terminal_config(), self.log)
+        config = replace(remote.spec.terminal_config(), sub_address=subaddress)
+        self.terminal = spandsp.FaxTerminal(calling, config, self.log)
         self.rx_path = ""
         self.page_data_ticks = 0
         self.frames_seen = 0
@@ -213,8 +223,12 @@ class RemoteFax:
         caller_id: str | None = None,
         caller_name: str = "",
         did: str = "",
+        subaddress: str = "",
     ) -> RemoteCallRecord:
         """Call a faxgate modem and send ``pages``; the returned record fills in as the call proceeds."""
         if self.place_call is None:
             raise RuntimeError("remote fax is not attached to a network")
-        return self.place_call(self, number, pages, fine=fine, caller_id=caller_id, caller_name=caller_name, did=did)
+        return self.place_call(
+            self, number, pages, fine=fine, caller_id=caller_id, caller_name=caller_name, did=did,
+            subaddress=subaddress,
+        )

@@ -397,7 +397,7 @@ class SimNetwork:
             caller.t31.call_event(spandsp.EVENT_CONNECTED)
         else:
             record = incoming.record or RemoteCallRecord(direction="sent", peer=modem.name)
-            terminal = TerminalEndpoint(caller, True, record, self.clock.now)
+            terminal = TerminalEndpoint(caller, True, record, self.clock.now, incoming.subaddress)
             terminal.terminal.set_tx_file(incoming.pages_path)
             caller.endpoint = terminal
             self._connect(terminal, modem)
@@ -413,6 +413,7 @@ class SimNetwork:
         caller_id: str | None,
         caller_name: str,
         did: str,
+        subaddress: str = "",
     ) -> RemoteCallRecord:
         if not pages:
             raise ValueError("a remote fax call needs at least one page")
@@ -423,6 +424,7 @@ class SimNetwork:
             caller_id=caller_id if caller_id is not None else remote.number,
             caller_name=caller_name,
             did=did,
+            subaddress=subaddress,
         )
         remote.records.append(record)
         target = next((m for m in self.modems.values() if m.number == number), None)
@@ -438,7 +440,9 @@ class SimNetwork:
             info.append(("NAME", caller_name))
         if did:
             info.append(("NDID", did))
-        incoming = Incoming(caller=remote, caller_info=info, pages_path=str(path), record=record)
+        incoming = Incoming(
+            caller=remote, caller_info=info, pages_path=str(path), record=record, subaddress=subaddress
+        )
         self._ring(target, incoming)
         incoming.timers.append(self._after(self.no_answer_timeout_s, lambda: self._give_up(target)))
         self._event(f"{remote.number} calls {target.name}")

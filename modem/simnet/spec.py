@@ -87,6 +87,8 @@ class RemoteCallRecord:
     caller_id: str = ""
     caller_name: str = ""
     did: str = ""
+    subaddress: str = ""
+    """The T.30 subaddress this machine sent with DCS when calling ("" for none)."""
     started_s: float = 0.0
     ended_s: float = 0.0
     log: list[str] = field(default_factory=list)

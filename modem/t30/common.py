@@ -59,4 +59,5 @@ class LocalFax:
             ecm=self.ecm,
             min_scan_ms=self.min_scan_ms,
             can_receive=True,
+            subaddressing=True,
         )

@@ -232,6 +232,8 @@ class Capabilities:
     can_receive: bool = True
     can_transmit: bool = False
     v27ter_fallback_only: bool = False
+    subaddressing: bool = False
+    """DIS bit 49: senders may send a SUB frame (without it spandsp and most machines never do)."""
 
     def supports(self, modulation: Modulation) -> bool:
         """True if the far end can receive with this modem."""
@@ -284,6 +286,8 @@ class Capabilities:
                 _set(fif, 7)
             if self.mmr:
                 _set(fif, 31)
+        if self.subaddressing:
+            _set(fif, 49)
         return _close_extends(fif)
 
     @classmethod
@@ -308,6 +312,7 @@ class Capabilities:
             can_receive=_bit(fif, 10),
             can_transmit=_bit(fif, 9),
             v27ter_fallback_only=rate == (False, False, False, False),
+            subaddressing=_bit(fif, 49),
         )
 
     def describe(self) -> str:
@@ -456,6 +461,15 @@ def decode_ident(fif: bytes) -> str:
     return printable(text, IDENT_LEN)
 
 
+SUBADDRESS_CHARS = frozenset("0123456789#* ")
+
+
+def decode_subaddress(fif: bytes) -> str:
+    """The T.30 subaddress from a SUB field (reversed like TSI), keeping only what T.30 allows so it can route."""
+    text = bytes(fif[:IDENT_LEN])[::-1].decode("latin-1")
+    return " ".join("".join(ch for ch in text if ch in SUBADDRESS_CHARS).split())
+
+
 # -------------------------------------------------------------------------------------- words for logs
 
 
@@ -469,6 +483,8 @@ def describe(frame: Frame) -> str:
         return f"DCS: {session.describe()}" if session else f"DCS: invalid fields {frame.fif.hex()}"
     if frame.fcf in (Fcf.TSI, Fcf.CSI, Fcf.CIG):
         return f'{name}: "{decode_ident(frame.fif)}"'
+    if frame.fcf == Fcf.SUB:
+        return f'SUB: "{decode_subaddress(frame.fif)}"'
     if frame.fcf == Fcf.PPS and len(frame.fif) >= 4:
         post = fcf_name(frame.fif[0])
         return f"PPS-{post}: page {frame.fif[1]}, block {frame.fif[2]}, {frame.fif[3] + 1} frames"

@@ -30,6 +30,7 @@ from modem.t30.frames import (
     Session,
     decode_fcf,
     decode_ident,
+    decode_subaddress,
     encode_ident,
     modulation_from_ctc,
 )
@@ -74,6 +75,8 @@ class ReceiveProgress:
     """What the receiver knows so far; read after the call for the result."""
 
     remote_tsi: str = ""
+    subaddress: str = ""
+    """The sender's T.30 subaddress (SUB frame sent with DCS), sanitized; "" when none was sent."""
     session: Session | None = None
     pages: list[ReceivedPage] = field(default_factory=list)
     completed: bool = False
@@ -136,7 +139,7 @@ class T30Receiver:
         return True
 
     async def _command(self, timeout: float) -> Frame | None:
-        """The next command (the final frame of a set), noting TSI; None if none came.
+        """The next command (the final frame of a set), noting TSI and SUB; None if none came.
 
         A command that arrives damaged is answered with CRP (command repeat), up to three times.
         """
@@ -147,6 +150,8 @@ class T30Receiver:
             for frame in received.frames:
                 if frame.fcf == Fcf.TSI:
                     self.progress.remote_tsi = decode_ident(frame.fif)
+                elif frame.fcf == Fcf.SUB:
+                    self.progress.subaddress = decode_subaddress(frame.fif)
             if received.status == RxStatus.ERROR:
                 raise CallFailed(ExtendedStatus.DISCONNECTED, "the modem reported an error while listening")
             if received.final is not None or not received.garbled:
@@ -286,6 +291,7 @@ class T30Receiver:
                     new = modulation_from_ctc(command.fif)
                     if new is not None:
                         session = session.with_modulation(new)
+                        self.progress.session = session  # the rate the rest of the call runs at
                         self.log.info(f"continuing to correct at {new}")
                     await self._respond(Fcf.CTR)
                     long_train = True

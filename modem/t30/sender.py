@@ -266,6 +266,7 @@ class T30Sender:
                     break
                 if pprs % ecm.PPR_LIMIT == 0:
                     session, long_train = await self._continue_to_correct(session, post)
+                    self.progress.session = session  # the rate the rest of the call runs at
         return session
 
     async def _while_not_ready(self, response: Frame) -> Frame:

@@ -191,8 +191,8 @@ async def test_receiver_answers_rtn_for_a_damaged_page_and_keeps_the_good_copy(n
 
 async def test_damaged_command_is_answered_with_crp(net: SimNetwork, tmp_path: Path) -> None:
     remote = net.add_remote_fax(REMOTE, RemoteFaxSpec(ident="+1 555 0100", ecm=False))
-    # 40 ms of noise on the remote's DCS (line time 6.45 s after the call connects, on virtual time).
-    net.impairments.append(Impairment(toward="sim0", during="call", start_s=6.45, duration_s=0.04))
+    # 40 ms of noise on the remote's DCS (line time 6.53 s after the call connects, on virtual time).
+    net.impairments.append(Impairment(toward="sim0", during="call", start_s=6.53, duration_s=0.04))
     device = device_on(net.add_modem("sim0", number=FAXGATE_NUMBER))
     pages = document(pages=1, seed=4)
     record = remote.call(FAXGATE_NUMBER, pages=pages, fine=False)
@@ -208,7 +208,7 @@ async def test_damaged_command_is_answered_with_crp(net: SimNetwork, tmp_path: P
 async def test_lost_mcf_is_sent_again_when_the_sender_repeats_pps(net: SimNetwork, tmp_path: Path) -> None:
     remote = net.add_remote_fax(REMOTE, RemoteFaxSpec(ident="+1 555 0100", ecm=True))
     # 100 ms of noise on faxgate's MCF to the first page's PPS (line time since the call connected).
-    net.impairments.append(Impairment(toward=REMOTE, during="call", start_s=33.2, duration_s=0.1))
+    net.impairments.append(Impairment(toward=REMOTE, during="call", start_s=33.28, duration_s=0.1))
     device = device_on(net.add_modem("sim0", number=FAXGATE_NUMBER))
     pages = document(pages=2)
     record = remote.call(FAXGATE_NUMBER, pages=pages, fine=False)

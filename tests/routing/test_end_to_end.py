@@ -198,3 +198,37 @@ async def test_manual_answer_mode_answers_only_when_asked(
     answered = remote.call(NUMBER, pages=fax_pages(1), fine=False)
     assert await receive_one(net, device, inbound) is not None
     assert answered.ok
+
+
+async def test_t30_subaddress_from_the_call_routes_to_its_folder(
+    tmp_path: Path, db: Database, smtp_sink: Sink, net: SimNetwork
+) -> None:
+    sales, other = tmp_path / "sales", tmp_path / "other"
+    config = sim_config(tmp_path, smtp_sink, {
+        "rules": [
+            {"name": "sales", "subaddresses": ["1234"], "folder": {"path": str(sales), "name": "{subaddress}-{id}"}},
+            {"name": "rest", "folder": {"path": str(other), "name": "{subaddress}-{id}"}},
+        ],
+    })
+    remote = net.add_remote_fax("5550100", RemoteFaxSpec(ident="+1 555 0100 ACME"))
+    device = device_on(net, config)
+    router = RoutingService(config, db, EventBus())
+    inbound = InboundService(config, db, {"sim0": device})
+
+    first = remote.call(NUMBER, pages=fax_pages(1, seed=1), fine=False, did="100", subaddress="1234")
+    sales_id = await receive_one(net, device, inbound)
+    second = remote.call(NUMBER, pages=fax_pages(1, seed=2), fine=False, did="100", subaddress="99")
+    other_id = await receive_one(net, device, inbound)
+    assert first.ok and second.ok, (first.completion, second.completion)
+    assert sales_id is not None and other_id is not None
+
+    async with db.transaction() as conn:
+        stored = [await store.get(conn, job_id) for job_id in (sales_id, other_id)]
+    assert [s.subaddress if s else None for s in stored] == ["1234", "99"]
+    while await router.run_once() is not None:
+        pass
+    assert [p.name for p in sales.iterdir()] == [f"1234-{sales_id}.pdf"]
+    assert [p.name for p in other.iterdir()] == [f"99-{other_id}.pdf"]
+    async with db.transaction() as conn:
+        routed = await store.get(conn, sales_id)
+    assert routed is not None and routed.decision is not None and routed.decision["matched"] == ["sales"]
