@@ -5,21 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from gateway.enums import ExtendedStatus
 from modem.provider import SendJob
 from modem.simnet import RemoteFaxSpec, SimNetwork
 from tests.modem.conftest import FAXGATE_IDENT, device_on
+from tests.modem.matrix import line_matrix
 from tests.modem.pages import document, write_document
 
-RATES = [("V.17", 14400), ("V.29", 9600), ("V.27ter", 4800)]
-CODINGS = [("1D", False, "MH"), ("2D", False, "MR"), ("T.6", True, "MMR")]
 
-
-@pytest.mark.parametrize("fine", [False, True], ids=["standard", "fine"])
-@pytest.mark.parametrize(("coding", "ecm", "compression"), CODINGS, ids=[c[2] for c in CODINGS])
-@pytest.mark.parametrize(("modem_name", "bit_rate"), RATES, ids=[r[0] for r in RATES])
+@line_matrix
 async def test_send_to_spandsp_terminal(
     net: SimNetwork,
     tmp_path: Path,
