@@ -65,7 +65,8 @@ def setup_logging(section: LoggingSection, stream: TextIO | None = None) -> None
     root = logging.getLogger("faxgate")
     root.handlers[:] = [handler]
     root.propagate = False
-    root.setLevel(logging.DEBUG)
+    # Loggers below faxgate that are not one of the four categories (modem session transcripts, ...) follow "general".
+    root.setLevel(_THRESHOLDS[section.events.level("general")])
     for category in CATEGORIES:
         logger(category).setLevel(_THRESHOLDS[section.events.level(category)])
     for noisy in ("mail.log", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):

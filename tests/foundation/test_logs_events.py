@@ -60,3 +60,13 @@ async def test_event_bus_delivers_by_topic_mask() -> None:
     with_jobs.close()
     bus.publish(ServerEvents.OUT_QUEUE, "job.changed", job=1)
     assert with_jobs.queue.empty()
+
+
+def test_modem_transcripts_follow_the_general_threshold() -> None:
+    stream = io.StringIO()
+    setup_logging(LoggingSection(), stream)
+    logging.getLogger("faxgate.modem.session").debug("sim0 --> AT+FCLASS=1")
+    assert stream.getvalue() == ""
+    setup_logging(LoggingSection(events=EventLoggingSection(general="max")), stream)
+    logging.getLogger("faxgate.modem.session").debug("sim0 --> AT+FCLASS=1")
+    assert "AT+FCLASS=1" in stream.getvalue()
