@@ -1,6 +1,6 @@
 """T.4/T.6 codec speed and size: faxgate's modem.t4 against libtiff (through Pillow) on the same pages.
 
-Run: .venv/bin/python benchmarks/codec.py [--repeat N]
+Run: .venv/bin/python -m benchmarks.codec [--repeat N]
 Prints one line per page and scheme, then one JSON object with every figure and the ratios.
 Times are CPU time (time.process_time) of the fastest of N runs, for both codecs alike: wall time on a
 machine shared with other work says more about the other work than about the codec.

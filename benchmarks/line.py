@@ -8,7 +8,7 @@ All three send the same document to the same far end (spandsp's fax terminal, ev
 - efax (Debian; T.4 1D only, no ECM) on a pty at 4x real time (line time is counted in samples).
 
 Line time runs from the far end answering to the end of the call. The last line printed is a JSON
-object with the figures and the ratios. Run: ``.venv/bin/python benchmarks/line.py [--pages N]``.
+object with the figures and the ratios. Run: ``.venv/bin/python -m benchmarks.line [--pages N]``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Queue benchmark: with 10,000 queued jobs across 8 devices, how long picking the next job and committing a status
 change take, on SQLite (WAL, synchronous=FULL) and on PostgreSQL.
 
-    .venv/bin/python benchmarks/queue.py [--jobs N] [--samples S] [--pg URL] [--no-pg]
+    .venv/bin/python -m benchmarks.queue [--jobs N] [--samples S] [--pg URL] [--no-pg]
 
 "Pick" is the scheduler's claim: one UPDATE ... WHERE id = (SELECT ... ORDER BY sched_priority, next_attempt_at
 LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING, with the per-number concurrency check, in its own durable transaction,
