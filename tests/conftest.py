@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -21,31 +22,30 @@ def _pg_url(database: str) -> str:
     return f"{base}/{database}"
 
 
-async def _create_database(name: str) -> None:
+async def _admin(statement: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_URL)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(statement)
     finally:
         await conn.close()
 
 
-async def _drop_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL)
+@contextmanager
+def throwaway_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database as a plain postgresql:// URL, dropped on exit."""
+    name = f"faxgate_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield _pg_url(name)
     finally:
-        await conn.close()
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, as a plain postgresql:// URL; dropped afterwards."""
-    name = f"faxgate_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_create_database(name))
-    try:
-        yield _pg_url(name)
-    finally:
-        asyncio.run(_drop_database(name))
+    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+    with throwaway_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -54,12 +54,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'faxgate.db'}"
         return
-    name = f"faxgate_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_create_database(name))
-    try:
-        yield _pg_url(name)
-    finally:
-        asyncio.run(_drop_database(name))
+    with throwaway_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,19 +10,11 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
 
+from modem.port import Clock
 
-class WallClock(Protocol):
-    """UNIX time and a way to wait on it."""
-
-    def now(self) -> float:
-        """Seconds since the epoch."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Let ``seconds`` pass on this clock."""
-        ...
+WallClock = Clock
+"""The queue's clock has the shape of ``modem.port.Clock``; here ``now()`` must be UNIX seconds."""
 
 
 class SystemClock:
