@@ -1,17 +1,18 @@
 """Intake benchmark: faxgate's SMTP listener against a bare aiosmtpd handler that only writes each mail to a file
 and fsyncs it (the library's own limit for durable acceptance), same mail, same client, same run.
 
-    .venv/bin/python -m benchmarks.intake [--messages N] [--concurrency C] [--rounds R]
+    .venv/bin/python -m benchmarks.intake [--messages N] [--concurrency C[,C...]] [--rounds R]
 
 Each server runs in its own process; the client (aiosmtplib, C connections each sending mails back to back)
-runs here. The mail is a one-page PDF attached to a short text, to NUMBER@fax.localhost from 127.0.0.1 (local
-submission). faxgate's figure includes what it does before 250: parse the mail (options, documents), check
-the recipient number, and commit the raw mail and the submission to SQLite (WAL, synchronous=FULL).
+runs here, once for each C (by default 1 connection, then 4). The mail is a one-page PDF attached to a short
+text, to NUMBER@fax.localhost from 127.0.0.1 (local submission). faxgate's figure includes what it does
+before 250: parse the mail (options, documents), check the recipient number, and commit the raw mail and the
+submission to SQLite (WAL, synchronous=FULL).
 Reported: accepted messages/s and p50/p99 time-to-250 per mail (MAIL FROM to the DATA reply) for every
 round and the best round of each server. Rounds alternate between the servers, so each pair of rounds saw
 about the same machine load; the ratios are the medians of the per-pair ratios (faxgate / bare for
 throughput, bare / faxgate for p99: 1.0 means as fast as the bare handler, above 1 faster). The last line
-is one JSON object with the figures and ratios.
+is one JSON object with the figures and ratios per concurrency, and the worst ratios over all of them.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ async def run(messages: int, concurrency: int, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="faxgate-bench-") as folder:
         for kind in results:
             (Path(folder) / kind).mkdir()
+        print(f"-- {concurrency} connection(s), {messages} mails a round", flush=True)
         servers = {kind: Server(kind, Path(folder) / kind) for kind in results}
         try:
             for server in servers.values():
@@ -181,7 +183,6 @@ async def run(messages: int, concurrency: int, rounds: int) -> dict[str, Any]:
     best = {kind: max(rows, key=lambda row: row["msgs_per_s"]) for kind, rows in results.items()}
     pairs = list(zip(results["faxgate"], results["bare"], strict=True))
     return {
-        "benchmark": "intake",
         "message_bytes": len(message),
         "messages": messages,
         "concurrency": concurrency,
@@ -191,14 +192,13 @@ async def run(messages: int, concurrency: int, rounds: int) -> dict[str, Any]:
         "throughput_ratio": round(statistics.median(fax["msgs_per_s"] / bare["msgs_per_s"] for fax, bare in pairs), 3),
         "p99_ratio": round(statistics.median(bare["p99_ms"] / fax["p99_ms"] for fax, bare in pairs), 3),
         "best_round_throughput_ratio": round(best["faxgate"]["msgs_per_s"] / best["bare"]["msgs_per_s"], 3),
-        "target_ratio": 0.8,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", default="1,4", help="connections, or a comma-separated list")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--serve", choices=["bare", "faxgate"], help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
@@ -206,7 +206,15 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve_bare(args.dir) if args.serve == "bare" else serve_faxgate(args.dir))
         return
-    report = asyncio.run(run(args.messages, args.concurrency, args.rounds))
+    runs = [asyncio.run(run(args.messages, int(concurrency), args.rounds))
+            for concurrency in args.concurrency.split(",")]
+    report = {
+        "benchmark": "intake",
+        "runs": runs,
+        "throughput_ratio": min(entry["throughput_ratio"] for entry in runs),
+        "p99_ratio": min(entry["p99_ratio"] for entry in runs),
+        "target_ratio": 0.8,
+    }
     print(json.dumps(report))
 
 

@@ -13,28 +13,53 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from gateway.logs import logger
 from gateway.storage import Database
 from gateway.storage.submissions import create_submissions, open_sqlite_writer, write_submissions_sqlite
 
+log = logger("outbound")
 MAX_BATCH = 64
+CHECKPOINT_BYTES = 1024 * 1024
+"""Raw mail written between two WAL checkpoints: small, quick checkpoints (SQLite's own default is 4 MiB)."""
 
 
 class _SqliteWriter:
-    """One sqlite3 connection, used only from one thread."""
+    """One sqlite3 connection, used only from one thread. The WAL checkpoint runs in that thread right after a
+    commit has been answered, not inside it (SQLite's automatic checkpoint runs in the commit that crosses its
+    threshold and holds that sender's 250), and with no write beside it, so it always completes and the WAL
+    starts over instead of growing."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faxgate-intake-writer")
         self._connection: sqlite3.Connection | None = None
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._written_since_checkpoint = 0
         self._closed = False
 
-    def _write(self, items: list[dict[str, Any]]) -> list[str]:
+    def _open(self) -> sqlite3.Connection:
         if self._connection is None:
             self._connection = open_sqlite_writer(self.path)
-        return write_submissions_sqlite(self._connection, items)
+            self._connection.execute("PRAGMA wal_autocheckpoint=0")
+        return self._connection
+
+    def _write(self, items: list[dict[str, Any]]) -> list[str]:
+        return write_submissions_sqlite(self._open(), items)
+
+    def _run_checkpoint(self) -> None:
+        try:
+            self._open().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # the next checkpoint (or any other connection's) catches up
+            log.warning("smtp.checkpoint_failed", extra={"fields": {"error": type(exc).__name__}})
 
     async def write(self, items: list[dict[str, Any]]) -> list[str]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._write, items)
+        loop = asyncio.get_running_loop()
+        ids = await loop.run_in_executor(self._executor, self._write, items)
+        self._written_since_checkpoint += sum(len(item["raw"]) for item in items)
+        if self._written_since_checkpoint >= CHECKPOINT_BYTES and (self._checkpoint is None or self._checkpoint.done()):
+            self._written_since_checkpoint = 0
+            self._checkpoint = loop.run_in_executor(self._executor, self._run_checkpoint)
+        return ids
 
     def _close(self) -> None:
         if self._connection is not None:

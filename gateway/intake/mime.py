@@ -24,7 +24,9 @@ from zoneinfo import ZoneInfo
 from gateway.config import FaxgateConfig
 from gateway.config.smtp import SmtpSection
 from gateway.intake.addresses import header_names
+from gateway.intake.mimesplit import split_message
 from gateway.intake.options import FaxOptions, read_options
+from gateway.intake.rtf import read_rtf_body
 from gateway.intake.text import (
     cut_html,
     cut_text,
@@ -98,8 +100,10 @@ class FaxMail:
 
 
 def parse_message(raw: bytes) -> Message:
-    """The raw bytes as a Message (compat32: headers stay raw until text.header_text decodes the few we read)."""
-    return BytesParser(policy=policy.compat32).parsebytes(raw)
+    """The raw bytes as a Message (compat32: headers stay raw until text.header_text decodes the few we read);
+    mimesplit's fast path when it is sure, else the standard parser."""
+    fast = split_message(raw)
+    return fast if fast is not None else BytesParser(policy=policy.compat32).parsebytes(raw)
 
 
 def parse_fax_mail(raw: bytes, config: FaxgateConfig, *, now: datetime | None = None) -> FaxMail:
@@ -294,6 +298,12 @@ def _tnef(part: Message) -> list[_Item]:
         items.append(_Body("html", content.body_html, fallback=True))
     elif content.body_text.strip():
         items.append(_Body("text", content.body_text, fallback=True))
+    elif content.body_rtf:
+        # Outlook's "Rich Text" body: encapsulated HTML stays HTML; other RTF becomes its plain text, because a
+        # _Body (kept only when the mail has no other body) carries text or HTML, not an RTF document.
+        rtf = read_rtf_body(content.body_rtf)
+        if rtf.content.strip():
+            items.append(_Body("html" if rtf.kind == "html" else "text", rtf.content, fallback=True))
     for attachment in content.attachments:
         name = attachment.filename or "attachment"
         if attachment.embedded_message:

@@ -1,13 +1,16 @@
-"""A small reader for Outlook's winmail.dat (TNEF, [MS-OXTNEF]): its attachments and its plain or HTML body.
+"""A small reader for Outlook's winmail.dat (TNEF, [MS-OXTNEF]): its attachments and its plain, HTML or RTF body.
 
-Only what faxing needs: attachment file names, MIME types and bytes, and the message body as text or
-HTML. Compressed RTF bodies are not decoded (Outlook sends a plain-text body beside winmail.dat).
+Only what faxing needs: attachment file names, MIME types and bytes, and the message body as text, HTML or
+RTF. The RTF body (PR_RTF_COMPRESSED, which Outlook's "Rich Text" mode sends as the only body) is decompressed
+here ([MS-OXRTFCP], gateway.intake.rtf); a damaged one is left out and its reason kept in `body_rtf_error`.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+
+from gateway.intake.rtf import RtfError, decompress_rtf
 
 TNEF_SIGNATURE = 0x223E9F78
 LEVEL_MESSAGE, LEVEL_ATTACHMENT = 0x01, 0x02
@@ -22,6 +25,7 @@ ATT_OEM_CODEPAGE = 0x9007
 # MAPI property ids.
 PR_BODY = 0x1000
 PR_BODY_HTML = 0x1013
+PR_RTF_COMPRESSED = 0x1009
 PR_ATTACH_DATA = 0x3701
 PR_ATTACH_FILENAME = 0x3704
 PR_ATTACH_LONG_FILENAME = 0x3707
@@ -57,6 +61,10 @@ class TnefContent:
 
     body_text: str = ""
     body_html: str = ""
+    body_rtf: bytes = b""
+    """The decompressed RTF body, if winmail.dat carries one."""
+    body_rtf_error: str = ""
+    """Why a compressed RTF body present in winmail.dat could not be decompressed."""
     attachments: list[TnefAttachment] = field(default_factory=list)
 
 
@@ -95,12 +103,23 @@ def read_tnef(data: bytes) -> TnefContent:
             html = properties.get(PR_BODY_HTML)
             if html is not None:
                 content.body_html = html.decode(encoding, "replace") if isinstance(html, bytes) else str(html)
+            _read_rtf_body(content, properties.get(PR_RTF_COMPRESSED))
         elif level == LEVEL_ATTACHMENT and attribute_id == ATT_ATTACH_RENDDATA:
             current = TnefAttachment()
             content.attachments.append(current)
         elif level == LEVEL_ATTACHMENT and current is not None:
             _attachment_attribute(current, attribute_id, value, encoding)
     return content
+
+
+def _read_rtf_body(content: TnefContent, compressed: object) -> None:
+    """Decompress PR_RTF_COMPRESSED; damage loses only this body, so it is recorded rather than raised."""
+    if not isinstance(compressed, bytes):
+        return
+    try:
+        content.body_rtf = decompress_rtf(compressed)
+    except RtfError as error:
+        content.body_rtf, content.body_rtf_error = b"", str(error)
 
 
 def _attachment_attribute(attachment: TnefAttachment, attribute_id: int, value: bytes, encoding: str) -> None:
