@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks.corpus.make_corpus import build_corpus
 from gateway.render import InputDocument, RenderOptions, RenderPool
 from modem.faxtiff import FaxTiffWriter, read_fax_tiff
+from tests.render.helpers import agreement as ink_agreement
 
 FAXGATE = [sys.executable, "-m", "gateway.cli", "render"] if not Path(sys.prefix, "bin", "faxgate").exists() else [
     str(Path(sys.prefix, "bin", "faxgate")), "render"]
@@ -97,16 +98,6 @@ def g3_1d_bytes(tiff: Path, fine: bool) -> int:
         return strip_bytes(Path(handle.name))[1]
 
 
-def dilate(mask: np.ndarray) -> np.ndarray:
-    grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
-    wide = grown.copy()
-    wide[:, 1:] |= grown[:, :-1]
-    wide[:, :-1] |= grown[:, 1:]
-    return wide
-
-
 def gs_same_geometry(pdf: Path, out: Path) -> tuple[Path, tuple[int, int, int, int]]:
     """Ghostscript (tiffg4) at exactly faxgate's scale for this PDF, so pixels can be compared one to one;
     returns the file and where faxgate puts the page (left, top, width, height)."""
@@ -134,8 +125,9 @@ def agreement(ours: Path, theirs: Path, where: tuple[int, int, int, int]) -> dic
         a, b = a[:rows], b[:rows]
         if not b.any():
             continue
-        near_ours.append((a & dilate(b)).sum() / max(a.sum(), 1))
-        near_theirs.append((b & dilate(a)).sum() / b.sum())
+        ours_near_gs, gs_near_ours = ink_agreement(a, b)
+        near_ours.append(ours_near_gs)
+        near_theirs.append(gs_near_ours)
         ratio.append(a.sum() / b.sum())
     return {
         "ours_near_gs": round(float(np.mean(near_ours)), 3),

@@ -1,10 +1,10 @@
 """Outlook's compressed RTF bodies ([MS-OXRTFCP] LZFu) and what their text says ([MS-OXRTFEX] de-encapsulation).
 
-`decompress_rtf` turns PR_RTF_COMPRESSED into RTF bytes; `compress_rtf` is the matching compressor (tests build
-fixtures with it). `read_rtf_body` tells encapsulated HTML (\\fromhtml1) and encapsulated text (\\fromtext) from
-ordinary RTF and gives the HTML, or the plain text, that a fax can use. The text reader is deliberately small:
-groups, control words, \\'hh escapes in the \\ansicpg code page, \\uN with \\ucN, and the usual destinations
-skipped; per-font \\fcharset code pages are not followed.
+`decompress_rtf` turns PR_RTF_COMPRESSED into RTF bytes (the matching compressor, which tests build fixtures
+with, is tests/support/rtf_compress.py). `read_rtf_body` tells encapsulated HTML (\\fromhtml1) and
+encapsulated text (\\fromtext) from ordinary RTF and gives the HTML, or the plain text, that a fax can use.
+The text reader is deliberately small: groups, control words, \\'hh escapes in the \\ansicpg code page,
+\\uN with \\ucN, and the usual destinations skipped; per-font \\fcharset code pages are not followed.
 """
 
 from __future__ import annotations
@@ -105,72 +105,6 @@ def _finished(out: bytearray, raw_size: int) -> bytes:
     if len(out) != raw_size:
         raise RtfError(f"the compressed RTF body holds {len(out)} bytes, its header says {raw_size}")
     return bytes(out)
-
-
-def compress_rtf(data: bytes, *, compressed: bool = True) -> bytes:
-    """RTF bytes to PR_RTF_COMPRESSED: LZFu with the longest dictionary match per token, or 'MELA' when not
-    `compressed`."""
-    if not compressed:
-        return struct.pack("<IIII", len(data) + 12, len(data), UNCOMPRESSED, 0) + data
-    contents = _deflate(data)
-    return struct.pack("<IIII", len(contents) + 12, len(data), COMPRESSED, rtf_crc(contents)) + contents
-
-
-def _deflate(data: bytes) -> bytes:
-    """Greedy LZFu: each token is the longest match the decompressor's dictionary will hold, else a literal."""
-    dictionary = bytearray(DICTIONARY_SIZE)
-    dictionary[:len(INITIAL_DICTIONARY)] = INITIAL_DICTIONARY
-    write = len(INITIAL_DICTIONARY)
-    filled = len(INITIAL_DICTIONARY)
-    out = bytearray()
-    run: list[bytes] = []
-    control = 0
-    pos = 0
-    while True:
-        if pos >= len(data):
-            control |= 1 << len(run)
-            run.append(struct.pack(">H", write << 4))  # a reference to the write position ends the stream
-            out.append(control)
-            out.extend(b"".join(run))
-            return bytes(out)
-        offset, length = _longest_match(dictionary, filled, write, data, pos)
-        if length >= 2:
-            control |= 1 << len(run)
-            run.append(struct.pack(">H", (offset << 4) | (length - 2)))
-        else:
-            length = 1
-            run.append(data[pos:pos + 1])
-        for byte in data[pos:pos + length]:
-            dictionary[write] = byte
-            write = (write + 1) % DICTIONARY_SIZE
-        filled = min(DICTIONARY_SIZE, filled + length)
-        pos += length
-        if len(run) == 8:
-            out.append(control)
-            out.extend(b"".join(run))
-            run, control = [], 0
-
-
-def _longest_match(dictionary: bytearray, filled: int, write: int, data: bytes, pos: int) -> tuple[int, int]:
-    """(offset, length) of the longest match, lowest offset first; the match may run into the bytes it writes."""
-    limit = min(MAX_MATCH, len(data) - pos)
-    best_offset, best_length = 0, 0
-    first = data[pos]
-    candidate = dictionary.find(first, 0, filled)
-    while candidate != -1 and best_length < limit:
-        if candidate != write:
-            distance = (write - candidate) % DICTIONARY_SIZE
-            length = 1
-            while length < limit:
-                source = (dictionary[(candidate + length) % DICTIONARY_SIZE] if length < distance
-                          else data[pos + length - distance])
-                if source != data[pos + length]:
-                    break
-                length += 1
-            if length > best_length:
-                best_offset, best_length = candidate, length
-        candidate = dictionary.find(first, candidate + 1, filled)
-    return best_offset, best_length
 
 
 # --- reading the RTF ------------------------------------------------------------------------------------------

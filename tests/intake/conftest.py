@@ -121,6 +121,10 @@ class Gateway:
         assert self.listener.address is not None
         return self.listener.address[1]
 
+    async def stop(self) -> None:
+        await self.listener.stop()
+        await self.db.close()
+
     async def submissions(self) -> list[Submission]:
         async with self.db.transaction() as conn:
             return await list_submissions(conn)
@@ -129,25 +133,28 @@ class Gateway:
 GatewayFactory = Callable[..., Any]
 
 
+async def start_listener(config: FaxgateConfig) -> Gateway:
+    """A listener on its own migrated store, started; the caller stops it (`await gateway.stop()`)."""
+    db = Database(config.database_url)
+    await db.migrate()
+    listener = SmtpListener(config, db)
+    await listener.start()
+    return Gateway(config, db, listener)
+
+
 @pytest.fixture
 async def start_gateway(tmp_path: Path, tls_files: tuple[Path, Path], sink: Sink) -> AsyncIterator[GatewayFactory]:
     """Start listeners with per-test [smtp] overrides: `gw = await start_gateway(rate_limit=2)`."""
     running: list[Gateway] = []
 
     async def start(**smtp: Any) -> Gateway:
-        config = make_config(tmp_path / f"gw{len(running)}", tls_files, sink.port, **smtp)
-        db = Database(config.database_url)
-        await db.migrate()
-        listener = SmtpListener(config, db)
-        await listener.start()
-        gateway = Gateway(config, db, listener)
+        gateway = await start_listener(make_config(tmp_path / f"gw{len(running)}", tls_files, sink.port, **smtp))
         running.append(gateway)
         return gateway
 
     yield start
     for gateway in running:
-        await gateway.listener.stop()
-        await gateway.db.close()
+        await gateway.stop()
 
 
 @pytest.fixture

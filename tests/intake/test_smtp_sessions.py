@@ -19,6 +19,7 @@ from tests.intake.conftest import (
     Gateway,
     GatewayFactory,
     simple_mail,
+    start_listener,
     transaction,
 )
 
@@ -246,29 +247,20 @@ async def test_rate_limit_per_sender(start_gateway: GatewayFactory) -> None:
 
 async def test_sender_allow_list_of_a_trusted_network(tmp_path: Any, tls_files: Any, sink: Any) -> None:
     from gateway.config import parse_config
-    from gateway.intake.smtp import SmtpListener
-    from gateway.storage import Database
     from tests.support.net import free_port
 
-    config = parse_config({
+    gateway = await start_listener(parse_config({
         "server": {"data_dir": str(tmp_path / "data")},
         "smtp": {"listen": f"127.0.0.1:{free_port()}"},
         "security": {"trusted_networks": [{"network": "127.0.0.0/8", "allowed_senders": ["@clinic.example"]}]},
-    })
-    db = Database(config.database_url)
-    await db.migrate()
-    listener = SmtpListener(config, db)
-    await listener.start()
+    }))
     try:
-        assert listener.address is not None
-        ok = await transaction(listener.address[1], "dr@clinic.example", ["5551234@fax.localhost"], simple_mail())
+        ok = await transaction(gateway.port, "dr@clinic.example", ["5551234@fax.localhost"], simple_mail())
         assert ok.data is not None and ok.data[0] == 250
-        other = await transaction(listener.address[1], "x@elsewhere.example", ["5551234@fax.localhost"],
-                                  simple_mail())
+        other = await transaction(gateway.port, "x@elsewhere.example", ["5551234@fax.localhost"], simple_mail())
         assert other.rcpt[0][0] == 550 and "may not submit faxes from this network" in other.rcpt[0][1]
     finally:
-        await listener.stop()
-        await db.close()
+        await gateway.stop()
 
 
 async def test_a_storage_failure_is_temporary_and_tells_nothing_of_the_error(
@@ -299,27 +291,20 @@ async def test_an_unexpected_error_in_a_hook_reaches_the_client_as_a_bare_451(
 
 async def test_embedded_defaults_accept_local_submission_to_the_simulated_line_only(tmp_path: Any) -> None:
     from gateway.config import default_config
-    from gateway.intake.smtp import SmtpListener
-    from gateway.storage import Database
     from tests.support.net import free_port
 
     config = default_config(tmp_path / "data")
     config.smtp.listen = ("127.0.0.1", free_port())
-    db = Database(config.database_url)
-    await db.migrate()
-    listener = SmtpListener(config, db)
-    await listener.start()
+    gateway = await start_listener(config)
     try:
-        assert listener.address is not None
-        port = listener.address[1]
+        port = gateway.port
         local = await transaction(port, "me@example.com", ["5550201@fax.localhost"], simple_mail())
         assert local.data is not None and local.data[0] == 250
         remote = await transaction(port, "me@example.com", ["5550201@fax.localhost"], simple_mail(),
                                    source="127.0.0.2")
         assert remote.rcpt[0][0] == 530
     finally:
-        await listener.stop()
-        await db.close()
+        await gateway.stop()
 
 
 async def test_a_mail_the_reader_trips_over_is_refused_for_good_without_details(

@@ -19,7 +19,6 @@ from gateway.intake.rtf import (
     COMPRESSED,
     MAX_RAW_SIZE,
     RtfError,
-    compress_rtf,
     decompress_rtf,
     read_rtf_body,
     rtf_crc,
@@ -27,6 +26,7 @@ from gateway.intake.rtf import (
 )
 from gateway.intake.tnef import read_tnef
 from tests.fixtures.mail.build import one_page_pdf
+from tests.support.rtf_compress import compress_rtf
 from tests.support.tnef_writer import winmail_dat
 
 # [MS-OXRTFCP] 3.1.1.1, byte for byte, and the RTF it decodes to (3.1.1.6).
