@@ -9,10 +9,7 @@ import asyncio
 import binascii
 import hashlib
 import ipaddress
-import time
 from base64 import b64decode
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -161,29 +158,3 @@ def session_principal(session: Session) -> Principal | None:
     data = getattr(session, "auth_data", None)
     return data if session.authenticated and isinstance(data, Principal) else None
 
-
-class RateLimiter:
-    """A sliding window of submissions per sender, held in this process (each node limits on its own)."""
-
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self.clock = clock
-        self._events: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str) -> deque[float]:
-        events = self._events.setdefault(key, deque())
-        horizon = self.clock() - self.window_s
-        while events and events[0] <= horizon:
-            events.popleft()
-        return events
-
-    def allows(self, key: str, count: int = 1) -> bool:
-        """True if `count` more faxes fit in the sender's window (always true with no limit)."""
-        return self.limit <= 0 or len(self._recent(key)) + count <= self.limit
-
-    def record(self, key: str, count: int) -> None:
-        """Count `count` accepted faxes now."""
-        if self.limit > 0:
-            now = self.clock()
-            self._recent(key).extend([now] * count)

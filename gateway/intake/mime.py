@@ -299,11 +299,11 @@ def _tnef(part: Message) -> list[_Item]:
     elif content.body_text.strip():
         items.append(_Body("text", content.body_text, fallback=True))
     elif content.body_rtf:
-        # Outlook's "Rich Text" body: encapsulated HTML stays HTML; other RTF becomes its plain text, because a
-        # _Body (kept only when the mail has no other body) carries text or HTML, not an RTF document.
+        # Outlook's "Rich Text" body: encapsulated HTML stays HTML, encapsulated text stays text, and ordinary RTF
+        # comes as HTML keeping its formatting, with its plain text for the cover note and the option line.
         rtf = read_rtf_body(content.body_rtf)
-        if rtf.content.strip():
-            items.append(_Body("html" if rtf.kind == "html" else "text", rtf.content, fallback=True))
+        if (rtf.content if rtf.plain is None else rtf.plain).strip():
+            items.append(_Body(rtf.kind, rtf.content, plain=rtf.plain, fallback=True))
     for attachment in content.attachments:
         name = attachment.filename or "attachment"
         if attachment.embedded_message:

@@ -2,9 +2,11 @@
 
 `decompress_rtf` turns PR_RTF_COMPRESSED into RTF bytes (the matching compressor, which tests build fixtures
 with, is tests/support/rtf_compress.py). `read_rtf_body` tells encapsulated HTML (\\fromhtml1) and
-encapsulated text (\\fromtext) from ordinary RTF and gives the HTML, or the plain text, that a fax can use.
-The text reader is deliberately small: groups, control words, \\'hh escapes in the \\ansicpg code page,
-\\uN with \\ucN, and the usual destinations skipped; per-font \\fcharset code pages are not followed.
+encapsulated text (\\fromtext) from ordinary RTF and gives what a fax can use: the encapsulated HTML, the
+text, or, for ordinary RTF, HTML written by gateway.intake.rtf_html with the formatting a fax reader needs.
+The reader is deliberately small: groups, control words, \\'hh escapes in the \\ansicpg code page,
+\\uN with \\ucN, hidden text (\\v), and the usual destinations skipped; per-font \\fcharset code pages are
+not followed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 MAX_RAW_SIZE = 20 * 1024 * 1024
 """Refuse to inflate a compressed RTF body past this many bytes (decompression-bomb guard)."""
@@ -114,11 +116,14 @@ RtfKind = Literal["rtf", "html", "text"]
 
 @dataclass(frozen=True, slots=True)
 class RtfBody:
-    """What an RTF message body holds: `kind` "html" or "text" when it encapsulates one, else "rtf"."""
+    """An RTF message body as a mail body: `kind` says whether `content` is HTML or plain text."""
 
-    kind: RtfKind
+    kind: Literal["html", "text"]
     content: str
-    """The HTML for "html"; the plain text for "text" and "rtf"."""
+    source: RtfKind
+    """What the RTF was: "html" (\\fromhtml1), "text" (\\fromtext) or "rtf" (ordinary, converted to HTML)."""
+    plain: str | None = None
+    """The plain text of ordinary RTF (rtf_to_text's), for the cover note and the option line."""
 
 
 _SKIPPED_DESTINATIONS = frozenset({
@@ -132,33 +137,52 @@ _SYMBOLS = {
     "par": "\n", "line": "\n", "sect": "\n", "page": "\n", "row": "\n", "tab": "\t", "cell": "\t",
     "emdash": "\u2014", "endash": "\u2013", "bullet": "\u2022", "lquote": "\u2018", "rquote": "\u2019",
     "ldblquote": "\u201c", "rdblquote": "\u201d", "emspace": "\u2003", "enspace": "\u2002", "qmspace": "\u2005",
+    "nestcell": "\t", "nestrow": "\n",
 }
 _CONTROL_SYMBOLS = {"~": "\u00a0", "_": "\u2011", "-": "", "\\": "\\", "{": "{", "}": "}"}
+MAX_GROUP_DEPTH = 1000
+"""Groups nested deeper than this share their ancestor's state: memory stays bounded (hostile RTF only)."""
+_FONT_BULLETS = frozenset("·§Øüvqnl¨")  # Symbol's and Wingdings' usual bullets read through code page 1252
 _HEADER_WORDS = 10  # [MS-OXRTFEX]: \fromhtml / \fromtext come in the first tokens of the document
 
 
 @dataclass
-class _GroupState:
+class GroupState:
+    """What a group inherits from its parent and loses at its end."""
+
     skip: bool = False
     unicode_skip: int = 1
     html_suppressed: bool = False
     html_tag: bool = False
+    hidden: bool = False
+    marker: bool = False
+    """Inside \\listtext or \\pntext: a list item's bullet or number."""
+
+    def child(self) -> Self:
+        """The state a nested group starts with: a copy (copy.copy costs three times more per group)."""
+        nested = object.__new__(type(self))
+        nested.__dict__.update(self.__dict__)
+        return nested
 
 
 def read_rtf_body(rtf: bytes) -> RtfBody:
-    """The HTML of encapsulated HTML, the text of encapsulated or ordinary RTF ([MS-OXRTFEX] section 2)."""
+    """Encapsulated HTML or text taken out ([MS-OXRTFEX] section 2); ordinary RTF as HTML plus its plain text."""
     kind = _encapsulation(rtf)
-    reader = _RtfReader(rtf, html=kind == "html")
-    content = reader.read()
-    return RtfBody(kind, content if kind == "html" else _tidy_text(content))
+    if kind == "rtf":
+        from gateway.intake.rtf_html import rtf_to_html
+
+        markup, plain = rtf_to_html(rtf)
+        return RtfBody("html", markup, "rtf", plain)
+    content = RtfReader(rtf, html=kind == "html").read()
+    return RtfBody("html", content, kind) if kind == "html" else RtfBody("text", tidy_text(content), kind)
 
 
 def rtf_to_text(rtf: bytes) -> str:
     """Plain text of any RTF (for the cover note and the option line)."""
-    return _tidy_text(_RtfReader(rtf, html=False).read())
+    return tidy_text(RtfReader(rtf, html=False).read())
 
 
-def _tidy_text(text: str) -> str:
+def tidy_text(text: str) -> str:
     """One line ending, no trailing blanks: the text is compared, cut and shown on a cover note."""
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return "\n".join(lines).strip("\n")
@@ -167,7 +191,7 @@ def _tidy_text(text: str) -> str:
 def _encapsulation(rtf: bytes) -> RtfKind:
     """ "html" for \\fromhtml1, "text" for \\fromtext among the header's first control words, else "rtf"."""
     words = 0
-    for token in _TokenIterator(rtf):
+    for token in TokenIterator(rtf):
         if token[0] == "word":
             if token[1] == "fromhtml" and token[2] == 1:
                 return "html"
@@ -184,7 +208,7 @@ def _encapsulation(rtf: bytes) -> RtfKind:
 _Token = tuple[str, str, int | None]
 
 
-class _TokenIterator:
+class TokenIterator:
     """RTF tokens: ("open"|"close", "", None), ("word", name, parameter), ("symbol", char, None),
     ("hex", "", byte), ("text", chars, None); raw CR/LF in the source are ignored."""
 
@@ -192,7 +216,7 @@ class _TokenIterator:
         self.rtf = rtf
         self.pos = 0
 
-    def __iter__(self) -> _TokenIterator:
+    def __iter__(self) -> TokenIterator:
         return self
 
     def __next__(self) -> _Token:
@@ -252,22 +276,30 @@ class _TokenIterator:
         return ("word", name, parameter)
 
 
-class _RtfReader:
-    """Walks the tokens once, keeping per-group state, and writes text (or encapsulated HTML)."""
+class RtfReader:
+    """Walks the tokens once, keeping per-group state, and writes text (or encapsulated HTML).
+
+    Subclasses (gateway.intake.rtf_html) see every visible piece of text in `_text_out`, every structural
+    symbol word (\\par, \\cell, ...) in `_symbol_word` and every other control word in `_property`.
+    """
 
     def __init__(self, rtf: bytes, *, html: bool) -> None:
-        self.tokens = _TokenIterator(rtf)
+        self.tokens = TokenIterator(rtf)
         self.html = html
         self.encoding = "cp1252"
-        self.stack: list[_GroupState] = [_GroupState()]
+        self.stack: list[GroupState] = [self._root_state()]
         self.parts: list[str] = []
         self.pending = bytearray()
         self.to_skip = 0
         self.group_opened = False
+        self.overflow = 0
 
     @property
-    def state(self) -> _GroupState:
+    def state(self) -> GroupState:
         return self.stack[-1]
+
+    def _root_state(self) -> GroupState:
+        return GroupState()
 
     def read(self) -> str:
         for kind, value, parameter in self.tokens:
@@ -292,15 +324,19 @@ class _RtfReader:
     def _open(self) -> None:
         self._flush()
         self.to_skip = 0
-        parent = self.state
-        self.stack.append(_GroupState(parent.skip, parent.unicode_skip, parent.html_suppressed, parent.html_tag))
         self.group_opened = True
+        if len(self.stack) >= MAX_GROUP_DEPTH:
+            self.overflow += 1
+        else:
+            self.stack.append(self.state.child())
 
     def _close(self) -> None:
         self._flush()
         self.to_skip = 0
         self.group_opened = False
-        if len(self.stack) > 1:
+        if self.overflow:
+            self.overflow -= 1
+        elif len(self.stack) > 1:
             self.stack.pop()
 
     def _word(self, name: str, parameter: int | None) -> None:
@@ -311,6 +347,8 @@ class _RtfReader:
         state = self.state
         if opened and (name in _SKIPPED_DESTINATIONS or (self.html and name == "mhtmltag")):
             state.skip = True
+        elif opened and name in ("listtext", "pntext"):
+            state.marker = True
         elif name == "htmltag" and self.html:
             state.html_tag = True
         elif name == "ansicpg" and parameter is not None:
@@ -325,7 +363,20 @@ class _RtfReader:
             self.to_skip = state.unicode_skip
         elif name in _SYMBOLS:
             self._flush()
-            self._emit("\r\n" if self.html and name == "par" else _SYMBOLS[name])
+            self._symbol_word(name)
+        else:
+            self._property(name, parameter)
+
+    def _symbol_word(self, name: str) -> None:
+        """A control word that stands for text or structure: \\par, \\tab, \\cell, \\emdash ..."""
+        self._emit("\r\n" if self.html and name == "par" else _SYMBOLS[name])
+
+    def _property(self, name: str, parameter: int | None) -> None:
+        """A formatting control word; plain text only follows hidden text (\\v) and its reset (\\plain)."""
+        if name == "v":
+            self.state.hidden = parameter != 0
+        elif name == "plain":
+            self.state.hidden = False
 
     def _symbol(self, char: str) -> None:
         opened, self.group_opened = self.group_opened, False
@@ -343,7 +394,7 @@ class _RtfReader:
     def _ignorable_destination(self) -> None:
         """{\\* ...}: skipped unless it is \\htmltag while reading encapsulated HTML."""
         follower = self.tokens.pos
-        probe = _TokenIterator(self.tokens.rtf)
+        probe = TokenIterator(self.tokens.rtf)
         probe.pos = follower
         word = next(probe, ("", "", None))
         if not (self.html and word[0] == "word" and word[1] == "htmltag"):
@@ -368,18 +419,32 @@ class _RtfReader:
 
     def _visible(self) -> bool:
         state = self.state
-        if state.skip:
+        if state.skip or (state.hidden and not self.html):
             return False
         return not (self.html and state.html_suppressed and not state.html_tag)
 
     def _emit(self, text: str) -> None:
         if self._visible():
-            self.parts.append(text)
+            self._text_out(_bullet(text) if self.state.marker else text)
 
     def _flush(self) -> None:
         if self.pending:
-            self.parts.append(bytes(self.pending).decode(self.encoding, "replace"))
+            text = bytes(self.pending).decode(self.encoding, "replace")
             self.pending.clear()
+            self._text_out(_bullet(text) if self.state.marker else text)
+
+    def _text_out(self, text: str) -> None:
+        """Visible text, in document order."""
+        self.parts.append(text)
+
+
+def _bullet(marker: str) -> str:
+    """A list bullet drawn from the Symbol or Wingdings font (read as code page 1252, or as private-use \\uN) is
+    shown as "•"; numbers and letters stay."""
+    glyph = marker.strip()
+    if len(glyph) == 1 and (glyph in _FONT_BULLETS or "\ue000" <= glyph <= "\uf8ff"):
+        return marker.replace(glyph, "\u2022")
+    return marker
 
 
 def _codepage(number: int, current: str) -> str:

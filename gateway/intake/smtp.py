@@ -18,11 +18,13 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.config import FaxgateConfig
-from gateway.intake.addresses import AddressError, FaxAddress, numbers_in_subject, read_fax_address
-from gateway.intake.auth import Authority, Principal, RateLimiter, read_credentials, session_principal
+from gateway.intake.addresses import AddressError, numbers_in_subject, read_fax_address
+from gateway.intake.auth import Authority, Principal, read_credentials, session_principal
 from gateway.intake.commit import SubmissionCommitter
 from gateway.intake.mime import FaxMail, MailError, parse_fax_mail
 from gateway.intake.options import OptionError, check_rights
+from gateway.intake.protocol import FaxEnvelope, FaxSMTP
+from gateway.intake.rates import RateLimiter
 from gateway.logs import log_event, logger
 from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
 from gateway.storage import Database
@@ -33,24 +35,12 @@ log = logger("outbound")
 QUEUE_STATE_TTL_S = 2.0
 INLINE_PARSE_BYTES = 256 * 1024
 """Smaller mails are read on the event loop (well under a millisecond); larger ones in a thread."""
+
+
+def _read_inline(raw: bytes) -> bool:
+    """Small mails without winmail.dat: an Outlook RTF body inflates up to 8x and takes about 1 s a MB to read."""
+    return len(raw) <= INLINE_PARSE_BYTES and b"tnef" not in raw and b"TNEF" not in raw and b"winmail" not in raw
 TEMPORARY_FAILURE = "451 4.3.0 A temporary problem at the fax gateway; please try again later"
-
-
-class FaxEnvelope(Envelope):
-    """An envelope that also carries who is sending and the recipients already checked at RCPT."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.principal: Principal | None = None
-        self.fax_addresses: list[FaxAddress] = []
-        self.recipients: list[dict[str, str]] = []
-
-
-class FaxSMTP(SMTP):
-    """aiosmtpd's protocol with our envelope."""
-
-    def _create_envelope(self) -> Envelope:
-        return FaxEnvelope()
 
 
 def _peer_host(session: Session) -> str:
@@ -66,7 +56,7 @@ class FaxSmtpHandler:
         self.db = db
         self.authority = Authority(config.security)
         self.numbers = NumberPolicy(config.numbers)
-        self.rates = RateLimiter(config.smtp.rate_limit, config.smtp.rate_window.total_seconds())
+        self.rates = RateLimiter(db, config.smtp.rate_limit, config.smtp.rate_window.total_seconds())
         self.committer = SubmissionCommitter(db)
         self._blocked_checked_at = -QUEUE_STATE_TTL_S
         self._blocked = config.outbox.blocked
@@ -139,7 +129,7 @@ class FaxSmtpHandler:
             return "450 4.3.2 The fax queue is not accepting new faxes at the moment; please try again later"
         if len(envelope.rcpt_tos) >= self.config.outbox.max_recipients:
             return f"452 4.5.3 Too many recipients: at most {self.config.outbox.max_recipients} per mail"
-        if not self.rates.allows(self._rate_key(principal, envelope), len(envelope.rcpt_tos) + 1):
+        if not await self.rates.allows(self._rate_key(principal, envelope), len(envelope.rcpt_tos) + 1):
             return "450 4.7.1 You have sent too many faxes for now; please try again later"
         record = {"address": address, "number": "", "name": fax_address.name, "form": fax_address.form}
         if fax_address.form != "subject":
@@ -188,7 +178,7 @@ class FaxSmtpHandler:
             return "554 5.5.1 No valid recipients"
         raw = envelope.original_content or b""
         try:
-            mail = (parse_fax_mail(raw, self.config) if len(raw) <= INLINE_PARSE_BYTES
+            mail = (parse_fax_mail(raw, self.config) if _read_inline(raw)
                     else await asyncio.to_thread(parse_fax_mail, raw, self.config))
             options = check_rights(mail.options, principal.rights)
             recipients, subject = self._final_recipients(envelope, mail)
@@ -206,7 +196,7 @@ class FaxSmtpHandler:
         rate_key = self._rate_key(principal, envelope)
         if len(recipients) > self.config.outbox.max_recipients:
             return f"552 5.5.3 Too many recipients: at most {self.config.outbox.max_recipients} per mail"
-        if not self.rates.allows(rate_key, len(recipients)):
+        if not await self.rates.allows(rate_key, len(recipients)):
             return "450 4.7.1 You have sent too many faxes for now; please try again later"
         stored_options: dict[str, Any] = {**options.to_json(), "cover": mail.cover,
                                           "cover_template": mail.cover_template}
@@ -219,6 +209,7 @@ class FaxSmtpHandler:
                 raw=raw,
                 subject=safe_text(subject, 200),
                 options=stored_options,
+                **self.rates.stored_fields(rate_key, len(recipients)),
             )
         except Exception as exc:
             log.error("smtp.store_failed", exc_info=exc, extra={"fields": {"error": type(exc).__name__}})

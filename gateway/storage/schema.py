@@ -56,8 +56,14 @@ submissions = Table(
     Column("claimed_by", String(64), nullable=True),
     Column("claimed_until", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
+    # 0004: rate limits counted from the store
+    Column("rate_key", String(255), nullable=True),
+    Column("fax_count", Integer, nullable=True),
 )
 Index("ix_submissions_state", submissions.c.state, submissions.c.created_at)
+_RATED = text("rate_key IS NOT NULL")
+Index("ix_submissions_rate", submissions.c.rate_key, submissions.c.created_at,
+      sqlite_where=_RATED, postgresql_where=_RATED)
 
 outgoing_jobs = Table(
     "outgoing_jobs",

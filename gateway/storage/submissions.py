@@ -27,8 +27,12 @@ async def create_submission(
     content_type: str = "message/rfc822",
     subject: str = "",
     options: dict[str, Any] | None = None,
+    rate_key: str | None = None,
+    fax_count: int | None = None,
 ) -> str:
-    """Record a submission with its raw content; once the transaction commits it survives any crash."""
+    """Record a submission with its raw content; once the transaction commits it survives any crash.
+
+    rate_key and fax_count, when given, count the submission against its sender's rate limit on every node."""
     submission_id = new_id()
     blob_id = await put_blob(conn, raw, content_type)
     now = time.time()
@@ -47,6 +51,8 @@ async def create_submission(
             pages=0,
             options=options or {},
             updated_at=now,
+            rate_key=rate_key,
+            fax_count=fax_count,
         )
     )
     return submission_id
@@ -78,7 +84,8 @@ async def set_submission_state(
 
 
 def _submission_rows(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The blob rows and submission rows for create_submission-style items."""
+    """The blob rows and submission rows for create_submission-style items (plus an optional rate_key and
+    fax_count, which a rate-limited intake stores in the same transaction so the count is durable with the 250)."""
     now = time.time()
     blob_rows: list[dict[str, Any]] = []
     submission_rows: list[dict[str, Any]] = []
@@ -93,6 +100,7 @@ def _submission_rows(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
             "envelope_from": item["envelope_from"], "recipients": item["recipients"],
             "subject": item.get("subject", ""), "state": SubmissionState.RECEIVED, "reason": "",
             "raw_blob_id": blob_id, "pages": 0, "options": item.get("options") or {}, "updated_at": now,
+            "rate_key": item.get("rate_key"), "fax_count": item.get("fax_count"),
         })
     return blob_rows, submission_rows
 
@@ -112,8 +120,9 @@ _SQLITE_INSERT_BLOB = ("INSERT INTO blobs (id, sha256, size, content_type, data,
                        "VALUES (:id, :sha256, :size, :content_type, :data, :created_at)")
 _SQLITE_INSERT_SUBMISSION = (
     "INSERT INTO submissions (id, created_at, source, principal, envelope_from, recipients, subject, state, "
-    "reason, raw_blob_id, pages, options, updated_at) VALUES (:id, :created_at, :source, :principal, "
-    ":envelope_from, :recipients, :subject, :state, :reason, :raw_blob_id, :pages, :options, :updated_at)"
+    "reason, raw_blob_id, pages, options, updated_at, rate_key, fax_count) VALUES (:id, :created_at, :source, "
+    ":principal, :envelope_from, :recipients, :subject, :state, :reason, :raw_blob_id, :pages, :options, "
+    ":updated_at, :rate_key, :fax_count)"
 )
 
 

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from gateway.config import parse_config
-from gateway.intake.commit import CHECKPOINT_BYTES, SubmissionCommitter
+from gateway.intake.commit import SubmissionCommitter
 from gateway.storage import Database
 from gateway.storage.database import get_blob
 from gateway.storage.submissions import get_submission
@@ -40,10 +40,11 @@ async def test_the_intake_writer_checkpoints_so_the_sqlite_wal_starts_over_inste
     config = parse_config({"server": {"data_dir": str(tmp_path)}})
     db = Database(config.database_url)
     await db.migrate()
-    committer = SubmissionCommitter(db)
+    checkpoint_bytes = 1024 * 1024
+    committer = SubmissionCommitter(db, checkpoint_bytes=checkpoint_bytes)
     raw = b"Subject: big\r\n\r\n" + b"x" * (100 * 1024 - 16)
     try:
-        for index in range(120):  # 12 MB of mail, one commit after another
+        for index in range(12 * checkpoint_bytes // len(raw)):  # 12 checkpoints' worth, one commit after another
             await committer.commit(source="smtp", principal="local", envelope_from="s@example.com",
                                    recipients=[{"address": "5551234@fax.localhost", "number": "5551234", "name": ""}],
                                    raw=raw, subject=f"mail {index}", options={})
@@ -51,4 +52,4 @@ async def test_the_intake_writer_checkpoints_so_the_sqlite_wal_starts_over_inste
     finally:
         await committer.close()
         await db.close()
-    assert 0 < wal_size < 4 * CHECKPOINT_BYTES  # without completed checkpoints it would hold all 12 MB
+    assert 0 < wal_size < 4 * checkpoint_bytes  # without completed checkpoints it would hold all of it

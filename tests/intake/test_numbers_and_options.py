@@ -14,7 +14,6 @@ from gateway.config.numbers import NumbersSection
 from gateway.config.smtp import SmtpSection
 from gateway.enums import AccessRights, Priority, ScheduleType
 from gateway.intake.addresses import AddressError, numbers_in_subject, read_fax_address
-from gateway.intake.auth import RateLimiter
 from gateway.intake.options import FaxOptions, OptionError, check_rights, read_options
 from gateway.intake.tnef import TnefError, read_tnef
 from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
@@ -133,15 +132,6 @@ def test_rights_cap_priority_and_pick_the_default() -> None:
         check_rights(FaxOptions(priority=Priority.NORMAL), low_only)
     round_trip = FaxOptions(priority=Priority.HIGH, schedule=ScheduleType.SPECIFIC_TIME, send_at=1.5e9)
     assert FaxOptions.from_json(round_trip.to_json()) == round_trip
-
-
-def test_rate_limiter_window_slides() -> None:
-    now = [0.0]
-    limiter = RateLimiter(3, 60.0, clock=lambda: now[0])
-    limiter.record("a", 3)
-    assert not limiter.allows("a") and limiter.allows("b", 3)
-    now[0] = 61.0
-    assert limiter.allows("a", 3)
 
 
 def test_tnef_reader_takes_long_names_mime_types_and_body() -> None:

@@ -24,6 +24,7 @@ from gateway.intake.rtf import (
     rtf_crc,
     rtf_to_text,
 )
+from gateway.intake.text import html_to_text
 from gateway.intake.tnef import read_tnef
 from tests.fixtures.mail.build import one_page_pdf
 from tests.support.rtf_compress import compress_rtf
@@ -185,10 +186,12 @@ def test_unknown_compression_type_and_short_uncompressed_body() -> None:
 
 # --- reading the RTF -------------------------------------------------------------------------------------------
 
-def test_ordinary_rtf_becomes_plain_text() -> None:
+def test_ordinary_rtf_becomes_html_and_keeps_its_plain_text() -> None:
     body = read_rtf_body(MEMO_RTF)
-    assert body.kind == "rtf"
-    assert body.content == MEMO_TEXT
+    assert (body.kind, body.source) == ("html", "rtf")
+    assert body.plain == MEMO_TEXT == rtf_to_text(MEMO_RTF)
+    assert "<b>quarterly</b>" in body.content and "{draft}" in body.content
+    assert html_to_text(body.content).replace("    ", "\t").split() == MEMO_TEXT.split()
 
 
 def test_code_page_escapes_and_unicode_skip_counts() -> None:
@@ -227,7 +230,7 @@ def test_encapsulated_text_is_the_text() -> None:
 
 def test_fromhtml_late_in_the_document_is_not_an_encapsulation_marker() -> None:
     late = b"{\\rtf1\\ansi Some text \\fromhtml1 more}"
-    assert read_rtf_body(late).kind == "rtf"
+    assert read_rtf_body(late).source == "rtf"
 
 
 # --- winmail.dat -----------------------------------------------------------------------------------------------
@@ -274,7 +277,10 @@ def test_the_rtf_body_is_the_page_and_its_first_line_carries_options() -> None:
     mail = parse_fax_mail(outlook_mail(winmail_dat(rtf_compressed=compress_rtf(rtf))), config())
     assert mail.cover is False and mail.options.resolution == "standard"
     [page] = mail.documents
-    assert page.content_type == "text/plain; charset=utf-8" and page.data == b"The real text."
+    assert page.content_type == "text/html; charset=utf-8" and page.data is not None
+    markup = page.data.decode()
+    assert "<b>real</b>" in markup and "fax:" not in markup
+    assert html_to_text(markup) == mail.body_text == "The real text."
 
 
 def test_encapsulated_html_becomes_an_html_page() -> None:
@@ -307,3 +313,17 @@ def test_the_decompressed_rtf_renders_to_a_fax_page(tmp_path: Path) -> None:
     assert render_documents([document], tmp_path / "memo.tif", RenderOptions()).pages == 1
     [page] = list(read_fax_tiff(tmp_path / "memo.tif"))
     assert int(np.unpackbits(page.bitmap).sum()) > 2000
+
+
+def test_mails_with_winmail_dat_are_read_off_the_event_loop() -> None:
+    """An RTF body can inflate 8x and takes about a second a megabyte to read: such mails go to a thread."""
+    from gateway.intake.smtp import _read_inline
+    from tests.intake.conftest import simple_mail
+
+    rtf = compress_rtf(MEMO_RTF)
+    assert not _read_inline(outlook_mail(winmail_dat(rtf_compressed=rtf)))
+    shouting = outlook_mail(winmail_dat(rtf_compressed=rtf)).replace(b"ms-tnef", b"MS-TNEF").replace(
+        b"winmail.dat", b"WINMAIL.DAT")
+    assert not _read_inline(shouting)
+    assert parse_fax_mail(shouting, config()).documents  # (still read as Outlook's)
+    assert _read_inline(simple_mail())
