@@ -62,13 +62,14 @@ class FaxSmtpHandler:
         self._blocked = config.outbox.blocked
 
     async def _queue_blocked(self) -> bool:
-        """The shared "outgoing queue blocked" switch (Windows IFaxOutgoingQueue.Blocked), read at most every 2 s."""
+        """The shared "outgoing queue blocked" switch (Windows IFaxOutgoingQueue.Blocked), read at most every 2 s
+        and by one session at a time (the others keep the last answer meanwhile)."""
         now = time.monotonic()
         if now - self._blocked_checked_at >= QUEUE_STATE_TTL_S:
+            self._blocked_checked_at = now
             async with self.db.transaction() as conn:
                 state = await get_queue_state(conn)
             self._blocked = state["blocked"] if state and "blocked" in state else self.config.outbox.blocked
-            self._blocked_checked_at = now
         return self._blocked
 
     async def handle_exception(self, error: Exception) -> str:
