@@ -68,6 +68,8 @@ class _Body:
     forwarded: bool = False
     fallback: bool = False
     """A body found only inside winmail.dat: used when the mail has no other."""
+    unreadable: str = ""
+    """Why a body that was there could not be read (the mail is refused if it would be the one faxed)."""
 
 
 @dataclass(eq=False)
@@ -116,6 +118,8 @@ def parse_fax_mail(raw: bytes, config: FaxgateConfig, *, now: datetime | None = 
     items = _walk(message)
     bodies = [item for item in items if isinstance(item, _Body) and not item.forwarded]
     primary = [body for body in bodies if not body.fallback] or bodies[:1]
+    if primary and primary[0].unreadable:
+        raise MailError(primary[0].unreadable)
     body = _merge(primary) if primary else None
     plain = "" if body is None else (body.plain if body.plain is not None else _as_plain(body))
     first_line = next((line for line in plain.split("\n") if line.strip()), None)
@@ -304,6 +308,10 @@ def _tnef(part: Message) -> list[_Item]:
         rtf = read_rtf_body(content.body_rtf)
         if (rtf.content if rtf.plain is None else rtf.plain).strip():
             items.append(_Body(rtf.kind, rtf.content, plain=rtf.plain, fallback=True))
+    elif content.body_rtf_error:  # faxing the attachments without the text would send half the fax
+        items.append(_Body("text", "", fallback=True, unreadable=(
+            "the message text Outlook sent as rich text in winmail.dat is damaged; send the mail again, "
+            "or as HTML or plain text")))
     for attachment in content.attachments:
         name = attachment.filename or "attachment"
         if attachment.embedded_message:

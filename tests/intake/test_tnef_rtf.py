@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import FaxgateConfig, parse_config
-from gateway.intake.mime import parse_fax_mail
+from gateway.intake.mime import MailError, parse_fax_mail
 from gateway.intake.rtf import (
     COMPRESSED,
     MAX_RAW_SIZE,
@@ -258,6 +258,16 @@ def test_a_damaged_rtf_body_loses_only_the_body() -> None:
                                                                                   one_page_pdf())]))
     assert content.body_rtf == b"" and "CRC" in content.body_rtf_error
     assert [attachment.filename for attachment in content.attachments] == ["a.pdf"]
+
+
+def test_a_mail_whose_only_text_is_a_damaged_rtf_body_is_refused_rather_than_half_sent() -> None:
+    damaged = bytearray(compress_rtf(MEMO_RTF))
+    damaged[-1] ^= 0xFF
+    tnef = winmail_dat(rtf_compressed=bytes(damaged), attachments=[("a.pdf", "application/pdf", one_page_pdf())])
+    with pytest.raises(MailError, match=r"rich text in winmail\.dat is damaged"):
+        parse_fax_mail(outlook_mail(tnef), config())
+    beside = parse_fax_mail(outlook_mail(tnef, outer_text="The outer text.\n"), config())  # its text is elsewhere
+    assert beside.cover_note == "The outer text." and len(beside.documents) == 1
 
 
 # --- whole mails -----------------------------------------------------------------------------------------------
