@@ -31,8 +31,8 @@ class _SqliteWriter:
     """One sqlite3 connection, used only from one thread, writes the groups. WAL checkpoints are split in two so
     that no sender's 250 waits for a large one. SQLite's automatic checkpoint is off: it would run inside the
     commit that crosses its threshold and hold that group's 250 for the whole copy (about 10 ms for 4 MiB).
-    Instead, every `checkpoint_bytes` of mail a second connection in a second thread backfills the WAL into the database
-    while groups go on being written, and again over the frames written meanwhile, until a round finds nothing
+    Instead, every `checkpoint_bytes` of mail a second connection in a second thread backfills the WAL into the
+    database while groups go on being written, and again over the frames written meanwhile, until a round finds nothing
     new. Then the writer's own thread checkpoints the few frames it wrote since: with no write beside it, that
     one always completes, so the next write starts the WAL over instead of letting it grow. (A write already
     under way when the backfill finished would keep the WAL from starting over; that is why the last step
@@ -46,14 +46,12 @@ class _SqliteWriter:
         self._connection: sqlite3.Connection | None = None
         self._backfill_connection: sqlite3.Connection | None = None
         self._backfill: asyncio.Future[None] | None = None
-        self._catch_up: asyncio.Future[None] | None = None
         self._written_since_checkpoint = 0
         self._closed = False
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:
-            self._connection = open_sqlite_writer(self.path)
-            self._connection.execute("PRAGMA wal_autocheckpoint=0")
+            self._connection = _without_autocheckpoint(self.path)
         return self._connection
 
     def _write(self, items: list[dict[str, Any]]) -> list[str]:
@@ -62,8 +60,7 @@ class _SqliteWriter:
     def _run_backfill(self) -> None:
         """Backfill the WAL, and again over what was written meanwhile, until a round finds it all backfilled."""
         if self._backfill_connection is None:
-            self._backfill_connection = open_sqlite_writer(self.path)
-            self._backfill_connection.execute("PRAGMA wal_autocheckpoint=0")
+            self._backfill_connection = _without_autocheckpoint(self.path)
         for _ in range(BACKFILL_ROUNDS):
             if _checkpoint(self._backfill_connection):
                 return
@@ -77,7 +74,7 @@ class _SqliteWriter:
         self._written_since_checkpoint += sum(len(item["raw"]) for item in items)
         if self._backfill is not None and self._backfill.done():
             self._backfill = None
-            self._catch_up = loop.run_in_executor(self._executor, self._run_catch_up)
+            loop.run_in_executor(self._executor, self._run_catch_up)  # close() waits for it with the executor
         elif self._backfill is None and self._written_since_checkpoint >= self.checkpoint_bytes:
             self._written_since_checkpoint = 0
             self._backfill = loop.run_in_executor(self._backfiller, self._run_backfill)
@@ -102,6 +99,13 @@ class _SqliteWriter:
         await loop.run_in_executor(self._executor, self._close)
         self._backfiller.shutdown(wait=True)
         self._executor.shutdown(wait=True)
+
+
+def _without_autocheckpoint(path: str) -> sqlite3.Connection:
+    """An intake connection whose commits never run a checkpoint themselves."""
+    connection = open_sqlite_writer(path)
+    connection.execute("PRAGMA wal_autocheckpoint=0")
+    return connection
 
 
 def _checkpoint(connection: sqlite3.Connection) -> bool:

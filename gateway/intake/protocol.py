@@ -11,6 +11,7 @@ both faults gets 552, where aiosmtpd answers the one it met first), the handler'
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
@@ -54,27 +55,24 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
     wire = bytearray()
     tail = b"\r\n"  # the last two bytes read: the data starts at a line start
     size = 0
-    too_much = False
     while True:
         try:
             chunk = await reader.readuntil(DOT_LINE)
+            finished = (tail + chunk[:-3]).endswith(b"\r\n")
         except asyncio.LimitOverrunError as overrun:
             chunk = await reader.read(overrun.consumed)
-        else:
-            before = chunk[:-3]
-            if (tail + before).endswith(b"\r\n"):
-                size += len(before)
-                if not too_much:
-                    wire += before
-                break
+            finished = False
+        if finished:
+            chunk = chunk[:-3]  # the end-of-data line itself is not mail
         size += len(chunk)
         if size_limit and size > size_limit:
-            too_much = True
             wire.clear()  # keep reading to the end of the data, without keeping it
-        elif not too_much:
+        else:
             wire += chunk
+        if finished:
+            break
         tail = chunk[-2:] if len(chunk) >= 2 else (tail + chunk)[-2:]
-    if too_much or (size_limit and size > size_limit):
+    if size_limit and size > size_limit:
         return DataRead(b"", "552 Error: Too much mail data")
     if _longest_line(wire) > line_limit:
         return DataRead(b"", "500 Line too long (see RFC5321 4.5.3.1.6)")
@@ -92,31 +90,18 @@ def _longest_line(wire: bytearray) -> int:
     return max(longest, len(wire) - start)
 
 
-_parsed_addresses: dict[tuple[str, int], tuple[str | None, str | None]] = {}
-
-
+@functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)
 def parse_path(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
     """The address of a MAIL FROM / RCPT TO path and the rest of the line, (None, None) if it does not parse."""
-    key = (arg, local_part_limit)
-    cached = _parsed_addresses.get(key)
-    if cached is not None:
-        return cached
-    parsed: tuple[str | None, str | None]
     if not arg:
-        parsed = ("", "")
-    else:
-        try:
-            address, rest = get_angle_addr(arg) if arg.lstrip().startswith("<") else get_addr_spec(arg)
-        except HeaderParseError:
-            parsed = (None, None)
-        else:
-            addr: str = address.addr_spec
-            local_part = addr.rpartition("@")[0]
-            parsed = (None, None) if local_part_limit and len(local_part) > local_part_limit else (addr, rest)
-    if len(_parsed_addresses) >= ADDRESS_CACHE_SIZE:
-        _parsed_addresses.clear()
-    _parsed_addresses[key] = parsed
-    return parsed
+        return "", ""
+    try:
+        address, rest = get_angle_addr(arg) if arg.lstrip().startswith("<") else get_addr_spec(arg)
+    except HeaderParseError:
+        return None, None
+    addr: str = address.addr_spec
+    local_part = addr.rpartition("@")[0]
+    return (None, None) if local_part_limit and len(local_part) > local_part_limit else (addr, rest)
 
 
 class FaxSMTP(SMTP):

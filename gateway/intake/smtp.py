@@ -35,12 +35,12 @@ log = logger("outbound")
 QUEUE_STATE_TTL_S = 2.0
 INLINE_PARSE_BYTES = 256 * 1024
 """Smaller mails are read on the event loop (well under a millisecond); larger ones in a thread."""
+TEMPORARY_FAILURE = "451 4.3.0 A temporary problem at the fax gateway; please try again later"
 
 
 def _read_inline(raw: bytes) -> bool:
     """Small mails without winmail.dat: an Outlook RTF body inflates up to 8x and takes about 1 s a MB to read."""
     return len(raw) <= INLINE_PARSE_BYTES and b"tnef" not in raw and b"TNEF" not in raw and b"winmail" not in raw
-TEMPORARY_FAILURE = "451 4.3.0 A temporary problem at the fax gateway; please try again later"
 
 
 def _peer_host(session: Session) -> str:

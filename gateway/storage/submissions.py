@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.model import Submission, SubmissionState
-from gateway.storage.database import new_id, put_blob
+from gateway.storage.database import new_id
 from gateway.storage.schema import blobs, submissions
 
 
@@ -33,28 +33,11 @@ async def create_submission(
     """Record a submission with its raw content; once the transaction commits it survives any crash.
 
     rate_key and fax_count, when given, count the submission against its sender's rate limit on every node."""
-    submission_id = new_id()
-    blob_id = await put_blob(conn, raw, content_type)
-    now = time.time()
-    await conn.execute(
-        submissions.insert().values(
-            id=submission_id,
-            created_at=now,
-            source=source,
-            principal=principal,
-            envelope_from=envelope_from,
-            recipients=recipients,
-            subject=subject,
-            state=SubmissionState.RECEIVED,
-            reason="",
-            raw_blob_id=blob_id,
-            pages=0,
-            options=options or {},
-            updated_at=now,
-            rate_key=rate_key,
-            fax_count=fax_count,
-        )
-    )
+    [submission_id] = await create_submissions(conn, [{
+        "source": source, "principal": principal, "envelope_from": envelope_from, "recipients": recipients,
+        "raw": raw, "content_type": content_type, "subject": subject, "options": options,
+        "rate_key": rate_key, "fax_count": fax_count,
+    }])
     return submission_id
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -107,8 +108,15 @@ async def test_a_large_mail_is_read_whole_and_a_too_large_one_is_drained() -> No
     body = stuffed([b"QUJD" * 19] * 200_000)  # 15 MB of base64-like lines
     content, refusal, rest = await read_fed(body + b".\r\nNOOP\r\n", random.Random(1), 0)
     assert (len(content), refusal, rest) == (len(body), None, b"NOOP\r\n")
-    content, refusal, rest = await read_fed(body + b".\r\nNOOP\r\n", random.Random(1), 1_000_000)
+    wire = body + b".\r\nNOOP\r\n"
+    tracemalloc.start()
+    try:
+        content, refusal, rest = await read_fed(wire, random.Random(1), 1_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert (content, refusal, rest) == (b"", "552 Error: Too much mail data", b"NOOP\r\n")
+    assert peak < 4_000_000  # what is over the limit is drained, not kept (15 MB went by)
 
 
 def test_parse_path_matches_aiosmtpd_and_remembers() -> None:
