@@ -75,12 +75,13 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
         click.echo(text if text is not None else str(data))
 
 
-def config_from_option(path: Path | None) -> FaxgateConfig:
-    """The config at PATH, or the embedded defaults; exits 1 with every problem named."""
+def config_from_option(path: Path | None, data_dir: Path | None = None) -> FaxgateConfig:
+    """The config at PATH, or the embedded defaults (with their data folder at data_dir when given); exits 1
+    with every problem named."""
     from gateway.config import ConfigError, default_config, load_config
 
     if path is None:
-        return default_config()
+        return default_config(data_dir)
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -147,7 +148,7 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
     from gateway.logs import setup_logging
     from gateway.server import FaxServer
 
-    config = config_from_option(config_path)
+    config = config_from_option(config_path, data_dir)
     if data_dir is not None:
         config.server.data_dir = data_dir
     setup_logging(config.logging)

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from gateway.config.sections import ReceiptsSection
+from gateway.mailout import DeliveryError, deliver_mail
 from routing.methods.base import RoutingFailure
 
 _ADDRESS = re.compile(r"^[^\s<>\"',;:@]+@[^\s<>\"',;:@]+$")
@@ -21,20 +22,9 @@ def check_address(address: str) -> str:
 
 
 async def send_mail(receipts: ReceiptsSection, message: EmailMessage, recipients: list[str]) -> str:
-    """Hand a message to the smarthost; RoutingFailure (retryable unless the server refused it for good)."""
+    """Hand a message to the smarthost or Maildir; RoutingFailure (retryable unless refused for good)."""
     try:
-        await aiosmtplib.send(
-            message,
-            sender=receipts.sender,
-            recipients=recipients,
-            hostname=receipts.smtp_host,
-            port=receipts.smtp_port,
-            username=receipts.username or None,
-            password=receipts.password or None,
-            use_tls=receipts.security == "tls",
-            start_tls=receipts.security == "starttls",
-            timeout=60,
-        )
+        await deliver_mail(receipts, message, recipients)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [error.code for error in exc.recipients]
         permanent = all(code >= 500 for code in codes)
@@ -42,7 +32,8 @@ async def send_mail(receipts: ReceiptsSection, message: EmailMessage, recipients
     except aiosmtplib.SMTPResponseException as exc:
         raise RoutingFailure(f"the mail server said {exc.code} {exc.message[:120]}",
                              retryable=exc.code < 500) from exc
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        raise RoutingFailure(f"cannot reach the mail server {receipts.smtp_host}:{receipts.smtp_port} "
-                             f"({type(exc).__name__})") from exc
+    except DeliveryError as exc:
+        where = (f"the Maildir {receipts.maildir}" if receipts.maildir is not None
+                 else f"the mail server {receipts.smtp_host}:{receipts.smtp_port}")
+        raise RoutingFailure(f"cannot deliver to {where} ({type(exc).__name__})") from exc
     return str(message["Message-ID"])

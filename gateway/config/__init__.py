@@ -86,6 +86,7 @@ def default_config(data_dir: Path | None = None) -> FaxgateConfig:
     )
     if data_dir is not None:
         config.server.data_dir = data_dir
+    config.receipts.maildir = config.server.data_dir / "mail"
     return config
 
 
@@ -156,4 +157,6 @@ def load_config(path: Path) -> FaxgateConfig:
     config = parse_config(data)
     if not config.server.data_dir.is_absolute():
         config.server.data_dir = (path.parent / config.server.data_dir).resolve()
+    if config.receipts.maildir is not None and not config.receipts.maildir.is_absolute():
+        config.receipts.maildir = (path.parent / config.receipts.maildir).resolve()
     return config

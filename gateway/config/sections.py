@@ -115,6 +115,9 @@ class ReceiptsSection(Section):
     """IFaxReceiptOptions: the smarthost that carries receipts and routed faxes."""
 
     enabled: bool = True
+    maildir: Path | None = None
+    """Deliver receipts, bounces and faxes routed by e-mail into this Maildir instead of the smarthost (a relative
+    path is taken from the configuration file's folder). The embedded defaults use faxgate-data/mail."""
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     sender: str = "faxgate@localhost"

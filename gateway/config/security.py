@@ -35,6 +35,8 @@ class UserSection(Section):
     password_hash: str = ""
     """From `faxgate hash-password`; never the password itself."""
     email: str = ""
+    display_name: str = ""
+    """Shown in the cover page's From row when the mail itself brings no display name ("Dr. Ada Lovelace")."""
     rights: list[str] = Field(default_factory=lambda: ["submit_normal"])
     destinations: list[str] = Field(default_factory=list)
     """Number classes closed by [numbers].blocked that this user may dial anyway, e.g. ["international"]."""

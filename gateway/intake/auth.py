@@ -35,6 +35,8 @@ class Principal:
     destinations: frozenset[str]
     """Number classes this principal may dial although [numbers].blocked closes them."""
     email: str = ""
+    display_name: str = ""
+    """How the cover page names this sender when a mail brings no display name of its own."""
 
     @property
     def may_submit(self) -> bool:
@@ -43,7 +45,8 @@ class Principal:
 
 
 def _user_principal(user: UserSection) -> Principal:
-    return Principal(user.name, "user", rights_from_names(user.rights), frozenset(user.destinations), user.email)
+    return Principal(user.name, "user", rights_from_names(user.rights), frozenset(user.destinations), user.email,
+                     user.display_name)
 
 
 def _network_principal(network: TrustedNetworkSection) -> Principal:

@@ -15,10 +15,9 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid
 
-import aiosmtplib
-
 from gateway.config import FaxgateConfig
 from gateway.logs import log_event, logger
+from gateway.mailout import DeliveryError, deliver_mail
 from gateway.model import Submission
 from gateway.textsafe import safe_text
 
@@ -110,15 +109,10 @@ def _delivery_status(config: FaxgateConfig, submission: Submission, reason: str,
 
 
 async def _send(config: FaxgateConfig, message: Message, recipient: str) -> bool:
-    """Deliver through the receipts smarthost from the null sender; False (logged) if it cannot."""
-    receipts = config.receipts
+    """Deliver from the null sender (smarthost or Maildir); False (logged) if it cannot."""
     try:
-        await aiosmtplib.send(
-            message, sender="", recipients=[recipient], hostname=receipts.smtp_host, port=receipts.smtp_port,
-            use_tls=receipts.security == "tls", start_tls=receipts.security == "starttls",
-            username=receipts.username or None, password=receipts.password or None, timeout=30,
-        )
-    except (aiosmtplib.SMTPException, OSError) as exc:
+        await deliver_mail(config.receipts, message, [recipient], sender="")
+    except DeliveryError as exc:
         log_event(log, logging.WARNING, "smtp.notice_failed", to=recipient, error=type(exc).__name__)
         return False
     return True

@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 from gateway.config import FaxgateConfig
 from gateway.config.smtp import SmtpSection
 from gateway.intake.addresses import header_names
-from gateway.intake.mimesplit import split_message
 from gateway.intake.options import FaxOptions, read_options
 from gateway.intake.rtf import read_rtf_body
 from gateway.intake.text import (
@@ -102,10 +101,8 @@ class FaxMail:
 
 
 def parse_message(raw: bytes) -> Message:
-    """The raw bytes as a Message (compat32: headers stay raw until text.header_text decodes the few we read);
-    mimesplit's fast path when it is sure, else the standard parser."""
-    fast = split_message(raw)
-    return fast if fast is not None else BytesParser(policy=policy.compat32).parsebytes(raw)
+    """The raw bytes as a Message (compat32: headers stay raw until text.header_text decodes the few we read)."""
+    return BytesParser(policy=policy.compat32).parsebytes(raw)
 
 
 def parse_fax_mail(raw: bytes, config: FaxgateConfig, *, now: datetime | None = None) -> FaxMail:

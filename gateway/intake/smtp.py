@@ -10,10 +10,14 @@ client (`handle_exception`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 import ssl
 import time
-from typing import Any
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -23,7 +27,6 @@ from gateway.intake.auth import Authority, Principal, read_credentials, session_
 from gateway.intake.commit import SubmissionCommitter
 from gateway.intake.mime import FaxMail, MailError, parse_fax_mail
 from gateway.intake.options import OptionError, check_rights
-from gateway.intake.protocol import FaxEnvelope, FaxSMTP
 from gateway.intake.rates import RateLimiter
 from gateway.logs import log_event, logger
 from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
@@ -36,6 +39,37 @@ QUEUE_STATE_TTL_S = 2.0
 INLINE_PARSE_BYTES = 256 * 1024
 """Smaller mails are read on the event loop (well under a millisecond); larger ones in a thread."""
 TEMPORARY_FAILURE = "451 4.3.0 A temporary problem at the fax gateway; please try again later"
+BARE_LF_STUFFED_DOT = re.compile(rb"(?<!\r)\n\.\.")
+"""A doubled dot at the start of a line that ends in a bare LF: a client that sends bare LF (smtplib.sendmail with
+bytes) dot-stuffs there too, as Postfix reads it; aiosmtpd removes the stuffing dot only after CRLF."""
+
+
+@dataclass
+class _Checked:
+    """What RCPT established for one envelope: who is sending, and the recipients already judged."""
+
+    principal: Principal | None = None
+    recipients: list[dict[str, str]] = field(default_factory=list)
+
+
+def as_sent(raw: bytes) -> bytes:
+    """The mail as a bare-LF client meant it: its ".." line starts back to ".", and without the CRLF that its
+    client had to add after a final bare LF before the end-of-data dot. CRLF lines are aiosmtpd's to unstuff."""
+    if b"\n.." in raw:
+        raw = BARE_LF_STUFFED_DOT.sub(b"\n.", raw)
+    if raw.endswith(b"\n\r\n") and not raw.endswith(b"\r\n\r\n"):
+        raw = raw[:-2]
+    return raw
+
+
+@functools.cache
+def protocol_class(line_length_limit: int) -> type[SMTP]:
+    """aiosmtpd's SMTP with its documented line_length_limit raised, set before instantiation as its docs say.
+
+    aiosmtpd 1.4.5+ ends lines only at CRLF (its fix against SMTP smuggling), so a mail sent with bare LF line ends
+    (smtplib.sendmail with bytes) is one long "line" to it; the limit lets such a mail through up to the size
+    limit, where aiosmtpd's own 552 applies. DATA still ends only at CRLF "." CRLF."""
+    return cast(type[SMTP], type("FaxSMTP", (SMTP,), {"line_length_limit": line_length_limit}))
 
 
 def _read_inline(raw: bytes) -> bool:
@@ -58,6 +92,7 @@ class FaxSmtpHandler:
         self.numbers = NumberPolicy(config.numbers)
         self.rates = RateLimiter(db, config.smtp.rate_limit, config.smtp.rate_window.total_seconds())
         self.committer = SubmissionCommitter(db)
+        self._checked: weakref.WeakKeyDictionary[Envelope, _Checked] = weakref.WeakKeyDictionary()
         self._blocked_checked_at = -QUEUE_STATE_TTL_S
         self._blocked = config.outbox.blocked
 
@@ -110,7 +145,6 @@ class FaxSmtpHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         """Refuse relaying, unknown senders, and numbers that are invalid or not allowed, each with its reason."""
-        assert isinstance(envelope, FaxEnvelope)
         try:
             fax_address = read_fax_address(address, self.config.smtp)
         except AddressError as exc:
@@ -141,19 +175,20 @@ class FaxSmtpHandler:
             except NumberError as exc:
                 return f"550 5.1.3 {exc.reason}"
             record["number"] = destination.number
-        envelope.principal = principal
-        envelope.fax_addresses.append(fax_address)
-        envelope.recipients.append(record)
+        checked = self._checked.setdefault(envelope, _Checked())
+        checked.principal = principal
+        checked.recipients.append(record)
         envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient ok"
 
-    def _final_recipients(self, envelope: FaxEnvelope, mail: FaxMail) -> tuple[list[dict[str, str]], str]:
+    def _final_recipients(self, checked: _Checked, mail: FaxMail) -> tuple[list[dict[str, str]], str]:
         """Recipients with names from the headers, the subject address expanded into its numbers; and the subject."""
-        principal = envelope.principal
+        principal = checked.principal
         assert principal is not None
         subject = mail.subject
         final: list[dict[str, str]] = []
-        for record in envelope.recipients:
+        for record in checked.recipients:
             if record["form"] != "subject":
                 name = mail.recipient_names.get(record["address"].lower()) or record["name"]
                 final.append({**record, "name": name})
@@ -173,16 +208,16 @@ class FaxSmtpHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Read the mail, refuse it with the reason if it cannot be faxed, else commit it and answer 250."""
-        assert isinstance(envelope, FaxEnvelope)
-        principal = envelope.principal
-        if principal is None:
+        checked = self._checked.pop(envelope, None)
+        principal = checked.principal if checked is not None else None
+        if checked is None or principal is None:
             return "554 5.5.1 No valid recipients"
-        raw = envelope.original_content or b""
+        raw = as_sent(envelope.original_content or b"")
         try:
             mail = (parse_fax_mail(raw, self.config) if _read_inline(raw)
                     else await asyncio.to_thread(parse_fax_mail, raw, self.config))
             options = check_rights(mail.options, principal.rights)
-            recipients, subject = self._final_recipients(envelope, mail)
+            recipients, subject = self._final_recipients(checked, mail)
         except OptionError as exc:
             return f"550 5.7.1 {exc.reason}" if "may not" in exc.reason else f"554 5.6.0 Fax option: {exc.reason}"
         except MailError as exc:
@@ -256,7 +291,7 @@ class SmtpListener:
             "tls_context": None if implicit_tls else self.tls_context,
             "auth_require_tls": not implicit_tls,
         }
-        return FaxSMTP(self.handler, **kwargs)
+        return protocol_class(2 * smtp.max_message_size)(self.handler, **kwargs)
 
     async def start(self) -> None:
         """Listen on the configured address (and the implicit-TLS one when set)."""

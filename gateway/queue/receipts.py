@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
-from typing import Any
 from zoneinfo import ZoneInfo
-
-import aiosmtplib
 
 from gateway.config import FaxgateConfig
 from gateway.enums import JobStatus
 from gateway.logs import log_event, logger
+from gateway.mailout import DeliveryError, deliver_mail
 from gateway.model import Attempt, OutgoingJob
 from gateway.queue.documents import load_pymupdf, page_png, pages_pdf, tiff_pages
 from gateway.textsafe import safe_text
@@ -159,17 +157,10 @@ def receipt_message(reports: list[JobReport], config: FaxgateConfig, to: str) ->
 
 
 async def deliver(message: EmailMessage, config: FaxgateConfig, to: str) -> bool:
-    """Send through the configured smarthost (TLS and AUTH as configured); False (logged) if it fails."""
-    receipts = config.receipts
-    kwargs: dict[str, Any] = {
-        "sender": receipts.sender, "recipients": [to], "hostname": receipts.smtp_host, "port": receipts.smtp_port,
-        "use_tls": receipts.security == "tls", "start_tls": receipts.security == "starttls", "timeout": 30,
-    }
-    if receipts.username:
-        kwargs.update(username=receipts.username, password=receipts.password)
+    """Send through the configured smarthost or Maildir; False (logged) if it fails."""
     try:
-        await aiosmtplib.send(message, **kwargs)
-    except (aiosmtplib.SMTPException, OSError) as exc:
+        await deliver_mail(config.receipts, message, [to])
+    except DeliveryError as exc:
         log_event(log, logging.WARNING, "receipt.failed", to=to, error=type(exc).__name__)
         return False
     log_event(log, logging.INFO, "receipt.sent", to=to, jobs=message["X-Fax-Jobs"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.config import FaxgateConfig
+from gateway.config.security import SecuritySection
 from gateway.enums import ExtendedStatus, Priority, ServerEvents
 from gateway.events import EventBus
 from gateway.intake.auth import principal_by_name
@@ -27,6 +28,7 @@ from gateway.render import RenderError, RenderOptions, RenderPool
 from gateway.storage import Database, get_blob, put_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import set_submission_state
+from gateway.textsafe import safe_text
 from modem.faxtiff import FaxTiffWriter, read_fax_tiff
 
 log = logger("outbound")
@@ -119,7 +121,8 @@ class SubmissionWorker:
             for recipient_index, recipient in enumerate(submission.recipients):
                 path = body_path
                 if cover:
-                    path = await self._with_cover(work, recipient_index, body_path, mail, recipient, render)
+                    path = await self._with_cover(work, recipient_index, body_path, mail, recipient, render,
+                                                  cover_sender(self.config.security, submission, mail))
                 if path is None:
                     raise MailError("there is nothing to fax")
                 data = path.read_bytes()
@@ -168,13 +171,13 @@ class SubmissionWorker:
         return None, ""
 
     async def _with_cover(self, work: Path, recipient_index: int, body: Path | None, mail: FaxMail,
-                          recipient: dict[str, str], render: RenderOptions) -> Path:
+                          recipient: dict[str, str], render: RenderOptions, sender: tuple[str, str]) -> Path:
         """This recipient's cover page followed by the body pages."""
         zone = ZoneInfo(self.config.outbox.timezone)
         body_pages = list(read_fax_tiff(body)) if body is not None else []
         fields = {
             "recipient_name": recipient.get("name", ""), "recipient_fax_number": recipient.get("number", ""),
-            "sender_name": mail.sender_name, "sender_email": mail.sender_address, "note": mail.cover_note,
+            "sender_name": sender[0], "sender_email": sender[1], "note": mail.cover_note,
             "subject": mail.subject, "page_count": str(len(body_pages) + 1),
             "time_sent": datetime.fromtimestamp(self.clock.now(), zone).strftime("%Y-%m-%d %H:%M"),
         }
@@ -185,6 +188,16 @@ class SubmissionWorker:
             for page in [*read_fax_tiff(cover.path), *body_pages]:
                 writer.add_page(page.bitmap, yres=page.yres)
         return out
+
+
+def cover_sender(security: SecuritySection, submission: Submission, mail: FaxMail) -> tuple[str, str]:
+    """Who sent the fax, for the cover's From row: the mail's display name, else the sending user's configured
+    one; the mail's From address, else the envelope sender."""
+    name = mail.sender_name
+    if not name:
+        principal = principal_by_name(security, submission.principal)
+        name = principal.display_name if principal is not None else ""
+    return name, mail.sender_address or safe_text(submission.envelope_from, 200)
 
 
 def files_as_mail(paths: list[Path], sender: str, subject: str) -> bytes:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import sqlite3
 import time
 from typing import Any
 
@@ -96,45 +94,4 @@ async def create_submissions(conn: AsyncConnection, items: list[dict[str, Any]])
     blob_rows, submission_rows = _submission_rows(items)
     await conn.execute(insert(blobs), blob_rows)
     await conn.execute(insert(submissions), submission_rows)
-    return [row["id"] for row in submission_rows]
-
-
-_SQLITE_INSERT_BLOB = ("INSERT INTO blobs (id, sha256, size, content_type, data, created_at) "
-                       "VALUES (:id, :sha256, :size, :content_type, :data, :created_at)")
-_SQLITE_INSERT_SUBMISSION = (
-    "INSERT INTO submissions (id, created_at, source, principal, envelope_from, recipients, subject, state, "
-    "reason, raw_blob_id, pages, options, updated_at, rate_key, fax_count) VALUES (:id, :created_at, :source, "
-    ":principal, :envelope_from, :recipients, :subject, :state, :reason, :raw_blob_id, :pages, :options, "
-    ":updated_at, :rate_key, :fax_count)"
-)
-
-
-def open_sqlite_writer(path: str) -> sqlite3.Connection:
-    """A plain sqlite3 connection for intake's writer thread, with the store's durability rules (WAL,
-    synchronous=FULL: a COMMIT is on disk when it returns)."""
-    connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute("PRAGMA busy_timeout=30000")
-    return connection
-
-
-def write_submissions_sqlite(connection: sqlite3.Connection, items: list[dict[str, Any]]) -> list[str]:
-    """create_submissions on a plain sqlite3 connection (blocking; intake runs it in its writer thread): one
-    BEGIN IMMEDIATE ... COMMIT, so one fsync for the whole group. The rows match what SQLAlchemy would write
-    (JSON columns as json.dumps text)."""
-    blob_rows, submission_rows = _submission_rows(items)
-    for row in submission_rows:
-        row["recipients"] = json.dumps(row["recipients"])
-        row["options"] = json.dumps(row["options"])
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        connection.executemany(_SQLITE_INSERT_BLOB, blob_rows)
-        connection.executemany(_SQLITE_INSERT_SUBMISSION, submission_rows)
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
     return [row["id"] for row in submission_rows]

@@ -96,3 +96,33 @@ async def test_optional_queued_notice(start_gateway: GatewayFactory, sink: Sink)
     assert await send_queued_notice(gateway.config, stored, 3)
     notice = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
     assert notice["Subject"] == "Fax queued: 3 pages to Front Desk <+12015550123>"
+
+
+async def test_on_the_embedded_defaults_bounces_and_receipts_land_in_the_local_maildir(tmp_path: Path) -> None:
+    import mailbox
+
+    from gateway.config import default_config
+    from gateway.queue.receipts import deliver
+    from tests.intake.conftest import start_listener
+    from tests.support.net import free_port
+
+    config = default_config(tmp_path / "data")
+    assert config.receipts.maildir == tmp_path / "data" / "mail"
+    config.smtp.listen = ("127.0.0.1", free_port())
+    gateway = await start_listener(config)
+    try:
+        stored, raw = await _accepted(gateway, simple_mail(subject="Lab results"), ["5550100@fax.localhost"])
+        assert await send_bounce(config, stored, "the number 5550101 was busy on every try", raw)
+        receipt = EmailMessage()
+        receipt["From"], receipt["To"], receipt["Subject"] = "faxgate@localhost", "clinic@example.com", "Fax sent"
+        receipt.set_content("Your fax was sent.\n")
+        assert await deliver(receipt, config, "clinic@example.com")
+    finally:
+        await gateway.stop()
+    box = mailbox.Maildir(tmp_path / "data" / "mail", create=False)
+    by_subject = {message["Subject"]: message for message in box}
+    assert set(by_subject) == {"Fax not sent: Lab results", "Fax sent"}
+    bounce = by_subject["Fax not sent: Lab results"]
+    assert bounce["Return-Path"] == "<>" and bounce["X-Original-To"] == "clinic@example.com"
+    assert "the number 5550101 was busy on every try" in bounce.as_string()
+    assert by_subject["Fax sent"]["Return-Path"] == "<faxgate@localhost>"

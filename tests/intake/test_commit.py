@@ -34,22 +34,3 @@ async def test_concurrent_commits_each_get_their_own_durable_submission(store_ur
     finally:
         await committer.close()
         await db.close()
-
-
-async def test_the_intake_writer_checkpoints_so_the_sqlite_wal_starts_over_instead_of_growing(tmp_path: Path) -> None:
-    config = parse_config({"server": {"data_dir": str(tmp_path)}})
-    db = Database(config.database_url)
-    await db.migrate()
-    checkpoint_bytes = 1024 * 1024
-    committer = SubmissionCommitter(db, checkpoint_bytes=checkpoint_bytes)
-    raw = b"Subject: big\r\n\r\n" + b"x" * (100 * 1024 - 16)
-    try:
-        for index in range(12 * checkpoint_bytes // len(raw)):  # 12 checkpoints' worth, one commit after another
-            await committer.commit(source="smtp", principal="local", envelope_from="s@example.com",
-                                   recipients=[{"address": "5551234@fax.localhost", "number": "5551234", "name": ""}],
-                                   raw=raw, subject=f"mail {index}", options={})
-        wal_size = (tmp_path / "faxgate.db-wal").stat().st_size  # (the last connection to close removes it)
-    finally:
-        await committer.close()
-        await db.close()
-    assert 0 < wal_size < 4 * checkpoint_bytes  # without completed checkpoints it would hold all of it

@@ -92,3 +92,16 @@ def test_header_format_is_checked_early() -> None:
     check_header_format("{date} {time} From {tsid} Page {page}/{pages}")
     with pytest.raises(ValueError, match="bad header format"):
         check_header_format("{nonsense}")
+
+
+@pytest.mark.parametrize("template", ["generic", "confidential", "urgent", "fyi"])
+def test_every_shipped_cover_names_the_sender_with_address_or_address_alone(template: str,
+                                                                             fine_a4: RenderOptions) -> None:
+    geometry = fine_a4.geometry
+    named = {"sender_name": "Ada Lovelace", "sender_email": "ada@clinic.example"}
+    [page] = [bits(b) for b in render_cover_page(template, named, RenderOptions())]
+    assert match_score(page, text_reference("Ada Lovelace <ada@clinic.example>", geometry, font="helv",
+                                            size=11))[0] >= FOUND
+    [page] = [bits(b) for b in render_cover_page(template, {"sender_email": "ada@clinic.example"}, RenderOptions())]
+    assert match_score(page, text_reference("ada@clinic.example", geometry, font="helv", size=11))[0] >= FOUND
+    assert match_score(page, text_reference("<ada@clinic.example>", geometry, font="helv", size=11))[0] < FOUND
