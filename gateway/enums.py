@@ -1,13 +1,16 @@
 """Windows Fax Service enumerations, with the names and numeric values of faxcomex.h and faxdev.h.
 
 One module for every enumeration so that logs, the API and storage speak the same numbers as a
-Windows Fax Server. Device providers in ``modem/`` report ``ExtendedStatus`` from here, as an FSP
-reports FS_* codes from faxdev.h.
+Windows Fax Server. ``ExtendedStatus`` is defined with the device contract in ``modem.result`` (device
+providers report it, as an FSP reports FS_* codes from faxdev.h) and re-exported here.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
+
+# FAX_JOB_EXTENDED_STATUS is the device contract's (modem/ imports nothing from gateway/); re-exported here.
+from modem.result import ExtendedStatus as ExtendedStatus
 
 
 class JobStatus(IntFlag):
@@ -34,42 +37,6 @@ class JobStatus(IntFlag):
     def is_final(self) -> bool:
         """True once the job will not change again by itself."""
         return self.base in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED)
-
-
-class ExtendedStatus(IntEnum):
-    """FAX_JOB_EXTENDED_STATUS_ENUM: what the device last reported for a job (fjes*)."""
-
-    NONE = 0
-    DISCONNECTED = 1
-    INITIALIZING = 2
-    DIALING = 3
-    TRANSMITTING = 4
-    ANSWERED = 5
-    RECEIVING = 6
-    LINE_UNAVAILABLE = 7
-    BUSY = 8
-    NO_ANSWER = 9
-    BAD_ADDRESS = 10
-    NO_DIAL_TONE = 11
-    FATAL_ERROR = 12
-    CALL_DELAYED = 13
-    CALL_BLACKLISTED = 14
-    NOT_FAX_CALL = 15
-    PARTIALLY_RECEIVED = 16
-    HANDLED = 17
-    CALL_COMPLETED = 18
-    CALL_ABORTED = 19
-    PROPRIETARY = 0x01000000
-
-    @property
-    def retryable(self) -> bool:
-        """False for results that no retry can change (FS_BAD_ADDRESS, FS_CALL_BLACKLISTED, user abort)."""
-        return self not in (
-            ExtendedStatus.BAD_ADDRESS,
-            ExtendedStatus.CALL_BLACKLISTED,
-            ExtendedStatus.CALL_ABORTED,
-            ExtendedStatus.CALL_COMPLETED,
-        )
 
 
 class JobOperations(IntFlag):

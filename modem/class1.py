@@ -197,7 +197,7 @@ class Class1Modem:
         if reply.final != "CONNECT":
             return False
         self.log.add("-->", f"({len(data)} octets of image data at {bit_rate} bit/s)")
-        self.at.port.set_xonxoff(True)
+        self.at.port.set_xonxoff(True, bit_rate)
         try:
             await self.at.write_data(data)
             await self.at.port.drain()

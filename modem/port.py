@@ -49,8 +49,9 @@ class ModemPort(Protocol):
         """Return the bytes available (at least one), or b"" once ``timeout`` seconds pass on ``clock``."""
         ...
 
-    def set_xonxoff(self, enabled: bool) -> None:
-        """Obey XON/XOFF from the modem (only while sending page data: HDLC frames contain 0x11 and 0x13)."""
+    def set_xonxoff(self, enabled: bool, bit_rate: int = 0) -> None:
+        """Obey XON/XOFF from the modem (only while sending page data: HDLC frames contain 0x11 and 0x13); bit_rate
+        is the line rate the modem drains page data at, so a port can tell a slow line from a stuck modem."""
         ...
 
     async def drain(self) -> None:

@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gateway.enums import ExtendedStatus
 from modem.at import AtChannel, AtTimeout, ModemGone
 from modem.class1 import Class1Modem
 from modem.faxtiff import FaxTiffError, FaxTiffWriter, read_fax_tiff
 from modem.port import ModemPort
 from modem.probe import PROFILES, InitProfile, initialise
-from modem.result import CallResult
+from modem.result import CallResult, ExtendedStatus
 from modem.serialport import DEFAULT_LOCK_DIR, SerialModemPort
 from modem.sessionlog import SessionLog
 from modem.t30.common import CallFailed, LocalFax, StatusCallback

@@ -3,9 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import IntEnum
 from typing import Any
 
-from gateway.enums import ExtendedStatus
+
+class ExtendedStatus(IntEnum):
+    """FAX_JOB_EXTENDED_STATUS_ENUM: what the device last reported for a job (fjes*)."""
+
+    NONE = 0
+    DISCONNECTED = 1
+    INITIALIZING = 2
+    DIALING = 3
+    TRANSMITTING = 4
+    ANSWERED = 5
+    RECEIVING = 6
+    LINE_UNAVAILABLE = 7
+    BUSY = 8
+    NO_ANSWER = 9
+    BAD_ADDRESS = 10
+    NO_DIAL_TONE = 11
+    FATAL_ERROR = 12
+    CALL_DELAYED = 13
+    CALL_BLACKLISTED = 14
+    NOT_FAX_CALL = 15
+    PARTIALLY_RECEIVED = 16
+    HANDLED = 17
+    CALL_COMPLETED = 18
+    CALL_ABORTED = 19
+    PROPRIETARY = 0x01000000
+
+    @property
+    def retryable(self) -> bool:
+        """False for results that no retry can change (FS_BAD_ADDRESS, FS_CALL_BLACKLISTED, user abort)."""
+        return self not in (
+            ExtendedStatus.BAD_ADDRESS,
+            ExtendedStatus.CALL_BLACKLISTED,
+            ExtendedStatus.CALL_ABORTED,
+            ExtendedStatus.CALL_COMPLETED,
+        )
 
 
 @dataclass

@@ -20,7 +20,9 @@ from modem.port import Clock, RealClock
 
 DEFAULT_LOCK_DIR = Path("/var/lock")
 WRITE_STALL_S = 30.0
-"""A write that cannot proceed this long (the modem holds XOFF forever) fails."""
+"""Outside page data (AT commands and HDLC frames, a few bytes each), a write that cannot proceed this long fails."""
+DRAIN_SLACK_S = 10.0
+"""While page data flows, the modem may take as long as the line rate needs to drain what it was given, plus this."""
 _BAUD = {
     9600: termios.B9600,
     19200: termios.B19200,
@@ -101,6 +103,11 @@ class SerialModemPort:
         self._buffer = bytearray()
         self._readable = asyncio.Event()
         self._error: OSError | None = None
+        self._bit_rate = 0
+        self._handed = 0
+        """Bytes handed to the kernel since the last wait for room (writes come in chunks, so across calls)."""
+        self._held = 0
+        """The largest such run while page data flows: about what the kernel buffer holds when it is full."""
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(fd, self._on_readable)
 
@@ -166,7 +173,8 @@ class SerialModemPort:
         raise self._error or OSError(errno.EIO, "the port failed")
 
     async def write(self, data: bytes) -> None:
-        """Write everything, waiting while the kernel buffer is full (XOFF holds it)."""
+        """Write everything, waiting while the kernel buffer is full (the modem drains it at line rate, or XOFF holds
+        it); it fails only when a wait lasts longer than the line rate explains for the bytes handed over."""
         view = memoryview(data)
         while view:
             if self._error is not None:
@@ -177,18 +185,38 @@ class SerialModemPort:
                 written = 0
             if written:
                 view = view[written:]
+                self._handed += written
                 continue
-            ready = self._loop.create_future()
-            self._loop.add_writer(self._fd, ready.set_result, None)
-            try:
-                await asyncio.wait_for(ready, WRITE_STALL_S)
-            except TimeoutError as exc:
-                raise OSError(errno.EIO, "the modem stopped taking data (flow control held)") from exc
-            finally:
-                self._loop.remove_writer(self._fd)
+            self._held = max(self._held, self._handed)
+            await self._wait_writable(self._stall_limit(self._held))
+            self._handed = 0
 
-    def set_xonxoff(self, enabled: bool) -> None:
-        """Obey XON/XOFF from the modem (only while sending page data)."""
+    def _stall_limit(self, buffered: int) -> float:
+        """How long the modem may take to make room: a pty signals room only once the far side has drained almost
+        all of it (about 20 KB, 34 s at 4800 bit/s), a serial port once XOFF is lifted."""
+        if self._bit_rate <= 0:
+            return WRITE_STALL_S
+        return max(WRITE_STALL_S, 8 * buffered / self._bit_rate + DRAIN_SLACK_S)
+
+    async def _wait_writable(self, limit: float) -> None:
+        ready: asyncio.Future[None] = self._loop.create_future()
+
+        def on_writable() -> None:
+            if not ready.done():  # the loop may report the descriptor writable again before this task runs
+                ready.set_result(None)
+
+        self._loop.add_writer(self._fd, on_writable)
+        try:
+            await asyncio.wait_for(ready, limit)
+        except TimeoutError as exc:
+            raise OSError(errno.EIO, f"the modem took no data for {limit:.0f} s (flow control held)") from exc
+        finally:
+            self._loop.remove_writer(self._fd)
+
+    def set_xonxoff(self, enabled: bool, bit_rate: int = 0) -> None:
+        """Obey XON/XOFF from the modem (only while sending page data, at bit_rate on the line)."""
+        self._bit_rate = bit_rate if enabled else 0
+        self._handed = self._held = 0
         attrs = termios.tcgetattr(self._fd)
         if enabled:
             attrs[0] |= termios.IXON

@@ -41,8 +41,8 @@ class SimModemPort:
             return endpoint.take_output()
         return b""
 
-    def set_xonxoff(self, enabled: bool) -> None:
-        """Accepted and ignored: in-process, flow control is the CTS callback."""
+    def set_xonxoff(self, enabled: bool, bit_rate: int = 0) -> None:
+        """Accepted and ignored: in-process, flow control is the CTS callback (and time is the network's)."""
         self.xonxoff = enabled
 
     async def drain(self) -> None:

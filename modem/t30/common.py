@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.enums import ExtendedStatus
+from modem.result import ExtendedStatus
 from modem.t30.frames import FALLBACK_ORDER, Capabilities, Modulation
 
 StatusCallback = Callable[[ExtendedStatus, int], None]

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from gateway.enums import ExtendedStatus
 from modem.class1 import Class1Modem, RxStatus
+from modem.result import ExtendedStatus
 from modem.t4.decode import DecodedPage, decode_page
 from modem.t30 import ecm
 from modem.t30.common import CallFailed, LocalFax, StatusCallback

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gateway.enums import ExtendedStatus
 from modem.at import ModemError
 from modem.class1 import Class1Modem, RxStatus
+from modem.result import ExtendedStatus
 from modem.t4 import encode_page
 from modem.t30 import ecm
 from modem.t30.common import CallFailed, LocalFax, StatusCallback
