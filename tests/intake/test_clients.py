@@ -24,6 +24,7 @@ import pytest
 from gateway.config import load_config
 from gateway.enums import ExtendedStatus, JobStatus
 from gateway.model import OutgoingJob, Submission
+from gateway.queue.documents import load_pymupdf
 from gateway.queue.finish import is_final
 from gateway.storage import Database, get_blob
 from gateway.storage import jobs as store
@@ -64,9 +65,9 @@ def faxgate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 def report_pdf(title: str, pages: int = PDF_PAGES) -> bytes:
     """A real multi-page PDF over 64 KB: text on each page and a small photo of incompressible noise."""
-    import pymupdf
     from PIL import Image
 
+    pymupdf = load_pymupdf()
     rng = random.Random(title)
     document = pymupdf.open()
     for number in range(1, pages + 1):
