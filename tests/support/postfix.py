@@ -8,7 +8,6 @@ world-readable (a pytest tmp_path is not) and must be removed by the caller's ``
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -64,11 +63,6 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 """
-
-
-def postfix_installed() -> bool:
-    """The Debian package's commands are there and we may start a master (it needs root)."""
-    return shutil.which("postfix") is not None and shutil.which("postmap") is not None and os.geteuid() == 0
 
 
 class PostfixRelay:
