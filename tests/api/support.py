@@ -10,8 +10,7 @@ import numpy as np
 from gateway.config import load_config
 from gateway.enums import AccessRights, ExtendedStatus, JobStatus
 from gateway.queue.documents import load_pymupdf
-from gateway.storage import Database
-from gateway.storage import incoming, tokens
+from gateway.storage import Database, incoming, tokens
 from modem.faxtiff import FaxTiffWriter
 
 ALL_RIGHTS = AccessRights(0x7FF)
@@ -28,9 +27,15 @@ async def _in_store(config: Path, work):  # type: ignore[no-untyped-def]
         await db.close()
 
 
-def make_token(config: Path, name: str, rights: AccessRights) -> str:
+async def token_in_store(config: Path, name: str, rights: AccessRights) -> str:
     """A token on the server's store, as `faxgate token create` makes it."""
-    return asyncio.run(_in_store(config, lambda conn: tokens.create_token(conn, name, rights)))
+    secret: str = await _in_store(config, lambda conn: tokens.create_token(conn, name, rights))
+    return secret
+
+
+def make_token(config: Path, name: str, rights: AccessRights) -> str:
+    """token_in_store, from synchronous code."""
+    return asyncio.run(token_in_store(config, name, rights))
 
 
 def store_received_fax(config: Path, folder: Path, pages: int = 2) -> tuple[int, bytes]:
