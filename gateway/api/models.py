@@ -183,7 +183,8 @@ class Activity(BaseModel):
 class ExtensionData(BaseModel):
     """A value to store under an extension GUID: opaque bytes, base64-encoded."""
 
-    data: str = Field(description="base64 of the blob", examples=["aGVsbG8="])
+    data: str = Field(description="base64 of the blob", examples=["aGVsbG8="],
+                      pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
 
 
 class ExtensionProperty(ExtensionData):

@@ -210,7 +210,8 @@ async def get_queue(request: Request,
         return await _queue_state(conn, server)
 
 
-@router.put("/queue", response_model=QueueState, summary="IFaxOutgoingQueue.Save")
+@router.put("/queue", response_model=QueueState, summary="IFaxOutgoingQueue.Save",
+            responses={400: {"model": Problem}})
 async def put_queue(request: Request, change: QueueChange,
                     _: Annotated[Principal, Depends(require(AccessRights.MANAGE_CONFIG, "changing the queue"))],
                     ) -> QueueState:

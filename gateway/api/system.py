@@ -28,7 +28,8 @@ WINDOWS_API_VERSION = 0x20000
 RECEIVE_MODES = {"auto": "auto_answer", "manual": "manual_answer", "no_answer": "no_answer"}
 ConfigReader = Annotated[Principal, Depends(require(AccessRights.QUERY_CONFIG, "reading the configuration"))]
 ConfigManager = Annotated[Principal, Depends(require(AccessRights.MANAGE_CONFIG, "changing the configuration"))]
-Guid = Annotated[str, Path(description="{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}, braces optional")]
+Guid = Annotated[str, Path(description="{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}, braces optional",
+                           pattern=r"^\{?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}?$")]
 DeviceId = Annotated[int, Query(ge=0, le=2**31 - 1, description="0 for server-wide data")]
 router = APIRouter(tags=["server"], responses=REFUSALS)
 BAD_REQUEST: dict[int | str, dict[str, object]] = {400: {"model": Problem}, 404: {"model": Problem}}
@@ -88,7 +89,7 @@ def extension_store(server: FaxServer) -> ExtensionConfigStore:
 
 
 def _braced(guid: str) -> str:
-    return guid if guid.startswith("{") else "{" + guid + "}"
+    return "{" + guid.strip("{}") + "}"
 
 
 @router.get("/extensions/{guid}", response_model=ExtensionProperty, summary="IFaxServer.GetExtensionProperty",

@@ -291,8 +291,8 @@ def test_extension_properties_server_and_device_level(api: Api) -> None:
         assert base64.b64decode(got["data"]) == blob and got["device_id"] == 2
         assert client.get(f"/extensions/{other}", params={"device": 0}).status_code == 404
         assert client.put(f"/extensions/{other}", json={"data": "AA=="}, params={"device": 9}).status_code == 404
-        assert client.put("/extensions/not-a-guid", json={"data": "AA=="}).status_code == 400
-        assert client.put(f"/extensions/{other}", json={"data": "%%%"}).status_code == 400
+        assert client.put("/extensions/not-a-guid", json={"data": "AA=="}).status_code == 422
+        assert client.put(f"/extensions/{other}", json={"data": "%%%"}).status_code == 422
 
 
 def test_incoming_archive_list_download_delete(api: Api) -> None:
