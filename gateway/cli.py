@@ -32,6 +32,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "route": "routing.cli:route",
     "inbox": "routing.cli:inbox",
     "hash-password": "gateway.admin_cli:hash_password",
+    "token": "gateway.api.cli:token",
 }
 
 

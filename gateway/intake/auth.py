@@ -19,8 +19,9 @@ from gateway.config.security import SecuritySection, TrustedNetworkSection, User
 from gateway.enums import AccessRights
 from gateway.passwords import check_password
 
-PrincipalKind = Literal["user", "network"]
+PrincipalKind = Literal["user", "network", "token"]
 NETWORK_PREFIX = "network "
+TOKEN_PRINCIPAL_PREFIX = "token "  # noqa: S105 - a principal name prefix, not a secret
 VERIFIED_CACHE_SIZE = 1024
 
 
@@ -29,7 +30,7 @@ class Principal:
     """A submitter: an authenticated user or a trusted network, with what it may do."""
 
     name: str
-    """The user name, or "network 127.0.0.1/32"; stored as submissions.principal."""
+    """The user name, "network 127.0.0.1/32" or "token NAME" (an API token); stored as submissions.principal."""
     kind: PrincipalKind
     rights: AccessRights
     destinations: frozenset[str]
@@ -52,6 +53,11 @@ def _user_principal(user: UserSection) -> Principal:
 def _network_principal(network: TrustedNetworkSection) -> Principal:
     return Principal(NETWORK_PREFIX + network.network, "network", rights_from_names(network.rights),
                      frozenset(network.destinations))
+
+
+def token_principal(name: str, rights: AccessRights) -> Principal:
+    """An API token as a principal: its rights and no number classes beyond the defaults."""
+    return Principal(TOKEN_PRINCIPAL_PREFIX + name, "token", rights, frozenset())
 
 
 def principal_by_name(security: SecuritySection, name: str) -> Principal | None:

@@ -25,7 +25,6 @@ from gateway.queue import controls
 from gateway.queue.activity import xferfaxlog
 from gateway.storage import Database
 from gateway.storage import jobs as store
-from gateway.storage.submissions import create_submission
 
 T = TypeVar("T")
 _FILTERS: dict[str, list[int]] = {
@@ -67,31 +66,35 @@ def _line(job: OutgoingJob) -> str:
 def submit(config_path: Path | None, files: tuple[Path, ...], numbers: tuple[str, ...], priority: str,
            send_at: str | None, receipt: str, as_json: bool) -> None:
     """Queue FILES as one fax to each --to number."""
-    from gateway.queue.worker import files_as_mail
+    from gateway.queue.submit import (
+        FileToFax,
+        QueueBlocked,
+        Recipient,
+        files_as_mail,
+        resolve_recipients,
+        submit_files,
+        submit_options,
+    )
 
     config = config_from_option(config_path)
-    policy = NumberPolicy(config.numbers)
-    recipients = []
-    for written in numbers:
-        try:
-            recipients.append({"number": policy.resolve(written, ["international"]).number, "name": "",
-                               "address": ""})
-        except NumberError as exc:
-            click.echo(f"faxgate submit: {exc.reason}", err=True)
-            sys.exit(2)
+    try:
+        recipients = resolve_recipients(NumberPolicy(config.numbers), [Recipient(n) for n in numbers],
+                                        ["international"])
+    except NumberError as exc:
+        click.echo(f"faxgate submit: {exc.reason}", err=True)
+        sys.exit(2)
     schedule, when = _schedule(send_at, config)
-    options = {"priority": int(Priority[priority.upper()]), "schedule": int(schedule), "send_at": when,
-               "receipt": bool(receipt), "cover": False}
-    raw = files_as_mail(list(files), receipt or "faxgate-cli@localhost", files[0].name)
+    options = submit_options(Priority[priority.upper()], schedule, when, receipt=bool(receipt), cover=False)
+    raw = files_as_mail([FileToFax(path.name, path.read_bytes()) for path in files],
+                        receipt or "faxgate-cli@localhost", files[0].name)
 
     async def work(db: Database) -> str:
         async with db.transaction() as conn:
-            state = await store.get_queue_state(conn)
-            blocked = state["blocked"] if state else config.outbox.blocked
-            if blocked:
-                raise click.ClickException("the outgoing queue is blocked: no new faxes are accepted")
-            return await create_submission(conn, source="cli", principal="cli", envelope_from=receipt,
-                                           recipients=recipients, raw=raw, subject=files[0].name, options=options)
+            try:
+                return await submit_files(conn, config, source="cli", principal="cli", envelope_from=receipt,
+                                          recipients=recipients, raw=raw, subject=files[0].name, options=options)
+            except QueueBlocked as exc:
+                raise click.ClickException(str(exc)) from exc
 
     submission_id = with_db(config, work)
     emit({"submission_id": submission_id, "recipients": [r["number"] for r in recipients]}, as_json,
@@ -272,12 +275,8 @@ def _switch(name: str, helptext: str, **change: bool) -> None:
                 if change:
                     switches = await controls.set_switches(conn, time.time(), config, **change)
                 else:
-                    switches = await store.get_queue_state(conn) or {"paused": config.outbox.paused,
-                                                                     "blocked": config.outbox.blocked}
-                counts = await store.count_by_status(conn)
-            queued = sum(n for status, n in counts.items() if JobStatus(status).base in
-                         (JobStatus.PENDING, JobStatus.RETRYING))
-            sending = sum(n for status, n in counts.items() if JobStatus(status).base == JobStatus.INPROGRESS)
+                    switches = await controls.queue_switches(conn, config)
+                queued, sending = await controls.queue_counts(conn)
             return {**switches, "queued": queued, "sending": sending}
 
         data = with_db(config, work)

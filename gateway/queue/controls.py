@@ -99,13 +99,28 @@ async def job_document(conn: AsyncConnection, job_id: int, fmt: str) -> bytes:
 async def set_switches(conn: AsyncConnection, now: float, config: FaxgateConfig, *, paused: bool | None = None,
                        blocked: bool | None = None) -> dict[str, bool]:
     """Pause/resume processing or block/unblock submissions for every node."""
-    state = await store.get_queue_state(conn) or {"paused": config.outbox.paused, "blocked": config.outbox.blocked}
+    state = await queue_switches(conn, config)
     if paused is not None:
         state["paused"] = paused
     if blocked is not None:
         state["blocked"] = blocked
     await store.set_queue_state(conn, state, now)
     return state
+
+
+async def queue_counts(conn: AsyncConnection) -> tuple[int, int]:
+    """(queued, sending): waiting jobs, paused or not, without retries-exceeded ones (IFaxActivity.QueuedMessages),
+    and jobs on a call now (OutgoingMessages)."""
+    counts = await store.count_by_status(conn)
+    queued = sum(n for status, n in counts.items()
+                 if JobStatus(status).base in (JobStatus.PENDING, JobStatus.RETRYING))
+    sending = sum(n for status, n in counts.items() if JobStatus(status).base == JobStatus.INPROGRESS)
+    return queued, sending
+
+
+async def queue_switches(conn: AsyncConnection, config: FaxgateConfig) -> dict[str, bool]:
+    """The Paused and Blocked switches in force: as last set for every node, else as configured."""
+    return await store.get_queue_state(conn) or {"paused": config.outbox.paused, "blocked": config.outbox.blocked}
 
 
 def available_operations(job: OutgoingJob) -> JobOperations:

@@ -199,20 +199,3 @@ def cover_sender(security: SecuritySection, submission: Submission, mail: FaxMai
         name = principal.display_name if principal is not None else ""
     return name, mail.sender_address or safe_text(submission.envelope_from, 200)
 
-
-def files_as_mail(paths: list[Path], sender: str, subject: str) -> bytes:
-    """Files from the command line wrapped as one mail, so every submission takes the same path to pages."""
-    from email.message import EmailMessage
-    from email.utils import formatdate
-
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = "fax@localhost"
-    message["Subject"] = subject
-    message["Date"] = formatdate()
-    message.set_content("")
-    for path in paths:
-        message.add_attachment(path.read_bytes(), maintype="application", subtype="octet-stream",
-                               filename=path.name)
-    return bytes(message)
-

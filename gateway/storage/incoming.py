@@ -107,12 +107,29 @@ async def get(conn: AsyncConnection, job_id: int) -> IncomingRecord | None:
     return _record(row) if row is not None else None
 
 
-async def list_jobs(conn: AsyncConnection, *, limit: int = 50, status: int | None = None) -> list[IncomingRecord]:
-    """The newest incoming jobs first."""
+async def list_jobs(conn: AsyncConnection, *, limit: int = 50, status: int | None = None,
+                    before_id: int | None = None) -> list[IncomingRecord]:
+    """The newest incoming jobs first; ``before_id`` pages on to older ones."""
     query = select(incoming_jobs).order_by(incoming_jobs.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(incoming_jobs.c.id < before_id)
     if status is not None:
         query = query.where(incoming_jobs.c.status == status)
     return [_record(row) for row in (await conn.execute(query)).all()]
+
+
+async def count_routing(conn: AsyncConnection) -> int:
+    """Received faxes still being routed (IFaxActivity.RoutingMessages)."""
+    query = select(func.count()).select_from(incoming_jobs).where(incoming_jobs.c.status.in_(ROUTABLE))
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def tiff(conn: AsyncConnection, job_id: int) -> bytes | None:
+    """The received TIFF as stored, or None (no such fax, or a call that brought no pages)."""
+    query = select(blobs.c.data).join(incoming_jobs, incoming_jobs.c.tiff_blob_id == blobs.c.id).where(
+        incoming_jobs.c.id == job_id)
+    row = (await conn.execute(query)).first()
+    return bytes(row.data) if row else None
 
 
 async def claim_due(conn: AsyncConnection, node_id: str, now: float, lease: float) -> int | None:

@@ -50,10 +50,17 @@ async def list_jobs(
     statuses: Iterable[int] | None = None,
     submission_id: str | None = None,
     number: str | None = None,
+    principal: str | None = None,
+    after_id: int | None = None,
     limit: int = 1000,
 ) -> list[OutgoingJob]:
-    """Jobs, oldest first, optionally filtered."""
+    """Jobs, oldest first, optionally filtered: ``principal`` keeps only that submitter's, ``after_id`` pages on."""
     query = select(outgoing_jobs).order_by(outgoing_jobs.c.id).limit(limit)
+    if principal is not None:
+        own = select(submissions.c.id).where(submissions.c.principal == principal)
+        query = query.where(outgoing_jobs.c.submission_id.in_(own))
+    if after_id is not None:
+        query = query.where(outgoing_jobs.c.id > after_id)
     if statuses is not None:
         query = query.where(outgoing_jobs.c.status.in_([int(s) for s in statuses]))
     if submission_id is not None:
@@ -61,6 +68,14 @@ async def list_jobs(
     if number is not None:
         query = query.where(outgoing_jobs.c.recipient_number == number)
     return [_job(row) for row in await conn.execute(query)]
+
+
+async def job_principal(conn: AsyncConnection, job_id: int) -> str | None:
+    """Who submitted a job (submissions.principal), or None when there is no such job."""
+    query = (select(submissions.c.principal).join(outgoing_jobs, outgoing_jobs.c.submission_id == submissions.c.id)
+             .where(outgoing_jobs.c.id == job_id))
+    row = (await conn.execute(query)).first()
+    return str(row[0]) if row else None
 
 
 def _claim_statement(limited_concurrency: bool) -> Any:

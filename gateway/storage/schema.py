@@ -243,3 +243,14 @@ server_state = Table(
     Column("value", JSON, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    # 0005: principals of the HTTP API
+    Column("name", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("rights", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
+)

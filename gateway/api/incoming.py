@@ -1,0 +1,108 @@
+"""IFaxIncomingArchive over HTTP: received faxes (QUERY_IN_ARCHIVE), their TIFF and PDF, delete (MANAGE_IN_ARCHIVE)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from gateway.api.models import IncomingJob, IncomingJobPage, Problem
+from gateway.api.security import REFUSALS, ApiError, require
+from gateway.enums import AccessRights, ExtendedStatus, JobStatus
+from gateway.intake.auth import Principal
+from gateway.storage import incoming as store
+
+if TYPE_CHECKING:
+    from gateway.server import FaxServer
+
+MAX_ID = 2**31 - 1
+JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Reader = Annotated[Principal, Depends(require(AccessRights.QUERY_IN_ARCHIVE, "reading the incoming archive"))]
+Manager = Annotated[Principal, Depends(require(AccessRights.MANAGE_IN_ARCHIVE, "deleting a received fax"))]
+router = APIRouter(prefix="/incoming", tags=["incoming"], responses=REFUSALS)
+NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem}}
+
+
+def incoming_model(record: store.IncomingRecord) -> IncomingJob:
+    """A stored received fax as IFaxIncomingJob."""
+    job = record.job
+    try:
+        extended = ExtendedStatus(job.extended_status).name.lower()
+    except ValueError:
+        extended = str(job.extended_status)
+    return IncomingJob(
+        id=job.id, device_name=job.device_name, transmission_start=job.received_at, transmission_end=job.ended_at,
+        caller_id=job.caller_id, caller_name=job.caller_name, routing_information=job.did,
+        subaddress=record.subaddress, csid=job.csid, tsid=job.remote_tsid, pages=job.pages, size=record.size,
+        status=job.status, status_names=[str(f.name) for f in JobStatus if f & JobStatus(job.status) and f.name],
+        extended_status=extended, extended_status_code=job.extended_status, reason=job.reason,
+        routing_status=job.routing_status, retries=job.routing_retries, has_tiff=job.tiff_blob_id is not None,
+    )
+
+
+def _server(request: Request) -> FaxServer:
+    server: FaxServer = request.app.state.fax_server
+    return server
+
+
+@router.get("/jobs", response_model=IncomingJobPage, summary="IFaxIncomingArchive.GetMessages")
+async def get_jobs(request: Request, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                   before: Annotated[int | None, Query(ge=0, le=MAX_ID, description="The last id already seen")]
+                   = None) -> IncomingJobPage:
+    """Received faxes, newest first."""
+    async with _server(request).db.transaction() as conn:
+        found = await store.list_jobs(conn, limit=limit + 1, before_id=before)
+    more = len(found) > limit
+    found = found[:limit]
+    return IncomingJobPage(jobs=[incoming_model(r) for r in found], next_before=found[-1].job.id if more else None)
+
+
+@router.get("/jobs/{job_id}", response_model=IncomingJob, summary="IFaxIncomingArchive.GetMessage",
+            responses=NOT_FOUND)
+async def get_job(request: Request, _: Reader, job_id: JobId) -> IncomingJob:
+    """One received fax."""
+    async with _server(request).db.transaction() as conn:
+        record = await store.get(conn, job_id)
+    if record is None:
+        raise ApiError(404, f"there is no received fax {job_id}")
+    return incoming_model(record)
+
+
+async def _tiff(request: Request, job_id: int) -> bytes:
+    async with _server(request).db.transaction() as conn:
+        data = await store.tiff(conn, job_id)
+    if data is None:
+        raise ApiError(404, f"there is no received fax {job_id} with pages")
+    return data
+
+
+@router.get("/jobs/{job_id}/tiff", response_class=Response, summary="IFaxIncomingMessage.CopyTiff",
+            responses={200: {"content": {"image/tiff": {}}}, **NOT_FOUND})
+async def get_tiff(request: Request, _: Reader, job_id: JobId) -> Response:
+    """The fax as received: TIFF Class F."""
+    return Response(await _tiff(request, job_id), media_type="image/tiff",
+                    headers={"Content-Disposition": f'attachment; filename="fax-{job_id}.tif"'})
+
+
+@router.get("/jobs/{job_id}/pdf", response_class=Response, summary="The received fax as PDF",
+            responses={200: {"content": {"application/pdf": {}}}, **NOT_FOUND})
+async def get_pdf(request: Request, _: Reader, job_id: JobId) -> Response:
+    """The fax as a PDF, one page per fax page at its true aspect ratio."""
+    from gateway.queue.documents import pages_pdf, tiff_pages
+
+    data = await _tiff(request, job_id)
+    pdf = await asyncio.to_thread(lambda: pages_pdf(tiff_pages(data)))
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="fax-{job_id}.pdf"'})
+
+
+@router.delete("/jobs/{job_id}", status_code=204, response_class=Response, summary="IFaxIncomingMessage.Delete",
+               responses=NOT_FOUND)
+async def delete_job(request: Request, _: Manager, job_id: JobId) -> Response:
+    """Delete a received fax and its stored TIFF (copies already delivered stay where they went)."""
+    async with _server(request).db.transaction() as conn:
+        deleted = await store.delete_job(conn, job_id)
+    if not deleted:
+        raise ApiError(404, f"there is no received fax {job_id}")
+    return Response(status_code=204)

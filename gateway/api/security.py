@@ -1,0 +1,87 @@
+"""Who is calling the API and what they may do: a Bearer token from the store or a configured user over Basic.
+
+Tokens are looked up in the store on every request (no cache), so a revoked token stops working at once.
+Every route asks for the Windows access right it needs; a refusal names that right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+
+from gateway.api.models import Problem
+from gateway.enums import AccessRights
+from gateway.intake.auth import Authority, Principal, token_principal
+from gateway.storage.tokens import find_token
+
+bearer = HTTPBearer(auto_error=False, description="An API token from `faxgate token create`")
+basic = HTTPBasic(auto_error=False, realm="faxgate", description="A [security] user and its password")
+REFUSALS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 403: {"model": Problem}}
+
+
+class ApiError(Exception):
+    """A refusal with a status, plain words and, for 403, the missing right."""
+
+    def __init__(self, status: int, detail: str, missing_right: AccessRights | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.missing_right = missing_right
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body (a Problem)."""
+        name = right_name(self.missing_right) if self.missing_right is not None else None
+        return Problem(detail=self.detail, missing_right=name).model_dump()
+
+
+def right_name(right: AccessRights) -> str:
+    """The name [security] uses for a right ("query_jobs")."""
+    return str(right.name).lower()
+
+
+def right_names(rights: AccessRights) -> list[str]:
+    """Each right in a mask, by name, in Windows order."""
+    return [right_name(right) for right in AccessRights if right & rights]
+
+
+def denied(right: AccessRights, doing: str) -> ApiError:
+    """403 naming the right that ``doing`` needs."""
+    return ApiError(403, f"{doing} needs the {right.name} access right (far{right.name})", right)
+
+
+async def current_principal(
+    request: Request,
+    token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    login: Annotated[HTTPBasicCredentials | None, Depends(basic)],
+) -> Principal:
+    """The caller, or 401."""
+    if token is not None:
+        async with request.app.state.fax_server.db.transaction() as conn:
+            record = await find_token(conn, token.credentials)
+        if record is None:
+            raise ApiError(401, "the token is unknown or was revoked")
+        return token_principal(record.name, record.rights)
+    if login is not None:
+        authority: Authority = request.app.state.authority
+        principal = await authority.login(login.username, login.password)
+        if principal is None:
+            raise ApiError(401, "wrong user name or password")
+        return principal
+    raise ApiError(401, "authenticate with a Bearer token or HTTP Basic")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(right: AccessRights, doing: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets a request through only with ``right``."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.rights & right:
+            raise denied(right, doing)
+        return principal
+
+    return check

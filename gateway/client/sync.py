@@ -1,0 +1,194 @@
+"""The blocking client: each call runs the asynchronous client on a private event loop, so both behave alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any, TypeVar
+
+from gateway.api.models import Activity, Device, IncomingJob, IncomingJobPage, OutgoingJob, QueueState, SubmitResult
+from gateway.client.aio import AsyncFaxServer, AsyncIncomingArchive, AsyncOutgoingJob, AsyncOutgoingQueue
+from gateway.client.document import FaxDocument
+
+T = TypeVar("T")
+
+
+class _Loop:
+    """One event loop per connection; every call of that connection runs on it."""
+
+    def __init__(self) -> None:
+        self.runner = asyncio.Runner()
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(work)
+
+
+class FaxServer:
+    """A blocking connection to one faxgate server (IFaxServer); make it with ``FaxServer.connect(url, token)``."""
+
+    def __init__(self, loop: _Loop, server: AsyncFaxServer) -> None:
+        self._loop = loop
+        self._server = server
+        self.folders = Folders(loop, server)
+
+    @classmethod
+    def connect(cls, url: str, token: str | None = None, *, username: str | None = None,
+                password: str | None = None, timeout: float = 30.0) -> FaxServer:
+        """Connect with an API token (or a [security] user and password)."""
+        loop = _Loop()
+        try:
+            server = loop.run(AsyncFaxServer.connect(url, token, username=username, password=password,
+                                                     timeout=timeout))
+        except BaseException:
+            loop.runner.close()
+            raise
+        return cls(loop, server)
+
+    @property
+    def server_name(self) -> str:
+        """IFaxServer.ServerName."""
+        return self._server.server_name
+
+    @property
+    def api_version(self) -> str:
+        """The HTTP API version the server speaks."""
+        return self._server.api_version
+
+    @property
+    def granted_rights(self) -> list[str]:
+        """IFaxSecurity.GrantedRights, by name."""
+        return self._server.info.granted_rights
+
+    def get_devices(self) -> list[Device]:
+        """IFaxServer.GetDevices."""
+        return self._loop.run(self._server.get_devices())
+
+    def get_activity(self) -> Activity:
+        """IFaxServer.Activity."""
+        return self._loop.run(self._server.get_activity())
+
+    def get_extension_property(self, guid: str, device: int = 0) -> bytes | None:
+        """IFaxServer.GetExtensionProperty; None when nothing is stored."""
+        return self._loop.run(self._server.get_extension_property(guid, device))
+
+    def set_extension_property(self, guid: str, data: bytes, device: int = 0) -> None:
+        """IFaxServer.SetExtensionProperty."""
+        self._loop.run(self._server.set_extension_property(guid, data, device))
+
+    def submit(self, document: FaxDocument) -> SubmitResult:
+        """FaxDocument.Submit."""
+        return self._loop.run(self._server.submit(document))
+
+    def disconnect(self) -> None:
+        """IFaxServer.Disconnect."""
+        try:
+            self._loop.run(self._server.disconnect())
+        finally:
+            self._loop.runner.close()
+
+    def __enter__(self) -> FaxServer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.disconnect()
+
+
+class Folders:
+    """IFaxFolders."""
+
+    def __init__(self, loop: _Loop, server: AsyncFaxServer) -> None:
+        self.outgoing_queue = OutgoingQueue(loop, server.folders.outgoing_queue)
+        self.incoming_archive = IncomingArchive(loop, server.folders.incoming_archive)
+
+
+class OutgoingQueue:
+    """IFaxOutgoingQueue."""
+
+    def __init__(self, loop: _Loop, queue: AsyncOutgoingQueue) -> None:
+        self._loop = loop
+        self._queue = queue
+
+    def get_jobs(self, submission_id: str | None = None, page_size: int = 100) -> list[FaxOutgoingJob]:
+        """Every job the caller may see, oldest first."""
+        return [FaxOutgoingJob(self._loop, job) for job in self._loop.run(self._queue.get_jobs(submission_id,
+                                                                                               page_size))]
+
+    def get_job(self, job_id: int) -> FaxOutgoingJob:
+        """IFaxOutgoingQueue.GetJob."""
+        return FaxOutgoingJob(self._loop, self._loop.run(self._queue.get_job(job_id)))
+
+    def get_state(self) -> QueueState:
+        """Paused, Blocked and the counts."""
+        return self._loop.run(self._queue.get_state())
+
+    def set_state(self, *, paused: bool | None = None, blocked: bool | None = None) -> QueueState:
+        """Change Paused and/or Blocked for every node."""
+        return self._loop.run(self._queue.set_state(paused=paused, blocked=blocked))
+
+
+class FaxOutgoingJob:
+    """IFaxOutgoingJob."""
+
+    def __init__(self, loop: _Loop, job: AsyncOutgoingJob) -> None:
+        self._loop = loop
+        self._job = job
+
+    @property
+    def id(self) -> int:
+        """The job id."""
+        return self._job.id
+
+    @property
+    def info(self) -> OutgoingJob:
+        """The job's fields as last read."""
+        return self._job.info
+
+    def refresh(self) -> OutgoingJob:
+        """Read the job again, with its calls."""
+        return self._loop.run(self._job.refresh())
+
+    def cancel(self) -> OutgoingJob:
+        """IFaxOutgoingJob.Cancel."""
+        return self._loop.run(self._job.cancel())
+
+    def pause(self) -> OutgoingJob:
+        """IFaxOutgoingJob.Pause."""
+        return self._loop.run(self._job.pause())
+
+    def resume(self) -> OutgoingJob:
+        """IFaxOutgoingJob.Resume."""
+        return self._loop.run(self._job.resume())
+
+    def restart(self) -> OutgoingJob:
+        """IFaxOutgoingJob.Restart."""
+        return self._loop.run(self._job.restart())
+
+
+class IncomingArchive:
+    """IFaxIncomingArchive."""
+
+    def __init__(self, loop: _Loop, archive: AsyncIncomingArchive) -> None:
+        self._loop = loop
+        self._archive = archive
+
+    def get_messages(self, limit: int = 100, before: int | None = None) -> IncomingJobPage:
+        """One page of received faxes, newest first."""
+        return self._loop.run(self._archive.get_messages(limit, before))
+
+    def get_message(self, message_id: int) -> IncomingJob:
+        """IFaxIncomingArchive.GetMessage."""
+        return self._loop.run(self._archive.get_message(message_id))
+
+    def copy_tiff(self, message_id: int) -> bytes:
+        """IFaxIncomingMessage.CopyTiff, as bytes."""
+        return self._loop.run(self._archive.copy_tiff(message_id))
+
+    def pdf(self, message_id: int) -> bytes:
+        """The received fax as PDF."""
+        return self._loop.run(self._archive.pdf(message_id))
+
+    def delete(self, message_id: int) -> None:
+        """IFaxIncomingMessage.Delete."""
+        self._loop.run(self._archive.delete(message_id))
