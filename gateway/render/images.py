@@ -58,8 +58,8 @@ def render_tiff(data: bytes, options: RenderOptions, max_pages: int) -> Iterator
                     RenderErrorCode.TOO_MANY_PAGES,
                     f"The fax file has {len(pages)} pages; at most {options.max_pages} pages can be faxed in one job.",
                 )
-            for number, page in enumerate(pages, 1):
-                check_fax_page_size(number, page.width, page.rows, page.yres, options)
+            for number, info in enumerate(pages, 1):
+                check_fax_page_size(number, info.width, info.rows, info.yres, options)
             try:
                 for page in read_fax_tiff(path):
                     yield to_resolution(page.bitmap, page.fine, options.geometry.fine)
