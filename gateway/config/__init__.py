@@ -14,6 +14,7 @@ from gateway.config.base import Section
 from gateway.config.devices import DeviceSection, SimulationSection
 from gateway.config.numbers import NumbersSection
 from gateway.config.outbound import OutboundSection
+from gateway.config.render import RenderSection
 from gateway.config.routing import InboundSection
 from gateway.config.sections import (
     ArchiveSection,
@@ -57,6 +58,7 @@ class FaxgateConfig(Section):
     inbound: InboundSection = InboundSection()
     archive: ArchiveSection = ArchiveSection()
     receipts: ReceiptsSection = ReceiptsSection()
+    render: RenderSection = RenderSection()
     devices: list[DeviceSection] = Field(default_factory=list)
     simulation: SimulationSection = SimulationSection()
 

@@ -55,7 +55,7 @@ class QueueService:
         self.scheduler = Scheduler(db=self.server.db, config=config, manager=manager, clock=self.clock,
                                    events=self.server.events, node_id=self.server.node_id, finisher=self.finisher,
                                    workdir=workdir)
-        self.render_pool = RenderPool(workers=1, workdir=workdir)
+        self.render_pool = RenderPool.configured(config.render, workdir)
         self.worker = SubmissionWorker(db=self.server.db, config=config, factory=JobFactory(config, manager.order),
                                        pool=self.render_pool, clock=self.clock, node_id=self.server.node_id,
                                        on_queued=self.scheduler.wake, events=self.server.events)

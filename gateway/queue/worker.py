@@ -24,12 +24,11 @@ from gateway.model import Submission, SubmissionState
 from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
 from gateway.queue.clock import WallClock
 from gateway.queue.enqueue import JobFactory, JobRequest
-from gateway.render import RenderError, RenderOptions, RenderPool
+from gateway.render import RenderError, RenderOptions, RenderPool, RenderResult
 from gateway.storage import Database, get_blob, put_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import set_submission_state
 from gateway.textsafe import safe_text
-from modem.faxtiff import FaxTiffWriter, read_fax_tiff
 
 log = logger("outbound")
 RENDER_LEASE_S = 600.0
@@ -67,7 +66,11 @@ class SubmissionWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Work through submissions; poll for ones other processes stored."""
+        """Work through submissions, as many at once as there are render workers (a slow one holds up no other)."""
+        await asyncio.gather(*(self._run_one_lane() for _ in range(self.config.render.workers)))
+
+    async def _run_one_lane(self) -> None:
+        """Take submissions one after another; poll for ones other processes stored."""
         poll = self.config.outbound.poll_interval.total_seconds()
         while not self._stopping:
             try:
@@ -111,22 +114,24 @@ class SubmissionWorker:
         options = FaxOptions.from_json(stored) if stored else mail.options
         cover = bool(stored.get("cover", mail.cover))
         resolution = options.resolution or "fine"
-        render = RenderOptions(resolution=resolution, max_pages=self.config.outbox.max_pages)
+        limits = self.config.render
+        render = RenderOptions(resolution=resolution, max_pages=self.config.outbox.max_pages,
+                               max_image_pixels=limits.max_image_pixels,
+                               max_page_length_mm=limits.max_page_length_mm)
         with tempfile.TemporaryDirectory(prefix="faxgate-render-") as folder:
             work = Path(folder)
-            body_path: Path | None = None
+            body: RenderResult | None = None
             if mail.documents:
-                body_path = (await self.pool.render(list(mail.documents), render, work / "body.tif")).path
+                body = await self.pool.render(list(mail.documents), render, work / "body.tif")
             documents: list[tuple[dict[str, str], bytes, int]] = []
             for recipient_index, recipient in enumerate(submission.recipients):
-                path = body_path
+                result = body
                 if cover:
-                    path = await self._with_cover(work, recipient_index, body_path, mail, recipient, render,
-                                                  cover_sender(self.config.security, submission, mail))
-                if path is None:
+                    result = await self._with_cover(work, recipient_index, body, mail, recipient, render,
+                                                    cover_sender(self.config.security, submission, mail))
+                if result is None:
                     raise MailError("there is nothing to fax")
-                data = path.read_bytes()
-                documents.append((recipient, data, sum(1 for _ in read_fax_tiff(path))))
+                documents.append((recipient, result.path.read_bytes(), result.pages))
         priority = options.priority if options.priority is not None else Priority.NORMAL
         receipt = options.receipt if options.receipt is not None else self.config.receipts.enabled
         bulk = len(documents) >= self.config.outbound.bulk_recipients
@@ -170,24 +175,20 @@ class SubmissionWorker:
             return ExtendedStatus.BAD_ADDRESS, exc.reason
         return None, ""
 
-    async def _with_cover(self, work: Path, recipient_index: int, body: Path | None, mail: FaxMail,
-                          recipient: dict[str, str], render: RenderOptions, sender: tuple[str, str]) -> Path:
-        """This recipient's cover page followed by the body pages."""
+    async def _with_cover(self, work: Path, recipient_index: int, body: RenderResult | None, mail: FaxMail,
+                          recipient: dict[str, str], render: RenderOptions,
+                          sender: tuple[str, str]) -> RenderResult:
+        """This recipient's cover page followed by the body pages, merged page by page in a render worker."""
         zone = ZoneInfo(self.config.outbox.timezone)
-        body_pages = list(read_fax_tiff(body)) if body is not None else []
         fields = {
             "recipient_name": recipient.get("name", ""), "recipient_fax_number": recipient.get("number", ""),
             "sender_name": sender[0], "sender_email": sender[1], "note": mail.cover_note,
-            "subject": mail.subject, "page_count": str(len(body_pages) + 1),
+            "subject": mail.subject,
             "time_sent": datetime.fromtimestamp(self.clock.now(), zone).strftime("%Y-%m-%d %H:%M"),
         }
-        index = recipient_index
-        cover = await self.pool.render_cover(mail.cover_template, fields, render, work / f"cover-{index}.tif")
-        out = work / f"job-{index}.tif"
-        with FaxTiffWriter(out, fine=render.geometry.fine) as writer:
-            for page in [*read_fax_tiff(cover.path), *body_pages]:
-                writer.add_page(page.bitmap, yres=page.yres)
-        return out
+        out = work / f"job-{recipient_index}.tif"
+        return await self.pool.render_cover(mail.cover_template, fields, render, out,
+                                            body=body.path if body is not None else None)
 
 
 def cover_sender(security: SecuritySection, submission: Submission, mail: FaxMail) -> tuple[str, str]:

@@ -23,6 +23,10 @@ class RenderErrorCode(StrEnum):
     COVER_TEMPLATE_INVALID = "cover_template_invalid"
     NO_PAGES = "no_pages"
     WORKER_CRASHED = "worker_crashed"
+    PAGE_TOO_LONG = "page_too_long"
+    TIME_LIMIT = "time_limit"
+    CPU_LIMIT = "cpu_limit"
+    MEMORY_LIMIT = "memory_limit"
 
 
 class RenderError(Exception):

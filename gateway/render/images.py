@@ -58,6 +58,8 @@ def render_tiff(data: bytes, options: RenderOptions, max_pages: int) -> Iterator
                     RenderErrorCode.TOO_MANY_PAGES,
                     f"The fax file has {len(pages)} pages; at most {options.max_pages} pages can be faxed in one job.",
                 )
+            for number, info in enumerate(pages, 1):
+                check_fax_page_size(number, info.width, info.rows, info.yres, options)
             try:
                 for page in read_fax_tiff(path):
                     yield to_resolution(page.bitmap, page.fine, options.geometry.fine)
@@ -70,6 +72,19 @@ def render_tiff(data: bytes, options: RenderOptions, max_pages: int) -> Iterator
         if exc.code is RenderErrorCode.DAMAGED_IMAGE:
             raise RenderError(RenderErrorCode.DAMAGED_TIFF, "The TIFF file is damaged and cannot be read.") from exc
         raise
+
+
+def check_fax_page_size(number: int, width: int, rows: int, yres: float, options: RenderOptions) -> None:
+    """Refuse, from the page's tags alone, a fax page too long to print or too many pixels to decode."""
+    length_mm = rows / yres * 25.4
+    if length_mm > options.max_page_length_mm:
+        raise RenderError(
+            RenderErrorCode.PAGE_TOO_LONG,
+            f"Page {number} of the fax file is {length_mm / 1000:,.1f} m long; pages of at most "
+            f"{options.max_page_length_mm} mm can be faxed.",
+        )
+    if width * rows > options.max_image_pixels:
+        raise _too_large(options, width, rows)
 
 
 def _is_fax_page(width: int, xres: float, yres: float, bits: int) -> bool:

@@ -8,6 +8,7 @@ each document costs a `soffice --convert-to pdf` start (about a second).
 from __future__ import annotations
 
 import atexit
+import io
 import json
 import os
 import select
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
 
 from gateway.render.errors import RenderError, RenderErrorCode
@@ -22,6 +24,51 @@ from gateway.render.errors import RenderError, RenderErrorCode
 _BRIDGE = Path(__file__).with_name("office_bridge.py")
 _UNO_PYTHONS = ("/usr/bin/python3", "/usr/lib/libreoffice/program/python")
 _STARTUP_TIMEOUT_S = 90.0
+
+# LibreOffice settings for every profile it runs with: linked pictures, OLE objects and sheets are never fetched
+# (links never updated, links from untrusted documents blocked) and macros never run. The worker has no
+# network either; these also keep file:// links from drawing the server's own files onto a fax.
+_LOCKED_DOWN = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop oor:name="BlockUntrustedRefererLinks"
+ oor:op="fuse"><value>true</value></prop></item>
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop oor:name="MacroSecurityLevel"
+ oor:op="fuse"><value>3</value></prop></item>
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop oor:name="DisableMacrosExecution"
+ oor:op="fuse"><value>true</value></prop></item>
+<item oor:path="/org.openoffice.Office.Writer/Content/Update"><prop oor:name="Link"
+ oor:op="fuse"><value>2</value></prop></item>
+<item oor:path="/org.openoffice.Office.Calc/Content/Update"><prop oor:name="Link"
+ oor:op="fuse"><value>2</value></prop></item>
+</oor:items>
+"""
+
+
+def locked_down_profile(profile: Path) -> Path:
+    """A LibreOffice user profile folder whose settings block linked content; returns it."""
+    settings = profile / "user" / "registrymodifications.xcu"
+    if not settings.exists():
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(_LOCKED_DOWN, encoding="utf-8")
+    return profile
+
+
+def check_expansion(data: bytes, limit_bytes: int) -> None:
+    """Refuse an Office file (a zip archive) that unpacks to more than `limit_bytes`: a zip bomb."""
+    if not data.startswith(b"PK"):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a zip after all: LibreOffice decides
+    if unpacked > limit_bytes:
+        raise RenderError(
+            RenderErrorCode.INPUT_TOO_LARGE,
+            f"The Office document unpacks to {unpacked / 1048576:.0f} MiB; at most {limit_bytes / 1048576:.0f} MiB "
+            "can be faxed.",
+        )
 
 
 def find_soffice() -> str | None:
@@ -90,6 +137,13 @@ class OfficeConverter:
                         RenderErrorCode.OFFICE_FAILED, "LibreOffice stopped while converting the document."
                     ) from None
                 continue
+            if reply.get("crashed"):
+                self.close()
+                raise RenderError(
+                    RenderErrorCode.OFFICE_FAILED,
+                    "LibreOffice stopped while converting the document: it is damaged or needs more memory than "
+                    "this fax server allows for one document.",
+                )
             if not reply.get("ok"):
                 raise RenderError(
                     RenderErrorCode.OFFICE_FAILED,
@@ -103,14 +157,14 @@ class OfficeConverter:
             return self._bridge
         assert self.uno_python is not None
         pipe = f"faxgate_{os.getpid()}_{id(self)}"
-        profile = self._workdir / "profile"
+        profile = locked_down_profile(self._workdir / "profile")
+        # Same process group as this worker: when the pool kills the group, LibreOffice goes with it.
         bridge = subprocess.Popen(
             [self.uno_python, str(_BRIDGE), self.soffice, pipe, str(profile)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            start_new_session=True,
         )
         self._bridge = bridge
         try:
@@ -142,7 +196,7 @@ class OfficeConverter:
 
     def _convert_with_command(self, source: Path, outdir: str) -> None:
         """One soffice process per document, with a profile kept between documents."""
-        profile = (self._workdir / "profile").as_uri()
+        profile = locked_down_profile(self._workdir / "profile").as_uri()
         try:
             subprocess.run(
                 [self.soffice, "--headless", "--norestore", f"-env:UserInstallation={profile}",

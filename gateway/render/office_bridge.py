@@ -8,8 +8,11 @@ JSON on stdout. It imports nothing from faxgate, because it runs outside the pro
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,9 +68,17 @@ def _convert(desktop: Any, source: str, target: str) -> None:
         document.close(True)
 
 
+def _watch_parent(parent: int) -> None:
+    """When the render worker dies (even by SIGKILL), kill this bridge and its soffice: their process group."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def main() -> int:
     """Serve conversions until stdin closes."""
     soffice, pipe, profile = sys.argv[1], sys.argv[2], sys.argv[3]
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     office = subprocess.Popen(
         [
             soffice, "--headless", "--invisible", "--nologo", "--norestore", "--nodefault", "--nolockcheck",
@@ -88,7 +99,10 @@ def main() -> int:
                 _convert(desktop, request["in"], request["out"])
                 print(json.dumps({"ok": True}), flush=True)
             except Exception as exc:
-                print(json.dumps({"ok": False, "error": str(exc)[:300]}), flush=True)
+                crashed = office.poll() is not None
+                print(json.dumps({"ok": False, "crashed": crashed, "error": str(exc)[:300]}), flush=True)
+                if crashed:
+                    break
     finally:
         if desktop is not None:
             try:

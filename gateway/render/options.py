@@ -86,6 +86,7 @@ class RenderOptions:
     max_pages: int = 200
     max_image_pixels: int = 60_000_000
     max_input_bytes: int = 50 * 1024 * 1024
+    max_page_length_mm: int = 600  # twice A4; fax pages longer than this are refused from their tags
     text_font_size: float = 10.0
     cover: CoverRequest | None = None
     cover_template_dirs: tuple[Path, ...] = ()

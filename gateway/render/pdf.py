@@ -6,7 +6,8 @@ PyMuPDF is imported here only, and this module only inside render workers, so th
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -70,9 +71,12 @@ def render_pdf(data: bytes, options: RenderOptions, max_pages: int) -> Iterator[
                 RenderErrorCode.TOO_MANY_PAGES,
                 f"The PDF has {doc.page_count} pages; at most {options.max_pages} pages can be faxed in one job.",
             )
+        check_inline_images(_form_streams(doc), options, "a drawing")
         for number in range(doc.page_count):
             try:
-                bitmap = render_pdf_page(doc[number], options)
+                page = doc[number]
+                check_inline_images([page.read_contents()], options, f"page {number + 1}")
+                bitmap = render_pdf_page(page, options)
             except RenderError:
                 raise
             except Exception as exc:
@@ -136,6 +140,38 @@ def check_image_sizes(page: Any, images: list[tuple[Any, ...]], options: RenderO
                 raise RenderError(
                     RenderErrorCode.IMAGE_TOO_LARGE,
                     f"Page {page.number + 1} of the PDF file holds an image that is too large ({w} x {h} pixels); "
+                    f"at most {limit:,} pixels are accepted.",
+                )
+
+
+_INLINE_IMAGE = re.compile(rb"(?<![^\s\]>)])BI\s(.{0,2000}?)\sID\s", re.DOTALL)
+_INLINE_SIZE = re.compile(rb"/(W|Width|H|Height)\s+(\d{1,12})")
+
+
+def _form_streams(doc: Any) -> Iterator[bytes]:
+    """The content of every Form XObject in the file (inline images hide there too)."""
+    for xref in range(1, doc.xref_length()):
+        if doc.xref_get_key(xref, "Subtype") == ("name", "/Form") and doc.xref_is_stream(xref):
+            yield doc.xref_stream(xref) or b""
+
+
+def check_inline_images(streams: Iterable[bytes], options: RenderOptions, where: str) -> None:
+    """Refuse pictures written into a content stream (BI ... ID ... EI) that claim more pixels than allowed.
+
+    MuPDF decodes inline images as it draws, outside the checks on image objects, so their declared size is
+    read from the content itself, before anything is drawn.
+    """
+    limit = options.max_image_pixels
+    for stream in streams:
+        if b"BI" not in stream:
+            continue
+        for match in _INLINE_IMAGE.finditer(stream):
+            sizes = {key[:1]: int(value) for key, value in _INLINE_SIZE.findall(match.group(1))}
+            width, height = sizes.get(b"W", 0), sizes.get(b"H", 0)
+            if width * height > limit:
+                raise RenderError(
+                    RenderErrorCode.IMAGE_TOO_LARGE,
+                    f"The PDF file draws an image into {where} that is too large ({width} x {height} pixels); "
                     f"at most {limit:,} pixels are accepted.",
                 )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from gateway.render.errors import RenderError, RenderErrorCode
 from gateway.render.options import DocumentPages, InputDocument, RenderOptions, RenderResult
 from gateway.render.sniff import Sniffed, sniff
-from modem.faxtiff import FaxTiffWriter, PackedBitmap, read_fax_tiff
+from modem.faxtiff import FaxTiffWriter, PackedBitmap, count_pages, read_fax_tiff
 
 
 def read_input(document: InputDocument, options: RenderOptions) -> bytes:
@@ -77,8 +77,9 @@ def document_pages(
         laid_out = markup.html_to_pdf([source], options, related=document.related, max_pages=max_pages)
         yield from pdf.render_pdf(laid_out, options, max_pages)
     else:
-        from gateway.render.office import convert_office
+        from gateway.render.office import check_expansion, convert_office
 
+        check_expansion(data, options.max_input_bytes)
         converted = convert_office(data, found.format, options.office_timeout_s)
         yield from pdf.render_pdf(converted, options, max_pages)
 
@@ -115,7 +116,10 @@ def render_documents(inputs: list[InputDocument], out: Path, options: RenderOpti
             body_pages = writer.pages_written
         if body_pages == 0 and options.cover is None:
             raise RenderError(RenderErrorCode.NO_PAGES, "The documents contain no pages to fax.")
-        cover_pages = _prepend_cover(body, out, options, body_pages) if options.cover else 0
+        cover_pages = 0
+        if options.cover:
+            cover_pages = _prepend_cover(body, out, options, body_pages)
+            body.unlink()
     except BaseException:
         for leftover in {body, out}:
             with contextlib.suppress(OSError):
@@ -157,10 +161,30 @@ def _prepend_cover(body: Path, out: Path, options: RenderOptions, body_pages: in
         for bitmap in cover:
             writer.add_page(bitmap)
         if body_pages:
-            for page in read_fax_tiff(body):
-                writer.add_page(page.bitmap)
-    body.unlink()
+            for page in read_fax_tiff(body):  # one page in memory at a time
+                writer.add_page(page.bitmap, yres=page.yres)
     return len(cover)
+
+
+def cover_with_body(body: Path, out: Path, options: RenderOptions) -> RenderResult:
+    """A cover page (options.cover) followed by the pages of a fax file this server rendered; `body` is kept."""
+    started_cpu = time.process_time()
+    body_pages = count_pages(body)
+    try:
+        cover_pages = _prepend_cover(body, out, options, body_pages)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return RenderResult(
+        path=out,
+        pages=body_pages + cover_pages,
+        fine=options.geometry.fine,
+        paper=options.paper,
+        bytes=out.stat().st_size,
+        cover_pages=cover_pages,
+        peak_rss_kib=peak_rss_kib(),
+        cpu_seconds=time.process_time() - started_cpu,
+    )
 
 
 def keep_page_buffers() -> None:
