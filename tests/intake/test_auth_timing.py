@@ -50,7 +50,7 @@ async def test_unknown_users_cost_the_same_scrypt_as_a_wrong_password(scrypt_cal
 
 async def test_smtp_auth_answers_unknown_and_wrong_alike(gateway: Gateway, client_tls: ssl.SSLContext,
                                                          scrypt_calls: Work) -> None:
-    def attempt(user: str) -> tuple[int, bytes]:
+    def attempt(user: str) -> tuple[int, bytes | str]:
         with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:
             client.ehlo("client.test")
             client.starttls(context=client_tls)
