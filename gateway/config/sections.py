@@ -11,6 +11,7 @@ from gateway.config.base import Section
 from gateway.config.types import (
     ClockTime,
     Duration,
+    FolderMode,
     Listen,
     Size,
     TimeZoneName,
@@ -98,6 +99,8 @@ class ArchiveFolderSection(Section):
     enabled: bool = True
     folder: Path | None = None
     """Empty for a folder under data_dir."""
+    folder_mode: FolderMode = 0o700
+    """Mode of the folders faxgate creates here (files get it without x): "0750" shares them with a group on purpose."""
     age_limit: Duration = parse_duration("0s")
     quota_warning: bool = True
     high_watermark: Size = 1024 * 1024 * 1024
