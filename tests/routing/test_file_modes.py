@@ -21,7 +21,7 @@ from tests.routing.conftest import Sink, commit_fax, make_config, tiff_bytes
 
 @pytest.fixture(autouse=True)
 def ordinary_umask() -> Iterator[None]:
-    """The umask most shells run with (group and others may read), so only faxgate's own modes can make files private."""
+    """The umask most shells run with (others may read), so only faxgate's own modes can make files private."""
     previous = os.umask(0o022)
     yield
     os.umask(previous)
