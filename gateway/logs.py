@@ -58,10 +58,20 @@ class _LineFormatter(logging.Formatter):
         return f"{stamp} {record.levelname} {category} {message}{' ' + pairs if pairs else ''}"
 
 
+class _SanitizingHandler(logging.StreamHandler[TextIO]):
+    """faxgate's one handler: every record, from any logger, leaves as one line through _LineFormatter."""
+
+
 def setup_logging(section: LoggingSection, stream: TextIO | None = None) -> None:
-    """Install the one-line formatter and the per-category thresholds."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Install the one-line formatter and the per-category thresholds, for faxgate and every library logger."""
+    handler = _SanitizingHandler(stream or sys.stderr)
     handler.setFormatter(_LineFormatter(section.format == "json"))
+    # Library loggers (aiosmtpd's mail.log, asyncio, uvicorn) propagate to the root: without a handler there,
+    # Python's last-resort handler would print their client-controlled text raw.
+    top = logging.getLogger()
+    for previous in [found for found in top.handlers if isinstance(found, _SanitizingHandler)]:
+        top.removeHandler(previous)
+    top.addHandler(handler)
     root = logging.getLogger("faxgate")
     root.handlers[:] = [handler]
     root.propagate = False

@@ -13,11 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, ValidationResult, shortnumberinfo
+from phonenumbers import CountryCodeSource, PhoneNumberType, ValidationResult, shortnumberinfo
 
 from gateway.config.numbers import NumbersSection
 
 _WRITTEN = re.compile(r"^\+?[0-9][0-9 ()./-]{0,40}$")
+_WRITTEN_COUNTRY_CODE = frozenset({CountryCodeSource.FROM_NUMBER_WITH_PLUS_SIGN,
+                                   CountryCodeSource.FROM_NUMBER_WITH_IDD})
+"""How phonenumbers says the sender wrote a country code: after "+", or after an international prefix."""
 _TYPE_CLASSES: dict[int, str] = {
     PhoneNumberType.PREMIUM_RATE: "premium",
     PhoneNumberType.SHARED_COST: "shared_cost",
@@ -92,26 +95,36 @@ class NumberPolicy:
         if not _WRITTEN.match(text):
             raise NumberError(f"{text!r} is not a fax number: use digits, optionally starting with +")
         digits = "".join(ch for ch in text if ch.isdigit())
-        if text.startswith("00") and not text.startswith("+"):
-            text = "+" + digits[2:]
-        if shortnumberinfo.connects_to_emergency_number(digits, self.region) and not text.startswith("+"):
+        if shortnumberinfo.connects_to_emergency_number(digits, self.region) and not text.startswith(("+", "00")):
             return Destination(digits, written, frozenset({"emergency"}), self.region)
         try:
-            parsed = phonenumbers.parse(text, self.region)
+            parsed = phonenumbers.parse(text, self.region, keep_raw_input=True)
+            if text.startswith("00") and parsed.country_code_source not in _WRITTEN_COUNTRY_CODE:
+                text = "+" + digits[2:]  # 00 is the international prefix of most of the world, even where it is not
+                parsed = phonenumbers.parse(text, self.region, keep_raw_input=True)
         except phonenumbers.NumberParseException:
             raise NumberError(f"{text!r} is not a fax number") from None
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         if phonenumbers.is_valid_number(parsed):
-            return Destination(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), written,
-                               self._classes(parsed), phonenumbers.region_code_for_number(parsed) or self.region)
-        if not text.startswith("+") and shortnumberinfo.is_valid_short_number_for_region(parsed, self.region):
+            return Destination(e164, written, self._classes(parsed),
+                               phonenumbers.region_code_for_number(parsed) or self.region)
+        # A country code written with "+" or any international prefix (011, 00, 8~10, ...) makes the number one of
+        # that country, never a short or local number dialled as written (a local length abroad is still abroad).
+        abroad = parsed.country_code_source in _WRITTEN_COUNTRY_CODE
+        if not abroad and shortnumberinfo.is_valid_short_number_for_region(parsed, self.region):
             classes = {"short"}
             cost = shortnumberinfo.expected_cost_for_region(parsed, self.region)
             if cost == shortnumberinfo.ShortNumberCost.PREMIUM_RATE:
                 classes.add("premium")
             return Destination(digits, written, frozenset(classes), self.region)
         reason = phonenumbers.is_possible_number_with_reason(parsed)
-        if reason == ValidationResult.IS_POSSIBLE_LOCAL_ONLY and not text.startswith("+"):
-            return Destination(digits, written, frozenset({"local"}), self.region)
+        if reason == ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+            code = parsed.country_code or 0
+            if code != phonenumbers.country_code_for_region(self.region):
+                return Destination(e164, written, frozenset({"international"}),
+                                   phonenumbers.region_code_for_country_code(code))
+            if not abroad:
+                return Destination(digits, written, frozenset({"local"}), self.region)
         raise NumberError(f"{written.strip()!r} is not a valid fax number for {self.region}: "
                           f"{_length_hint(reason)}")
 

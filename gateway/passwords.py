@@ -8,6 +8,9 @@ import hmac
 import os
 
 _N, _R, _P = 2**14, 8, 1
+UNUSABLE_HASH = "$".join(["scrypt", str(_N), str(_R), str(_P), base64.b64encode(bytes(16)).decode(),
+                          base64.b64encode(bytes(32)).decode()])
+"""A well-formed hash no password matches: checked for unknown users, so they cost the same scrypt as real ones."""
 
 
 def hash_password(password: str) -> str:

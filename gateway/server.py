@@ -17,6 +17,7 @@ from gateway.api.app import create_app
 from gateway.config import FaxgateConfig
 from gateway.enums import ServerEvents
 from gateway.events import EventBus
+from gateway.filemodes import PRIVATE_UMASK, private_data_dir
 from gateway.intake.smtp import SmtpListener
 from gateway.logs import log_event, logger
 from gateway.queue.pool import DevicePool
@@ -96,6 +97,8 @@ class FaxServer:
         self.events = EventBus()
         self.services: list[Service] = []
         self._stopping = asyncio.Event()
+        self._umask: int | None = None
+        """The process umask before start(), given back by stop()."""
 
     def build_services(self) -> list[Service]:
         """The services, in start order; each later issue adds its own here."""
@@ -123,7 +126,8 @@ class FaxServer:
 
     async def start(self) -> None:
         """Open the store (migrating it), then start every service."""
-        self.config.server.data_dir.mkdir(parents=True, exist_ok=True)
+        self._umask = os.umask(PRIVATE_UMASK)
+        private_data_dir(self.config.server.data_dir)
         await self.db.migrate()
         self.services = self.build_services()
         started: list[Service] = []
@@ -135,6 +139,7 @@ class FaxServer:
             for service in reversed(started):
                 await service.stop()
             await self.db.close()
+            os.umask(self._umask)
             raise
         self.events.publish(ServerEvents.QUEUE_STATE, "server.started", node=self.node_id)
         log_event(log, logging.INFO, "server.started", node=self.node_id, **self.listening())
@@ -149,6 +154,8 @@ class FaxServer:
                 log_event(log, logging.WARNING, "service.stop_timeout", service=service.name)
         self.events.publish(ServerEvents.FXSSVC_ENDED, "server.stopped", node=self.node_id)
         await self.db.close()
+        if self._umask is not None:
+            os.umask(self._umask)
         log_event(log, logging.INFO, "server.stopped", node=self.node_id)
 
     def request_stop(self) -> None:

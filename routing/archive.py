@@ -10,6 +10,7 @@ from pathlib import Path
 from gateway.config import FaxgateConfig
 from gateway.enums import ServerEvents
 from gateway.events import EventBus
+from gateway.filemodes import file_mode, make_folders
 from gateway.logs import log_event, logger
 from routing.methods.folder import write_once
 
@@ -42,9 +43,9 @@ class IncomingArchive:
 
     def store(self, job_id: int, received_at: float, tiff: bytes) -> Path:
         """Keep one received fax; atomic and idempotent, like the folder method."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folders(self.folder, self.section.folder_mode)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(received_at))
-        return write_once(self.folder, f"{stamp}-{job_id}", ".tif", tiff)
+        return write_once(self.folder, f"{stamp}-{job_id}", ".tif", tiff, file_mode(self.section.folder_mode))
 
     def sweep(self, now: float | None = None) -> SweepResult:
         """Delete files past the age limit, then warn once when the archive passes the high watermark."""

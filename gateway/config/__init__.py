@@ -32,6 +32,7 @@ from gateway.config.smtp import SmtpSection
 __all__ = ["ConfigError", "FaxgateConfig", "default_config", "load_config", "parse_config"]
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_SECRET_WORDS = ("password", "secret", "token", "credential", "api_key", "url")
 
 
 class ConfigError(Exception):
@@ -114,6 +115,20 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return text
 
 
+def _secret_name(key: object) -> bool:
+    """Keys whose values are never printed: passwords, hashes, webhook secrets, tokens, and URLs (they carry logins)."""
+    return isinstance(key, str) and not key.startswith("allow_") and any(word in key.lower() for word in _SECRET_WORDS)
+
+
+def _holds_secret(value: Any) -> bool:
+    """True if a TOML value is a table (or list of tables) with a secret key anywhere inside."""
+    if isinstance(value, dict):
+        return any(_secret_name(key) or _holds_secret(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_secret(item) for item in value)
+    return False
+
+
 def _describe(error: dict[str, Any]) -> str:
     message = str(error["msg"])
     kind = error["type"]
@@ -122,9 +137,16 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     message = message.removeprefix("Value error, ")
+    value = error.get("input")
+    if any(_secret_name(key) for key in error["loc"]) or _holds_secret(value):
+        if str(value) and str(value) in message:
+            message = "not a valid value"
+        elif kind == "value_error":
+            return message
+        return f"{message} (the {type(value).__name__} given is not shown: it may be a secret)"
     if kind in {"int_parsing", "bool_parsing", "float_parsing", "string_type", "literal_error",
                 "greater_than_equal", "less_than_equal", "string_pattern_mismatch"}:
-        message = f"{message}, got {error.get('input')!r}"
+        message = f"{message}, got {value!r}"
     return message
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from gateway.config.base import Section
-from gateway.config.types import Duration, TimeZoneName, parse_duration
+from gateway.config.types import Duration, FolderMode, TimeZoneName, parse_duration
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 FileFormat = Literal["pdf", "tiff", "both"]
@@ -69,6 +69,8 @@ class FolderAction(Section):
     name: str = ""
     """File-name template without extension; empty for the [inbound.folder] default."""
     format: FileFormat = "pdf"
+    folder_mode: FolderMode = 0o700
+    """Mode of the folders faxgate creates (files get it without x): "0750" shares them with a group on purpose."""
 
 
 class WebhookAction(Section):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from gateway.config.base import Section
 from gateway.config.types import (
     ClockTime,
     Duration,
+    FolderMode,
     Listen,
     Size,
     TimeZoneName,
@@ -98,6 +99,8 @@ class ArchiveFolderSection(Section):
     enabled: bool = True
     folder: Path | None = None
     """Empty for a folder under data_dir."""
+    folder_mode: FolderMode = 0o700
+    """Mode of the folders faxgate creates here (files get it without x): "0750" shares them with a group on purpose."""
     age_limit: Duration = parse_duration("0s")
     quota_warning: bool = True
     high_watermark: Size = 1024 * 1024 * 1024
@@ -122,9 +125,19 @@ class ReceiptsSection(Section):
     smtp_port: int = Field(default=25, ge=1, le=65535)
     sender: str = "faxgate@localhost"
     security: Literal["none", "starttls", "tls"] = "none"
+    allow_cleartext_password: bool = False
+    """Let a password cross a connection with security = "none" (only for a smarthost on this host or a safe wire)."""
     username: str = ""
     password: str = ""
     """Write "${ENV_NAME}" to take it from the environment."""
+
+    @field_validator("password")
+    @classmethod
+    def _not_in_clear(cls, value: str, info: ValidationInfo) -> str:
+        if value and info.data.get("security") == "none" and not info.data.get("allow_cleartext_password"):
+            raise ValueError('would be sent in clear text with security = "none": use "starttls" or "tls", '
+                             "or set allow_cleartext_password = true if the connection never leaves a trusted wire")
+        return value
     attach_fax: bool = False
     group_broadcast: bool = False
     use_for_inbound_routing: bool = True

@@ -74,6 +74,19 @@ def check_timezone(value: Any) -> str:
     return str(value)
 
 
+def parse_folder_mode(value: Any) -> int:
+    """Accept "0750", "750" or TOML's 0o750: a folder mode that leaves the owner (faxgate) rwx."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*0?o?[0-7]{3}\s*", value):
+        mode = int(value.strip()[-3:], 8)
+    else:
+        raise ValueError(f'expected an octal folder mode like "0750", got {value!r}')
+    if mode & ~0o777 or mode & 0o700 != 0o700:
+        raise ValueError(f'expected an octal folder mode like "0750" that leaves the owner rwx, got {value!r}')
+    return mode
+
+
 def _format_duration(value: timedelta) -> str:
     return f"{value.total_seconds():g}s"
 
@@ -83,3 +96,4 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 ClockTime = Annotated[time, BeforeValidator(parse_clock_time), PlainSerializer(lambda t: t.strftime("%H:%M"))]
 Listen = Annotated[tuple[str, int], BeforeValidator(parse_listen), PlainSerializer(lambda v: f"{v[0]}:{v[1]}")]
 TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]
+FolderMode = Annotated[int, BeforeValidator(parse_folder_mode), PlainSerializer(lambda mode: f"{mode:04o}")]

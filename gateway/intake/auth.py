@@ -17,7 +17,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Session
 
 from gateway.config.security import SecuritySection, TrustedNetworkSection, UserSection, rights_from_names
 from gateway.enums import AccessRights
-from gateway.passwords import check_password
+from gateway.passwords import UNUSABLE_HASH, check_password
 
 PrincipalKind = Literal["user", "network", "token"]
 NETWORK_PREFIX = "network "
@@ -93,6 +93,7 @@ class Authority:
         """The user's principal when the password matches its scrypt hash, else None."""
         user = self.users.get(name)
         if user is None or not user.password_hash:
+            await asyncio.to_thread(check_password, password, UNUSABLE_HASH)  # same time as a wrong password
             return None
         key = (name, hashlib.sha256(f"{user.password_hash}\0{password}".encode()).digest())
         if key not in self._verified:

@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway.config import FaxgateConfig
 from gateway.enums import JobStatus, ServerEvents
 from gateway.events import EventBus
+from gateway.filemodes import file_mode, make_folders
 from gateway.logs import log_event, logger
 from gateway.model import OutgoingJob
 from gateway.queue.clock import WallClock
@@ -116,9 +117,10 @@ class OutgoingArchive:
         """Write the fax and its record atomically; returns the TIFF's path."""
         stamp = datetime.fromtimestamp(job.final_at or job.submitted_at, UTC)
         folder = self.folder / stamp.strftime("%Y") / stamp.strftime("%m")
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folders(folder, self.section.folder_mode)
         path = folder / f"{job.id}.tif"
-        _write_atomic(path, tiff)
+        mode = file_mode(self.section.folder_mode)
+        _write_atomic(path, tiff, mode)
         record = {
             "id": job.id, "submission_id": job.submission_id, "recipient_number": job.recipient_number,
             "recipient_name": job.recipient_name, "pages": job.pages, "remote_csid": job.remote_csid,
@@ -126,7 +128,7 @@ class OutgoingArchive:
             "transmission_end": job.transmission_end, "retries": job.retries, "priority": job.priority,
             "billing_code": job.billing_code,
         }
-        _write_atomic(path.with_suffix(".json"), json.dumps(record, indent=2).encode())
+        _write_atomic(path.with_suffix(".json"), json.dumps(record, indent=2).encode(), mode)
         self.check_quota()
         return path
 
@@ -164,9 +166,10 @@ class OutgoingArchive:
         return removed
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

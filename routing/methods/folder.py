@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.config.routing import FolderAction
 from gateway.enums import MS_FAXROUTE_FOLDER_GUID
+from gateway.filemodes import file_mode, make_folders
 from routing.methods.base import RouteContext, RoutingFailure
 from routing.templates import check_template, render
 
@@ -40,7 +41,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_once(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
+def write_once(folder: Path, stem: str, suffix: str, data: bytes, mode: int = 0o600) -> Path:
     """Place ``data`` as folder/stem.suffix (or stem-N.suffix if taken by other bytes); never twice, never partial."""
     folder = folder.resolve()
     digest = hashlib.sha256(data).hexdigest()
@@ -50,6 +51,7 @@ def write_once(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
     if temp.parent != folder:
         raise RoutingFailure(f"unsafe file name {stem!r}", retryable=False)
     with open(temp, "xb") as handle:
+        os.fchmod(handle.fileno(), mode)  # the link below shares this inode, so the file never appears wider
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -107,10 +109,11 @@ class FolderMethod:
             sources.append((context.files.tiff, ".tif"))
         written: list[str] = []
         try:
-            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(make_folders, folder, action.folder_mode)
             for source, suffix in sources:
                 data = await asyncio.to_thread(source.read_bytes)
-                target = await asyncio.to_thread(write_once, folder, stem, suffix, data)
+                target = await asyncio.to_thread(write_once, folder, stem, suffix, data,
+                                                 file_mode(action.folder_mode))
                 written.append(str(target))
         except OSError as exc:
             raise RoutingFailure(f"cannot write to {folder}: {exc.strerror or exc}") from exc

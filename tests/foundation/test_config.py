@@ -56,7 +56,7 @@ def test_example_config_is_valid_and_documents_every_section() -> None:
 
 def test_secrets_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAXGATE_TEST_SMARTHOST_PW", "s3cret")
-    config = parse_config({"receipts": {"password": "${FAXGATE_TEST_SMARTHOST_PW}"}})
+    config = parse_config({"receipts": {"security": "starttls", "password": "${FAXGATE_TEST_SMARTHOST_PW}"}})
     assert config.receipts.password == "s3cret"
     with pytest.raises(ConfigError) as info:
         parse_config({"receipts": {"password": "${FAXGATE_TEST_UNSET_VARIABLE}"}})
