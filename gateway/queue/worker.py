@@ -65,8 +65,15 @@ class SubmissionWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Work through submissions; poll for ones other processes stored."""
+        """Work through submissions (first taking back the ones this node left half rendered); poll for new ones."""
         poll = self.config.outbound.poll_interval.total_seconds()
+        try:
+            async with self.db.transaction() as conn:
+                taken = await store.release_own_submissions(conn, node_id=self.node_id, now=self.clock.now())
+            if taken:
+                log_event(log, logging.INFO, "submission.claims_taken_back", submissions=taken, node=self.node_id)
+        except Exception:
+            log.exception("submission.release_failed")
         while not self._stopping:
             try:
                 if await self.process_one():

@@ -8,6 +8,7 @@ import asyncio
 
 from gateway.enums import ExtendedStatus, JobStatus
 from gateway.queue.scheduler import SHUTDOWN_REASON, Scheduler
+from gateway.storage import jobs as store
 from tests.queue.conftest import MakeQueue
 from tests.queue.harness import MONDAY_10_UTC, QueueHarness
 
@@ -73,3 +74,18 @@ async def test_a_second_signal_cuts_the_calls_at_once_and_still_records_them(mak
     assert (await queue.job(first)).job_status == JobStatus.COMPLETED
     assert (await queue.job(second)).job_status == JobStatus.PENDING
     assert all(not slot.busy for slot in queue.manager.slots.values())
+
+
+async def test_a_restarted_node_takes_back_the_submission_it_was_rendering_without_waiting_for_the_lease(
+        make_queue: MakeQueue) -> None:
+    queue = await make_queue()
+    mine, theirs = await queue.add_submission(), await queue.add_submission()
+    now = queue.clock.now()
+    async with queue.db.transaction() as conn:
+        first = await store.claim_submission(conn, node_id="test", now=now, lease_s=600)
+        second = await store.claim_submission(conn, node_id="other", now=now, lease_s=600)
+    assert first is not None and second is not None and {first.id, second.id} == {mine, theirs}
+    async with queue.db.transaction() as conn:
+        assert await store.release_own_submissions(conn, node_id="test", now=now) == 1
+        again = await store.claim_submission(conn, node_id="test", now=now + 1, lease_s=600)
+    assert again is not None and again.id == first.id  # at once, not after the 600 s lease
