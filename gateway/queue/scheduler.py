@@ -116,6 +116,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._last_call_start = float("-inf")
         self._stopping = False
+        self._claiming = asyncio.Lock()
+        """Held while claims turn into call tasks, so stop() sees every call that will run."""
         self.lease_s = config.outbound.claim_lease.total_seconds()
 
     # ------------------------------------------------------------------------------------------ loop
@@ -160,7 +162,8 @@ class Scheduler:
         recorded (the jobs go back to the queue from their first unconfirmed page)."""
         self._stopping = True
         self.wake()
-        calls = dict(self.in_flight)
+        async with self._claiming:  # a claim being committed now still becomes a call we can see
+            calls = dict(self.in_flight)
         if not calls:
             return
         log_event(log, logging.INFO, "queue.calls_ending", devices=",".join(calls), grace_s=grace_s)
@@ -226,18 +229,20 @@ class Scheduler:
                 return 0
             started = 0
             stagger = self.policy.stagger_calls.total_seconds()
-            while idle := [name for name in self.manager.idle() if name not in self.in_flight]:
-                now = self.clock.now()
-                if stagger and now < self._last_call_start + stagger:
-                    break
-                claimed = await self._claim(idle, now)
-                if claimed is None:
-                    break
-                device, batch = claimed
-                self._last_call_start = now
-                self.working += 1  # the call task owns this until it starts waiting on the line
-                self.in_flight[device] = asyncio.create_task(self._call(device, batch), name=f"call-{device}")
-                started += 1
+            async with self._claiming:
+                while not self._stopping and (idle := [name for name in self.manager.idle()
+                                                       if name not in self.in_flight]):
+                    now = self.clock.now()
+                    if stagger and now < self._last_call_start + stagger:
+                        break
+                    claimed = await self._claim(idle, now)
+                    if claimed is None:
+                        break
+                    device, batch = claimed
+                    self._last_call_start = now
+                    self.working += 1  # the call task owns this until it starts waiting on the line
+                    self.in_flight[device] = asyncio.create_task(self._call(device, batch), name=f"call-{device}")
+                    started += 1
             if not [name for name in self.manager.idle() if name not in self.in_flight]:
                 async with self.db.transaction() as conn:
                     await store.mark_no_line(conn, self.router.routes_served_by(self.manager.order),
