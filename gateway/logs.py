@@ -10,6 +10,8 @@ import json
 import logging
 import sys
 import time
+import traceback
+import unicodedata
 from typing import Any, TextIO
 
 from gateway.config.sections import LoggingSection
@@ -17,6 +19,10 @@ from gateway.enums import LogLevel
 from gateway.textsafe import safe_text
 
 CATEGORIES = ("init", "inbound", "outbound", "general")
+TRACEBACK_LINES = 80
+"""At most this many lines of a traceback are kept (the innermost ones)."""
+TRACEBACK_INDENT = "    | "
+"""Prefix of each traceback line in text format: no continuation line can pass for a log line of its own."""
 _THRESHOLDS = {
     LogLevel.NONE: logging.CRITICAL + 10,
     LogLevel.MIN: logging.WARNING,
@@ -48,14 +54,35 @@ class _LineFormatter(logging.Formatter):
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
         message = safe_text(record.getMessage(), 500)
         clean = {key: safe_text(value, 200) for key, value in fields.items()}
-        if record.exc_info and record.levelno >= logging.ERROR:
+        trace: list[str] = []
+        if record.exc_info and record.exc_info[1] is not None:
             clean["error"] = safe_text(repr(record.exc_info[1]), 300)
+            trace = traceback_lines(record.exc_info)
         if self.as_json:
+            extra = {"traceback": "\n".join(trace)} if trace else {}
             return json.dumps({"ts": stamp, "level": record.levelname, "category": category,
-                               "event": message, **clean}, ensure_ascii=False)
+                               "event": message, **clean, **extra}, ensure_ascii=False)
         pairs = " ".join(f"{key}={json.dumps(value) if ' ' in value or not value else value}"
                          for key, value in clean.items())
-        return f"{stamp} {record.levelname} {category} {message}{' ' + pairs if pairs else ''}"
+        line = f"{stamp} {record.levelname} {category} {message}{' ' + pairs if pairs else ''}"
+        return "\n".join([line, *(TRACEBACK_INDENT + text for text in trace)])
+
+
+def traceback_lines(exc_info: tuple[Any, BaseException | None, Any]) -> list[str]:
+    """The traceback as printable lines (indentation kept, control characters blanked), innermost lines last."""
+    exc = exc_info[1]
+    if exc is None:
+        return []
+    lines = "".join(traceback.format_exception(exc)).splitlines()
+    if len(lines) > TRACEBACK_LINES:
+        lines = [f"... {len(lines) - TRACEBACK_LINES} lines left out ...", *lines[-TRACEBACK_LINES:]]
+    return [_printable_line(line) for line in lines]
+
+
+def _printable_line(line: str, limit: int = 500) -> str:
+    """One traceback line with its indentation, every control or format character made a space."""
+    text = "".join(" " if unicodedata.category(ch)[0] in ("C", "Z") and ch != " " else ch for ch in line)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _SanitizingHandler(logging.StreamHandler[TextIO]):

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 import uvicorn
@@ -23,10 +25,18 @@ from gateway.logs import log_event, logger
 from gateway.queue.pool import DevicePool
 from gateway.queue.service import QueueService
 from gateway.storage import Database
+from gateway.textsafe import safe_filename_part
 from routing.answer import InboundService
 from routing.router import RoutingService
 
 log = logger("init")
+STOP_MARGIN_S = 15.0
+"""Beyond server.shutdown_grace, the time stopping may take: record cut calls, stop the rest, close the store."""
+MIN_SERVICE_STOP_S = 2.0
+"""Each service gets at least this long to stop, even when an earlier one used up the time."""
+HTTP_CLOSE_S = 3
+"""Open HTTP requests (event streams) get this long to end before they are closed."""
+NODE_ID_FILE = "node-id"
 
 
 class Service(Protocol):
@@ -72,7 +82,8 @@ class HttpService:
         sock.listen(128)
         sock.setblocking(False)
         self.address = sock.getsockname()[:2]
-        config = uvicorn.Config(create_app(self.fax_server), log_config=None, lifespan="off", access_log=False)
+        config = uvicorn.Config(create_app(self.fax_server), log_config=None, lifespan="off", access_log=False,
+                                timeout_graceful_shutdown=HTTP_CLOSE_S)
         self._uvicorn = _EmbeddedUvicorn(config)
         self._task = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))
         while not self._uvicorn.started and not self._task.done():
@@ -92,13 +103,15 @@ class FaxServer:
 
     def __init__(self, config: FaxgateConfig) -> None:
         self.config = config
-        self.node_id = config.server.node_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.node_id = config.server.node_id or stored_node_id(config.server.data_dir)
         self.db = Database(config.database_url, pool_size=config.storage.pool_size)
         self.events = EventBus()
         self.services: list[Service] = []
         self._stopping = asyncio.Event()
         self._umask: int | None = None
         """The process umask before start(), given back by stop()."""
+        self.hurry = asyncio.Event()
+        """Set by a second stop request: calls are cut at once instead of finishing their page (still recorded)."""
 
     def build_services(self) -> list[Service]:
         """The services, in start order; each later issue adds its own here."""
@@ -136,40 +149,87 @@ class FaxServer:
                 await service.start()
                 started.append(service)
         except BaseException:
-            for service in reversed(started):
-                await service.stop()
-            await self.db.close()
-            os.umask(self._umask)
+            await self._stop_services(started)
+            await self._close_store()
             raise
         self.events.publish(ServerEvents.QUEUE_STATE, "server.started", node=self.node_id)
         log_event(log, logging.INFO, "server.started", node=self.node_id, **self.listening())
 
     async def stop(self) -> None:
-        """Stop services in reverse order within the grace period, then close the store."""
-        grace = self.config.server.shutdown_grace.total_seconds()
-        for service in reversed(self.services):
-            try:
-                await asyncio.wait_for(service.stop(), grace)
-            except TimeoutError:
-                log_event(log, logging.WARNING, "service.stop_timeout", service=service.name)
-        self.events.publish(ServerEvents.FXSSVC_ENDED, "server.stopped", node=self.node_id)
-        await self.db.close()
-        if self._umask is not None:
-            os.umask(self._umask)
+        """Stop every service in reverse order, then close the store, within shutdown_grace + STOP_MARGIN_S.
+
+        A service that fails or overruns is logged (with its traceback) and the next one still stops;
+        the store is closed whatever happened.
+        """
+        try:
+            await self._stop_services(self.services)
+            self.events.publish(ServerEvents.FXSSVC_ENDED, "server.stopped", node=self.node_id)
+        finally:
+            await self._close_store()
         log_event(log, logging.INFO, "server.stopped", node=self.node_id)
 
-    def request_stop(self) -> None:
-        """Ask the server to stop (from a signal handler or a test)."""
-        self._stopping.set()
+    async def _stop_services(self, services: list[Service]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.server.shutdown_grace.total_seconds() + STOP_MARGIN_S
+        for service in reversed(services):
+            budget = max(deadline - loop.time(), MIN_SERVICE_STOP_S)
+            try:
+                await asyncio.wait_for(service.stop(), budget)
+            except TimeoutError:
+                log_event(log, logging.ERROR, "service.stop_timeout", service=service.name, waited_s=round(budget, 1))
+            except Exception:
+                log.exception("service.stop_failed", extra={"fields": {"service": service.name}})
+
+    async def _close_store(self) -> None:
+        """Close the store, then give the process its umask back."""
+        try:
+            await self.db.close()
+        except Exception:
+            log.exception("server.store_close_failed")
+        if self._umask is not None:
+            os.umask(self._umask)
+            self._umask = None
+
+    def request_stop(self, signum: int | None = None) -> None:
+        """Ask the server to stop (a signal or a test); asked again while stopping, cut calls short at once."""
+        cause = signal.Signals(signum).name if signum is not None else "request"
+        if not self._stopping.is_set():
+            grace = self.config.server.shutdown_grace.total_seconds()
+            log_event(log, logging.INFO, "server.stopping", node=self.node_id, cause=cause, grace_s=grace,
+                      bound_s=grace + STOP_MARGIN_S)
+            self._stopping.set()
+        else:
+            log_event(log, logging.WARNING, "server.stop_hurried", node=self.node_id, cause=cause,
+                      effect="calls are cut now; their jobs are still recorded before exit")
+            self.hurry.set()
 
     async def run(self) -> None:
         """Start, wait for SIGINT/SIGTERM or request_stop(), then stop cleanly."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self.request_stop)
+            loop.add_signal_handler(signum, self.request_stop, signum)
         try:
             await self._stopping.wait()
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-            await self.stop()
+            try:
+                await self.stop()  # the handlers stay: a second signal is logged and hurries, never kills
+            finally:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(signum)
+
+
+def stored_node_id(data_dir: Path) -> str:
+    """This node's id, kept in the data folder so a restarted node (after a crash too) knows its own claims."""
+    path = data_dir / NODE_ID_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        made = f"{safe_filename_part(socket.gethostname(), 40, 'node')}-{secrets.token_hex(4)}"
+        temporary = path.with_name(f".{NODE_ID_FILE}.{os.getpid()}")
+        temporary.write_text(made + "\n", encoding="ascii")
+        try:
+            os.link(temporary, path)  # complete or absent, and a second process starting now keeps the first id
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return safe_filename_part(path.read_text(encoding="ascii", errors="replace").strip(), 64, "node")

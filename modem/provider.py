@@ -97,6 +97,7 @@ class FaxDevice:
         self._port: ModemPort | None = None
         self._at: AtChannel | None = None
         self._call: asyncio.Task[CallResult] | None = None
+        self._sender: T30Sender | None = None
         self._aborted = False
         self.last_log: list[str] = []
 
@@ -204,13 +205,16 @@ class FaxDevice:
 
         async def body(modem: Class1Modem, log: SessionLog) -> CallResult:
             local = self._local(job.tsid, min(job.max_bit_rate, self.config.max_bit_rate), job.ecm)
-            sender = T30Sender(modem, local, on_status)
+            sender = self._sender = T30Sender(modem, local, on_status)
             start = modem.at.clock_now
             status, reason = ExtendedStatus.CALL_COMPLETED, f"{len(pages)} pages sent"
             try:
                 await sender.run(job.dial_string, pages)
             except CallFailed as failure:
                 status, reason = failure.status, failure.reason
+            if sender.progress.ended_early:
+                status = ExtendedStatus.CALL_ABORTED
+                reason = f"the call was ended on request after {sender.progress.pages_confirmed} of {len(pages)} pages"
             await modem.hang_up()
             session = sender.progress.session
             result = CallResult(
@@ -230,7 +234,13 @@ class FaxDevice:
             on_status(status, result.pages)
             return result
 
-        result = await self._run_call(body)
+        try:
+            result = await self._run_call(body)
+        finally:
+            sender, self._sender = self._sender, None
+        if sender is not None and result.status == ExtendedStatus.CALL_ABORTED:
+            result.pages = sender.progress.pages_confirmed  # an abort cuts the call, not what the far end confirmed
+            result.pages_total = len(pages)
         self.last_log = result.session_log
         return result
 
@@ -379,6 +389,11 @@ class FaxDevice:
         """Refuse a ringing call: stay on hook and let it ring out."""
         at = await self._channel(self._new_log(await self._open()))
         at.log.info(f"call from {call.caller_id or 'an unknown number'} rejected: not answering")
+
+    async def finish_after_page(self) -> None:
+        """End the call being sent once its page in flight is confirmed (CALL_ABORTED with the pages confirmed)."""
+        if self._sender is not None:
+            self._sender.finish_after_page()
 
     async def abort(self) -> None:
         """Stop the call in progress; its ``send``/``answer`` returns CALL_ABORTED after hanging up."""

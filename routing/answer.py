@@ -36,6 +36,9 @@ from routing.patterns import first_match
 
 log = logger("inbound")
 IDLE_WAIT_S = 3600.0
+PORT_RETRY_S = 5.0
+"""After a port error, wait this long (times the errors in a row, at most PORT_RETRY_MAX_S) before listening again."""
+PORT_RETRY_MAX_S = 60.0
 
 
 class ReceivingDevice(Protocol):
@@ -126,24 +129,33 @@ class InboundService:
             self._tasks.append(asyncio.create_task(self._serve(name, device), name=f"inbound-{name}"))
 
     async def stop(self) -> None:
-        """Stop waiting; a call being received is cut off (the caller will retry)."""
-        for task in self._tasks:
+        """Stop waiting; a call being received is cut off (the caller will retry). A line that ended with an
+        error is logged, never raised, so the server goes on stopping the rest."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, outcome in zip(tasks, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("inbound.line_failed", exc_info=outcome, extra={"fields": {"task": task.get_name()}})
 
     def request_answer(self, device: str) -> None:
         """Answer the next ringing call on a manual-answer device (IFaxDevice.AnswerCall)."""
         self._answer_requests.setdefault(device, asyncio.Event()).set()
 
     async def _serve(self, name: str, device: ReceivingDevice) -> None:
+        errors = 0
         while True:
             try:
                 call = await device.wait_for_call(IDLE_WAIT_S)
             except TimeoutError:
                 continue
+            except Exception:  # a port error (unplugged, modem gone) must not end this line's task
+                errors += 1
+                log.exception("inbound.wait_failed", extra={"fields": {"device": name, "errors": errors}})
+                await asyncio.sleep(min(PORT_RETRY_S * errors, PORT_RETRY_MAX_S))
+                continue
+            errors = 0
             try:
                 await self.handle_call(name, device, call)
             except asyncio.CancelledError:

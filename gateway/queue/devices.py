@@ -38,6 +38,10 @@ class SendingDevice(Protocol):
         """Make one call and report what the far end confirmed."""
         ...
 
+    async def finish_after_page(self) -> None:
+        """End the call in progress once its page in flight is confirmed."""
+        ...
+
     async def abort(self) -> None:
         """Drop the call in progress."""
         ...
@@ -83,6 +87,7 @@ class DeviceManager:
         self.events = events
         self.db = db
         self.node_id = node_id
+        self._sends: dict[str, asyncio.Future[CallResult]] = {}
 
     def idle(self) -> list[str]:
         """Devices free to place a call now, in configured order."""
@@ -139,7 +144,7 @@ class DeviceManager:
                 self._publish(name, DEVICE_SENDING, "sending", EventId.SENDING)
             on_status(state, page)
 
-        call = asyncio.ensure_future(slot.device.send(job, status))
+        call = self._sends[name] = asyncio.ensure_future(slot.device.send(job, status))
         limit = expected_s + WEDGED_GRACE_S
         queued = self.clock.now()
         try:
@@ -166,6 +171,7 @@ class DeviceManager:
             result = CallResult(ExtendedStatus.LINE_UNAVAILABLE, reason=f"the device failed: {type(exc).__name__}")
         finally:
             slot.busy = False
+            self._sends.pop(name, None)
         if result.status in (ExtendedStatus.LINE_UNAVAILABLE, ExtendedStatus.NO_DIAL_TONE):
             slot.failures += 1
             slot.offline_until = self.clock.now() + RESTART_REST_S * min(slot.failures, 12)
@@ -176,6 +182,13 @@ class DeviceManager:
             await self._store_status(name, DEVICE_AVAILABLE, "available")
             self._publish(name, DEVICE_AVAILABLE, "available", EventId.IDLE)
         return result
+
+    async def abort(self, name: str) -> None:
+        """Drop the device's call now, also one still waiting for its line; the call returns CALL_ABORTED."""
+        await self.slots[name].device.abort()
+        send = self._sends.get(name)
+        if send is not None and not send.done():
+            send.cancel()
 
     async def _restart_wedged(self, slot: DeviceSlot, call: asyncio.Future[CallResult]) -> CallResult:
         """Abort the stuck call, close the port (the provider reopens and re-initialises it) and rest a little."""

@@ -81,6 +81,10 @@ class SharedLine:
         """Let a call ring out."""
         await self.device.reject(call)
 
+    async def finish_after_page(self) -> None:
+        """End the call being sent after its page in flight."""
+        await self.device.finish_after_page()
+
     async def abort(self) -> None:
         """Drop whatever runs."""
         await self.device.abort()

@@ -37,6 +37,9 @@ from modem.provider import PageStamp, SendJob
 from modem.result import CallResult
 
 log = logger("outbound")
+CUT_CALL_WAIT_S = 10.0
+"""After cutting the calls at the end of the shutdown grace, how long their results may take to be recorded."""
+SHUTDOWN_REASON = "interrupted by server shutdown"
 
 
 class FinalJobHandler(Protocol):
@@ -106,11 +109,15 @@ class Scheduler:
                                    config.outbox.discount_start, config.outbox.discount_end)
         self.workdir = workdir or Path(tempfile.gettempdir())
         self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self.transmitting: set[str] = set()
+        """Devices whose call has begun sending pages (a shutdown lets them finish the page in flight)."""
         self.working = 0
         """Tasks doing non-waiting work now (virtual-time tests wait for 0 before moving time)."""
         self._wake = asyncio.Event()
         self._last_call_start = float("-inf")
         self._stopping = False
+        self._claiming = asyncio.Lock()
+        """Held while claims turn into call tasks, so stop() sees every call that will run."""
         self.lease_s = config.outbound.claim_lease.total_seconds()
 
     # ------------------------------------------------------------------------------------------ loop
@@ -149,15 +156,34 @@ class Scheduler:
             sleeper.cancel()
             waker.cancel()
 
-    async def stop(self, grace_s: float = 30.0) -> None:
-        """Stop claiming; let calls in progress finish within the grace period (their claims lapse otherwise)."""
+    async def stop(self, grace_s: float = 30.0, hurry: asyncio.Event | None = None) -> None:
+        """Stop claiming and end every call truthfully: calls sending pages end after the page in flight (within
+        the grace period, or at once when ``hurry`` is set), calls not yet sending are dropped; every outcome is
+        recorded (the jobs go back to the queue from their first unconfirmed page)."""
         self._stopping = True
         self.wake()
-        calls = list(self.in_flight.values())
-        if calls:
-            _done, pending = await asyncio.wait(calls, timeout=grace_s)
-            for task in pending:
-                task.cancel()
+        async with self._claiming:  # a claim being committed now still becomes a call we can see
+            calls = dict(self.in_flight)
+        if not calls:
+            return
+        log_event(log, logging.INFO, "queue.calls_ending", devices=",".join(calls), grace_s=grace_s)
+        for device in calls:
+            if device in self.transmitting:
+                await self.manager.slots[device].device.finish_after_page()
+            else:
+                await self.manager.abort(device)
+        pending = await _wait_or_hurry(set(calls.values()), grace_s, hurry)
+        if pending:
+            cut = [device for device, task in calls.items() if task in pending]
+            log_event(log, logging.WARNING, "queue.calls_cut", devices=",".join(cut),
+                      reason="hurried by a second signal" if hurry is not None and hurry.is_set()
+                      else "the shutdown grace ran out")
+            for device in cut:
+                await self.manager.abort(device)
+            _done, pending = await asyncio.wait(pending, timeout=CUT_CALL_WAIT_S)
+        for task in pending:  # a device that ignores its abort: the restart takes these jobs back (own node id)
+            log_event(log, logging.ERROR, "queue.call_not_recorded", task=task.get_name())
+            task.cancel()
 
     async def switches(self) -> QueueSwitches:
         """The shared pause/block switches; the configuration gives them until someone sets them."""
@@ -173,6 +199,9 @@ class Scheduler:
             mine = [job for job in await store.list_jobs(conn, statuses=store.ACTIVE)
                     if job.claimed_by == self.node_id and job.device_name not in self.in_flight]
             await self._requeue_lost(conn, mine, "the server stopped during the call")
+        if mine:
+            log_event(log, logging.INFO, "queue.claims_taken_back", jobs=",".join(str(job.id) for job in mine),
+                      node=self.node_id)
 
     async def next_wake_time(self) -> float | None:
         """The next moment something is due: a job, a kill time, a resting device, the stagger gap."""
@@ -200,18 +229,20 @@ class Scheduler:
                 return 0
             started = 0
             stagger = self.policy.stagger_calls.total_seconds()
-            while idle := [name for name in self.manager.idle() if name not in self.in_flight]:
-                now = self.clock.now()
-                if stagger and now < self._last_call_start + stagger:
-                    break
-                claimed = await self._claim(idle, now)
-                if claimed is None:
-                    break
-                device, batch = claimed
-                self._last_call_start = now
-                self.working += 1  # the call task owns this until it starts waiting on the line
-                self.in_flight[device] = asyncio.create_task(self._call(device, batch))
-                started += 1
+            async with self._claiming:
+                while not self._stopping and (idle := [name for name in self.manager.idle()
+                                                       if name not in self.in_flight]):
+                    now = self.clock.now()
+                    if stagger and now < self._last_call_start + stagger:
+                        break
+                    claimed = await self._claim(idle, now)
+                    if claimed is None:
+                        break
+                    device, batch = claimed
+                    self._last_call_start = now
+                    self.working += 1  # the call task owns this until it starts waiting on the line
+                    self.in_flight[device] = asyncio.create_task(self._call(device, batch), name=f"call-{device}")
+                    started += 1
             if not [name for name in self.manager.idle() if name not in self.in_flight]:
                 async with self.db.transaction() as conn:
                     await store.mark_no_line(conn, self.router.routes_served_by(self.manager.order),
@@ -305,6 +336,8 @@ class Scheduler:
             progress = _Progress()
 
             def on_status(state: ExtendedStatus, page: int) -> None:
+                if state == ExtendedStatus.TRANSMITTING:
+                    self.transmitting.add(device)
                 if state == ExtendedStatus.TRANSMITTING and page > 1:
                     self._note_progress(parts, page - 1, progress)
 
@@ -329,6 +362,7 @@ class Scheduler:
             with contextlib.suppress(OSError):
                 call_path.unlink()
             self.in_flight.pop(device, None)
+            self.transmitting.discard(device)
             if working:
                 self.working -= 1
             self.wake()
@@ -497,6 +531,12 @@ class Scheduler:
             return {**base, "status": int(JobStatus.CANCELED), "extended_status": int(ExtendedStatus.CALL_ABORTED),
                     "extended_status_text": job.extended_status_text or "canceled", "dials": job.dials + 1,
                     "final_at": now}
+        if self._stopping and result.status == ExtendedStatus.CALL_ABORTED:
+            # Not a failed try: back in the queue at once, from the first page the far end did not confirm.
+            return {**base, "status": int(JobStatus.PENDING), "next_attempt_at": now,
+                    "extended_status": int(ExtendedStatus.CALL_ABORTED),
+                    "extended_status_text": f"{SHUTDOWN_REASON} after {sent} of {job.pages} pages confirmed; "
+                                            f"resumes at page {sent + 1}"}
         status = result.status
         reason = result.reason
         if status == ExtendedStatus.CALL_COMPLETED:  # the far end hung up content with fewer pages than sent
@@ -538,6 +578,27 @@ def _stamper(fields: HeaderFields, fine: bool) -> PageStamp:
     def stamp(bitmap: Any) -> Any:
         return stamp_header(bitmap, fields, DEFAULT_HEADER_FORMAT, fine=fine)
     return stamp
+
+
+async def _wait_or_hurry(tasks: set[asyncio.Task[None]], timeout: float,
+                         hurry: asyncio.Event | None) -> set[asyncio.Task[None]]:
+    """Wait for the tasks until ``timeout`` or until ``hurry`` is set; returns the tasks still running."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    hurried = asyncio.ensure_future(hurry.wait()) if hurry is not None else None
+    pending: set[asyncio.Future[Any]] = set(tasks)
+    try:
+        while pending and (hurry is None or not hurry.is_set()):
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            waiters = pending | {hurried} if hurried is not None else pending
+            done, _ = await asyncio.wait(waiters, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            pending -= done
+    finally:
+        if hurried is not None:
+            hurried.cancel()
+    return {task for task in tasks if not task.done()}
 
 
 def _gave_up_text(job: OutgoingJob, why: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from gateway.logs import log_event, logger
 from gateway.queue.clock import SystemClock, WallClock
@@ -66,18 +67,27 @@ class QueueService:
         log_event(log, logging.INFO, "queue.started", devices=",".join(manager.order) or "none")
 
     async def stop(self) -> None:
-        """Stop taking work; calls in progress finish within the server's grace period."""
+        """Stop taking work; calls in progress end after their page in flight (within the server's grace period)
+        and are recorded; each step runs even when an earlier one fails."""
         grace = self.server.config.server.shutdown_grace.total_seconds()
-        if self.chores is not None:
-            await self.chores.stop()
         if self.worker is not None:
             self.worker.stop()
+        if self.chores is not None:
+            await _step("chores", self.chores.stop())
         if self.scheduler is not None:
-            await self.scheduler.stop(grace)
+            await _step("calls", self.scheduler.stop(grace, self.server.hurry))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.render_pool is not None:
-            await self.render_pool.close()
+            await _step("render_pool", self.render_pool.close())
+
+
+async def _step(name: str, work: Coroutine[Any, Any, None]) -> None:
+    """One step of stopping the queue: a failure is logged with its traceback and the next step still runs."""
+    try:
+        await work
+    except Exception:
+        log.exception("queue.stop_step_failed", extra={"fields": {"step": name}})

@@ -66,7 +66,15 @@ class SubmissionWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Work through submissions, as many at once as there are render workers (a slow one holds up no other)."""
+        """Work through submissions (first taking back the ones this node left half rendered), as many at once as
+        there are render workers (a slow one holds up no other)."""
+        try:
+            async with self.db.transaction() as conn:
+                taken = await store.release_own_submissions(conn, node_id=self.node_id, now=self.clock.now())
+            if taken:
+                log_event(log, logging.INFO, "submission.claims_taken_back", submissions=taken, node=self.node_id)
+        except Exception:
+            log.exception("submission.release_failed")
         await asyncio.gather(*(self._run_one_lane() for _ in range(self.config.render.workers)))
 
     async def _run_one_lane(self) -> None:

@@ -340,6 +340,16 @@ async def claim_submission(conn: AsyncConnection, *, node_id: str, now: float, l
     return Submission.from_row(row) if row else None
 
 
+async def release_own_submissions(conn: AsyncConnection, *, node_id: str, now: float) -> int:
+    """Put back submissions this node was rendering when it stopped (a crash, a shutdown mid-render): no lease wait."""
+    result = await conn.execute(
+        update(submissions)
+        .where(submissions.c.state == SubmissionState.RENDERING, submissions.c.claimed_by == node_id)
+        .values(state=SubmissionState.RECEIVED, claimed_by=None, claimed_until=None, updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
 async def claim_receipt(conn: AsyncConnection, job_ids: Sequence[int], now: float) -> bool:
     """Mark jobs' receipt as being sent; False if another node already did (each receipt goes out once)."""
     result = await conn.execute(

@@ -8,7 +8,8 @@ MPS/EOM/EOP (or PPS) and acts on MCF/RTP/RTN/PIP/PIN/PPR/RNR; phase E sends DCN 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,8 @@ class SendProgress:
     ctc_count: int = 0
     ftt_count: int = 0
     rtn_count: int = 0
+    ended_early: bool = False
+    """The call was ended on request (``finish_after_page``) before every page was sent."""
 
 
 def choose_session(remote: Capabilities, local: LocalFax, fine: bool, modulations: list[Modulation]) -> Session:
@@ -100,6 +103,17 @@ class T30Sender:
         self._modulations: list[Modulation] = []
         self._encoded: dict[tuple[int, str, int, bool], bytes] = {}
         self._page_counter = 0
+        self._finish_after_page = False
+
+    def finish_after_page(self) -> None:
+        """End the call cleanly once the page in flight is confirmed (EOP, then DCN), as for a shutdown."""
+        self._finish_after_page = True
+
+    def _post_command(self, pages: Sequence[OutgoingPage], index: int) -> Fcf:
+        """The post-page command, chosen as the page data ends so a request to finish still makes it EOP."""
+        if index == len(pages) - 1 or self._finish_after_page:
+            return Fcf.EOP
+        return Fcf.EOM if pages[index + 1].fine != pages[index].fine else Fcf.MPS
 
     # ------------------------------------------------------------------------------------ phase A
 
@@ -225,19 +239,23 @@ class T30Sender:
         await self.modem.send_silence()
         return await self._exchange([Frame(command, x_bit=True)], command.name)
 
-    async def _send_page_plain(self, data: bytes, session: Session, command: Fcf) -> Frame:
-        """Send one non-ECM page and its post-page command; returns the response."""
+    async def _send_page_plain(self, data: bytes, session: Session, command: Callable[[], Fcf]) -> tuple[Frame, Fcf]:
+        """Send one non-ECM page and its post-page command; returns the response and the command sent."""
         modulation = session.modulation
         if not await self.modem.send_image(modulation.short_code, data, modulation.bit_rate):
             raise CallFailed(ExtendedStatus.DISCONNECTED, "the call dropped while sending page data")
-        return await self._post_page(command)
+        sent = command()
+        return await self._post_page(sent), sent
 
-    async def _send_page_ecm(self, data: bytes, session: Session, command: Fcf) -> Session:
-        """Send one page in ECM partial pages, retransmitting what PPR asks for; returns the session."""
+    async def _send_page_ecm(
+        self, data: bytes, session: Session, command: Callable[[], Fcf]
+    ) -> tuple[Session, Fcf]:
+        """Send one page in ECM partial pages, retransmitting what PPR asks for; returns the session and the command."""
         blocks = ecm.split_blocks(data, session.ecm_frame_size)
         long_train = False
+        post = Fcf.NULL
         for block_number, block in enumerate(blocks):
-            post = command if block_number == len(blocks) - 1 else Fcf.NULL
+            post = command() if block_number == len(blocks) - 1 else Fcf.NULL
             pending = set(range(len(block)))
             pprs = 0
             while True:
@@ -267,7 +285,7 @@ class T30Sender:
                 if pprs % ecm.PPR_LIMIT == 0:
                     session, long_train = await self._continue_to_correct(session, post)
                     self.progress.session = session  # the rate the rest of the call runs at
-        return session
+        return session, post
 
     async def _while_not_ready(self, response: Frame) -> Frame:
         """Answer RNR with RR until the receiver is ready (at most T5)."""
@@ -319,6 +337,10 @@ class T30Sender:
         needs_training = True
         rtn_for_page = 0
         while index < len(pages):
+            if self._finish_after_page:
+                self.progress.ended_early = True
+                self.log.info(f"ending the call after {index} pages on request")
+                break
             page = pages[index]
             if needs_training or session is None:
                 if session is None:
@@ -327,21 +349,15 @@ class T30Sender:
                 session = await self._train(session)
                 self.progress.session = session
                 needs_training = False
-            last = index == len(pages) - 1
-            if last:
-                command = Fcf.EOP
-            elif pages[index + 1].fine != page.fine:
-                command = Fcf.EOM
-            else:
-                command = Fcf.MPS
             self.on_status(ExtendedStatus.TRANSMITTING, index + 1)
             data = self._coded(index, page, session)
             self.log.info(f"page {index + 1}: {len(data)} octets {session.compression}")
+            command_for = functools.partial(self._post_command, pages, index)
             if session.ecm:
-                session = await self._send_page_ecm(data, session, command)
+                session, command = await self._send_page_ecm(data, session, command_for)
                 response = Frame(Fcf.MCF)
             else:
-                response = await self._send_page_plain(data, session, command)
+                response, command = await self._send_page_plain(data, session, command_for)
             fcf = response.fcf
             if fcf in (Fcf.MCF, Fcf.PIP, Fcf.RTP):
                 self.progress.pages_confirmed += 1

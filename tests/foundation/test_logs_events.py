@@ -70,3 +70,39 @@ def test_modem_transcripts_follow_the_general_threshold() -> None:
     setup_logging(LoggingSection(events=EventLoggingSection(general="max")), stream)
     logging.getLogger("faxgate.modem.session").debug("sim0 --> AT+FCLASS=1")
     assert "AT+FCLASS=1" in stream.getvalue()
+
+
+def _fail_deep(tsid: str) -> None:
+    raise ValueError(f"bad frame from {tsid}")
+
+
+def test_exceptions_keep_their_traceback_as_indented_lines_that_cannot_forge_a_log_line() -> None:
+    stream = io.StringIO()
+    setup_logging(LoggingSection(), stream)
+    forged = "X\n2026-01-01T00:00:00Z INFO init forged.event\x1b[31m"
+    try:
+        _fail_deep(forged)
+    except ValueError:
+        logger("inbound").exception("inbound.call_failed", extra={"fields": {"device": "sim0"}})
+    lines = stream.getvalue().splitlines()
+    assert " ERROR inbound inbound.call_failed device=sim0 error=" in lines[0]
+    assert all(line.startswith("    | ") for line in lines[1:])
+    body = "\n".join(lines[1:])
+    assert "Traceback (most recent call last):" in body
+    assert "in _fail_deep" in body and "ValueError: bad frame from X" in body
+    assert "\x1b" not in stream.getvalue()
+    assert not any(line.startswith("2026-01-01") for line in lines)
+
+
+def test_json_format_carries_the_traceback_as_a_field() -> None:
+    stream = io.StringIO()
+    setup_logging(LoggingSection(format="json"), stream)
+    try:
+        _fail_deep("+49 30 1234")
+    except ValueError:
+        logger("outbound").exception("queue.call_failed")
+    [line] = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["event"] == "queue.call_failed"
+    assert record["traceback"].startswith("Traceback (most recent call last):")
+    assert "in _fail_deep" in record["traceback"] and record["traceback"].endswith("bad frame from +49 30 1234")

@@ -81,10 +81,13 @@ class ScriptedDevice:
         self.clock = clock
         self.aborts = 0
         self.closes = 0
+        self.finish_requests = 0
+        self._finish_after_page = False
         self.running: asyncio.Task[Any] | None = None
 
     async def send(self, job: SendJob, on_status: StatusCallback) -> CallResult:
         self.running = asyncio.current_task()
+        self._finish_after_page = False
         outcome = self.lines.next_outcome(job.dial_string)
         offered = count_pages(job.tiff_path)
         record = CallRecord(self.name, job.dial_string, self.clock.now(), pages_offered=offered, outcome=outcome)
@@ -100,6 +103,10 @@ class ScriptedDevice:
             for page in range(min(limit + 1, offered)):
                 on_status(ExtendedStatus.TRANSMITTING, page + 1)
                 await self.clock.sleep(self.lines.page_s)
+                if self._finish_after_page and page + 1 < min(limit, offered):  # EOP after this page, then DCN
+                    record.pages_confirmed = page + 1
+                    return CallResult(ExtendedStatus.CALL_ABORTED, reason="ended on request", pages=page + 1,
+                                      pages_total=offered, remote_csid="REMOTE")
             record.pages_confirmed = min(limit, offered)
             if limit < offered:
                 return CallResult(ExtendedStatus.FATAL_ERROR, reason="the far end hung up",
@@ -108,6 +115,11 @@ class ScriptedDevice:
                               remote_csid="REMOTE", bit_rate=14400)
         finally:
             record.ended = self.clock.now()
+
+    async def finish_after_page(self) -> None:
+        """End the call after the page in flight, as the provider does on a shutdown."""
+        self.finish_requests += 1
+        self._finish_after_page = True
 
     async def abort(self) -> None:
         """Drop the call in progress, as the provider does (by cancelling it)."""
