@@ -29,6 +29,9 @@ from gateway.intake.rtf import read_rtf_body
 from gateway.intake.text import (
     cut_html,
     cut_text,
+    declare_utf8,
+    decode_bytes,
+    decode_html,
     header_text,
     html_to_text,
     message_header,
@@ -225,8 +228,10 @@ def _walk(part: Message) -> list[_Item]:
     if not data:
         raise MailError(f"the attachment {name!r} is empty")
     declared = content_type
-    if part.get_content_maintype() == "text":
-        declared = f"{content_type}; charset={part.get_content_charset() or 'utf-8'}"
+    if part.get_content_maintype() == "text":  # decoded once here; the renderer gets UTF-8 and says so
+        charset = part.get_content_charset()
+        text = decode_html(data, charset) if content_type == "text/html" else decode_bytes(data, charset)
+        data, declared = text.encode("utf-8"), f"{content_type}; charset=utf-8"
     content_id = str(part.get("Content-ID", "") or "").strip().strip("<>")
     return [_Attachment(InputDocument(data=data, content_type=declared, filename=name), content_id)]
 
@@ -385,7 +390,7 @@ def _claim_cid_images(body: _Body, attachments: list[_Attachment]) -> list[_Atta
 def _body_document(body: _Body, stem: str) -> InputDocument:
     """The mail text as a document: HTML rendered as a page, or plain text."""
     if body.kind == "html":
-        return InputDocument(data=body.content.encode("utf-8"), content_type="text/html; charset=utf-8",
+        return InputDocument(data=declare_utf8(body.content).encode("utf-8"), content_type="text/html; charset=utf-8",
                              filename=f"{stem}.html", related=dict(body.related))
     return InputDocument(data=body.content.encode("utf-8"), content_type="text/plain; charset=utf-8",
                          filename=f"{stem}.txt")
