@@ -183,6 +183,9 @@ class SubmissionWorker:
         }
         index = recipient_index
         cover = await self.pool.render_cover(mail.cover_template, fields, render, work / f"cover-{index}.tif")
+        if cover.pages > 1:  # a long note ran onto more cover pages: the count on the cover says so
+            fields["page_count"] = str(len(body_pages) + cover.pages)
+            cover = await self.pool.render_cover(mail.cover_template, fields, render, work / f"cover-{index}.tif")
         out = work / f"job-{index}.tif"
         with FaxTiffWriter(out, fine=render.geometry.fine) as writer:
             for page in [*read_fax_tiff(cover.path), *body_pages]:
