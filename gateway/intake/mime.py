@@ -249,6 +249,8 @@ def _walk(part: Message) -> list[_Item]:
         if not _has_content(text, content_type == "text/html"):
             return []  # Apple Mail's empty att*.htm and other blank text parts are not pages
         data, declared = text.encode("utf-8"), f"{content_type}; charset=utf-8"
+    elif not data and part.get_content_maintype() == "multipart":
+        return []  # a multipart without its boundary holds nothing
     elif not data:
         raise MailError(f"the attachment {name} is empty")
     else:
