@@ -12,8 +12,9 @@ import aiosmtplib
 
 from gateway.config.sections import ReceiptsSection
 
-DeliveryError = (aiosmtplib.SMTPException, OSError)
-"""What a failed delivery raises: the smarthost refused it or is unreachable, or the Maildir cannot be written."""
+DeliveryError = (aiosmtplib.SMTPException, OSError, UnicodeError)
+"""What a failed delivery raises: the smarthost refused it or is unreachable, the Maildir cannot be written, or an
+address cannot be written in any encoding (bytes the sender's client sent that are not text)."""
 
 
 async def deliver_mail(receipts: ReceiptsSection, message: Message, recipients: list[str], *,

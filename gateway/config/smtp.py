@@ -76,6 +76,9 @@ class SmtpSection(Section):
     """Mail the sender when an accepted message cannot be faxed (DSN style, through the receipts smarthost)."""
     queued_receipts: bool = False
     """Mail the sender "queued: N pages to ..." once the pages are rendered."""
+    unfaxable_attachments: Literal["refuse", "drop"] = "refuse"
+    """An attachment that can never be pages (an archive, a sound file, BinHex, damaged base64): "refuse" the
+    mail with the file named (554), or "drop" the file and fax the rest."""
     bounce_attach_limit: Size = 2 * 1024 * 1024
     """Originals up to this size are attached to a bounce whole; larger ones by their headers only."""
 

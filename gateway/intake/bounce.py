@@ -30,7 +30,7 @@ def _recipient_lines(submission: Submission, only: list[str] | None) -> list[str
         number = recipient.get("number") or recipient.get("address", "")
         if only is not None and number not in only and recipient.get("address") not in only:
             continue
-        name = recipient.get("name", "")
+        name, number = safe_text(recipient.get("name", ""), 100), safe_text(number, 200)
         lines.append(f"{name} <{number}>" if name else number)
     return lines
 
@@ -53,7 +53,7 @@ def bounce_text(submission: Submission, reason: str, *, failed: list[str] | None
         f"  Fax to:     {', '.join(recipients) or '(no recipient)'}",
         f"  Reference:  {submission.id}",
         "",
-        f"Why: {reason}",
+        f"Why: {safe_text(reason, 2000)}",
         "",
         outcome,
         "",
@@ -67,7 +67,7 @@ def build_bounce(config: FaxgateConfig, submission: Submission, reason: str, raw
     """A multipart/report (RFC 3464) with the plain-words text, the delivery status and the original."""
     report = MIMEMultipart("report", report_type="delivery-status")
     report["From"] = formataddr(("Fax gateway", config.receipts.sender))
-    report["To"] = submission.envelope_from
+    report["To"] = safe_text(submission.envelope_from, 200)
     report["Subject"] = f"Fax not sent: {safe_text(submission.subject, 120) or submission.id}"
     report["Date"] = format_datetime(datetime.now(UTC))
     report["Message-ID"] = make_msgid(domain=config.smtp.hostname)
@@ -99,7 +99,7 @@ def _delivery_status(config: FaxgateConfig, submission: Submission, reason: str,
         if failed is not None and recipient.get("number") not in failed and address not in failed:
             continue
         block = Message()
-        block["Final-Recipient"] = f"rfc822; {address}"
+        block["Final-Recipient"] = f"rfc822; {safe_text(address, 200)}"
         block["Action"] = "failed"
         block["Status"] = status
         block["Diagnostic-Code"] = f"x-fax; {safe_text(reason, 300)}"
@@ -140,7 +140,7 @@ async def send_queued_notice(config: FaxgateConfig, submission: Submission, page
     recipients = ", ".join(_recipient_lines(submission, None))
     notice = EmailMessage()
     notice["From"] = formataddr(("Fax gateway", config.receipts.sender))
-    notice["To"] = submission.envelope_from
+    notice["To"] = safe_text(submission.envelope_from, 200)
     notice["Subject"] = f"Fax queued: {pages} page{'s' if pages != 1 else ''} to {recipients}"
     notice["Date"] = format_datetime(datetime.now(UTC))
     notice["Auto-Submitted"] = "auto-replied"

@@ -9,8 +9,10 @@ with their headers plus their own attachments.
 
 from __future__ import annotations
 
+import base64
 import html
 import mimetypes
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,10 +27,14 @@ from gateway.config import FaxgateConfig
 from gateway.config.smtp import SmtpSection
 from gateway.intake.addresses import header_names
 from gateway.intake.options import FaxOptions, read_options
+from gateway.intake.parts import describe, is_tiny_image, unfaxable
 from gateway.intake.rtf import read_rtf_body
 from gateway.intake.text import (
     cut_html,
     cut_text,
+    declare_utf8,
+    decode_bytes,
+    decode_html,
     header_text,
     html_to_text,
     message_header,
@@ -75,9 +81,18 @@ class _Body:
 class _Attachment:
     document: InputDocument
     content_id: str = ""
+    tiny: bool = False
+    """A logo, icon or tracking pixel: not a page unless the mail has nothing else."""
 
 
-_Item = _Body | _Attachment
+@dataclass(eq=False)
+class _Unfaxable:
+    """An attachment that can never become pages; the mail is refused with `reason`, or it is dropped."""
+
+    reason: str
+
+
+_Item = _Body | _Attachment | _Unfaxable
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,9 @@ def parse_fax_mail(raw: bytes, config: FaxgateConfig, *, now: datetime | None = 
     if auto and not auto.startswith("no"):
         raise MailError("automatic replies and delivery reports are not faxed (the mail is marked Auto-Submitted)")
     items = _walk(message)
+    unfaxable = [item for item in items if isinstance(item, _Unfaxable)]
+    if unfaxable and smtp.unfaxable_attachments == "refuse":
+        raise MailError(unfaxable[0].reason)
     bodies = [item for item in items if isinstance(item, _Body) and not item.forwarded]
     primary = [body for body in bodies if not body.fallback] or bodies[:1]
     if primary and primary[0].unreadable:
@@ -128,6 +146,8 @@ def parse_fax_mail(raw: bytes, config: FaxgateConfig, *, now: datetime | None = 
     attachments = [item for item in items if isinstance(item, _Attachment)]
     if body is not None and body.kind == "html":
         attachments = _claim_cid_images(body, attachments)
+    if any(not item.tiny for item in attachments) or body is not None:
+        attachments = [item for item in attachments if not item.tiny]
     cover = smtp.cover_page if options.cover is None else options.cover
     note_mode = smtp.body == "cover_note" or (smtp.body == "auto" and bool(attachments))
     body_is_note = body is not None and cover and note_mode
@@ -213,7 +233,8 @@ def _walk(part: Message) -> list[_Item]:
     if content_type in _TNEF_TYPES or (filename or "").lower() == "winmail.dat":
         return _tnef(part)
     disposition = part.get_content_disposition()
-    if part.get_content_maintype() == "text" and disposition != "attachment" and not filename:
+    is_text = part.get_content_maintype() == "text"
+    if is_text and disposition != "attachment" and not filename:
         text = part_text(part)
         if content_type == "text/html":
             return [_Body("html", text)]
@@ -221,14 +242,25 @@ def _walk(part: Message) -> list[_Item]:
             return [_Body("text", text)] if text.strip() or content_type == "text/plain" else []
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
-    name = filename or _default_name(content_type)
-    if not data:
-        raise MailError(f"the attachment {name!r} is empty")
-    declared = content_type
-    if part.get_content_maintype() == "text":
-        declared = f"{content_type}; charset={part.get_content_charset() or 'utf-8'}"
+    name = describe(filename, content_type)
+    if is_text:  # decoded once here; the renderer gets UTF-8 and says so
+        charset = part.get_content_charset()
+        text = decode_html(data, charset) if content_type == "text/html" else decode_bytes(data, charset)
+        if not _has_content(text, content_type == "text/html"):
+            return []  # Apple Mail's empty att*.htm and other blank text parts are not pages
+        data, declared = text.encode("utf-8"), f"{content_type}; charset=utf-8"
+    elif not data and part.get_content_maintype() == "multipart":
+        return []  # a multipart without its boundary holds nothing
+    elif not data:
+        raise MailError(f"the attachment {name} is empty")
+    else:
+        reason = unfaxable(part, data, name)
+        if reason is not None:
+            return [_Unfaxable(reason)]
+        declared = content_type
     content_id = str(part.get("Content-ID", "") or "").strip().strip("<>")
-    return [_Attachment(InputDocument(data=data, content_type=declared, filename=name), content_id)]
+    return [_Attachment(InputDocument(data=data, content_type=declared, filename=filename), content_id,
+                        tiny=not is_text and disposition != "attachment" and is_tiny_image(data))]
 
 
 def _alternative(children: list[Message]) -> list[_Item]:
@@ -246,10 +278,13 @@ def _alternative(children: list[Message]) -> list[_Item]:
 
     if not children:
         return []
-    best = max(reversed(range(len(children))), key=lambda index: rank(children[index]))
-    items = _walk(children[best])
+    # Best first (a later part of the same rank is the sender's preference); an empty HTML part never wins over
+    # a text part with words in it.
+    order = sorted(reversed(range(len(children))), key=lambda index: rank(children[index]), reverse=True)
+    walked = [(index, _walk(children[index])) for index in order]
+    best, items = next(((index, found) for index, found in walked if _items_have_content(found)), walked[0])
     plain_parts = [child for child in children if child.get_content_type() == "text/plain"]
-    if plain_parts and rank(children[best]) > 1:
+    if plain_parts and rank(children[best]) > 1 and plain_parts[-1] is not children[best]:
         plain = part_text(plain_parts[-1])
         for item in items:
             if isinstance(item, _Body):
@@ -327,6 +362,12 @@ def _forwarded(part: Message) -> list[_Item]:
     message = inner[0] if isinstance(inner, list) and inner else inner
     if not isinstance(message, Message):
         return []
+    encoding = str(part.get("Content-Transfer-Encoding", "") or "").strip().lower()
+    if encoding in ("base64", "quoted-printable"):  # several mailers encode attached messages, against RFC 2046
+        text = message.as_bytes().lstrip(b"\r\n")
+        decoded = (base64.b64decode(b"".join(text.split()) + b"==", validate=False) if encoding == "base64"
+                   else quopri.decodestring(text))
+        message = parse_message(decoded)
     items = _walk(message)
     bodies = [item for item in items if isinstance(item, _Body) and not item.forwarded]
     body = _merge(bodies) if bodies else _Body("text", "")
@@ -342,6 +383,10 @@ def _forwarded(part: Message) -> list[_Item]:
     body.fallback = False
     merged = {id(item) for item in bodies}
     rest = [item for item in items if id(item) not in merged]
+    if body.kind == "html":  # its inline images travel with its page, as the main body's do
+        attachments = [item for item in rest if isinstance(item, _Attachment)]
+        kept = {id(item) for item in _claim_cid_images(body, attachments)}
+        rest = [item for item in rest if not isinstance(item, _Attachment) or id(item) in kept]
     return [body, *rest]
 
 
@@ -370,6 +415,17 @@ def _has_images(markup: str) -> bool:
     return "<img" in markup.lower()
 
 
+def _has_content(text: str, is_html: bool) -> bool:
+    """Words, or for HTML an image: what makes a text part worth a page."""
+    return bool((html_to_text(text) if is_html else text).strip()) or (is_html and _has_images(text))
+
+
+def _items_have_content(items: list[_Item]) -> bool:
+    """An alternative worth choosing: a body with content, or documents of its own."""
+    return any(isinstance(item, _Attachment) or
+               (isinstance(item, _Body) and _has_content(item.content, item.kind == "html")) for item in items)
+
+
 def _claim_cid_images(body: _Body, attachments: list[_Attachment]) -> list[_Attachment]:
     """Images the HTML shows by cid: belong to the page, not to the document list."""
     referenced = {ref.strip("<>") for ref in _CID_REF.findall(body.content)}
@@ -385,7 +441,7 @@ def _claim_cid_images(body: _Body, attachments: list[_Attachment]) -> list[_Atta
 def _body_document(body: _Body, stem: str) -> InputDocument:
     """The mail text as a document: HTML rendered as a page, or plain text."""
     if body.kind == "html":
-        return InputDocument(data=body.content.encode("utf-8"), content_type="text/html; charset=utf-8",
+        return InputDocument(data=declare_utf8(body.content).encode("utf-8"), content_type="text/html; charset=utf-8",
                              filename=f"{stem}.html", related=dict(body.related))
     return InputDocument(data=body.content.encode("utf-8"), content_type="text/plain; charset=utf-8",
                          filename=f"{stem}.txt")
@@ -398,11 +454,6 @@ def _filename(part: Message) -> str | None:
         return None
     name = header_text(name)
     return safe_text(name.replace("/", "_").replace("\\", "_"), 120)
-
-
-def _default_name(content_type: str) -> str:
-    extension = mimetypes.guess_extension(content_type) or ".bin"
-    return f"attachment{extension}"
 
 
 def _header_text(message: Message, name: str) -> str:

@@ -96,8 +96,13 @@ class JobFinisher:
                 document = await get_blob(conn, member.document_blob_id) if member.document_blob_id else None
                 reports.append(JobReport(member, await store.list_attempts(conn, job_id=member.id),
                                          submission.subject if submission else "", document))
-        message = receipt_message(reports, self.config, job.receipt_address)
-        if not await deliver(message, self.config, job.receipt_address):
+        sent = False
+        try:
+            message = receipt_message(reports, self.config, job.receipt_address)
+            sent = await deliver(message, self.config, job.receipt_address)
+        except Exception as exc:  # a receipt that failed in any way is retried by the sweep, never counted as sent
+            log_event(log, logging.WARNING, "receipt.failed", to=job.receipt_address, error=type(exc).__name__)
+        if not sent:
             async with self.db.transaction() as conn:
                 for member_id in ids:
                     await store.update_job(conn, member_id, receipt_sent_at=None)

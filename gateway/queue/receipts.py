@@ -137,11 +137,12 @@ def receipt_message(reports: list[JobReport], config: FaxgateConfig, to: str) ->
         state = "sent" if report.sent else "canceled" if report.canceled else "not sent"
         lines.append(f"- {report.job.recipient_number}: {state}, "
                      f"{report.job.pages_sent}/{report.job.pages} pages, {len(report.attempts)} call(s), "
-                     f"{report.duration_s:.0f} s on the line, remote station {report.remote_csid or 'unknown'}")
+                     f"{report.duration_s:.0f} s on the line, "
+                     f"remote station {safe_text(report.remote_csid, 40) or 'unknown'}")
     lines += ["", "The attached transmission report shows every call and the first page."]
     message = EmailMessage()
     message["From"] = formataddr(("Fax gateway", config.receipts.sender))
-    message["To"] = to
+    message["To"] = safe_text(to, 200)
     message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(ZoneInfo("UTC")))
     message["Message-ID"] = make_msgid(domain="faxgate")

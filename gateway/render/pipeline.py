@@ -50,7 +50,8 @@ def identify(data: bytes, document: InputDocument) -> Sniffed:
     if found is None:
         raise RenderError(
             RenderErrorCode.UNKNOWN_TYPE,
-            "This kind of file cannot be faxed; send PDF, an image, plain text, HTML or an Office document.",
+            (f"{document.filename!r} is a kind of file that cannot be faxed" if document.filename else
+             "This kind of file cannot be faxed") + "; send PDF, an image, plain text, HTML or an Office document.",
         )
     return found
 

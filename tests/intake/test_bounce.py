@@ -126,3 +126,18 @@ async def test_on_the_embedded_defaults_bounces_and_receipts_land_in_the_local_m
     assert bounce["Return-Path"] == "<>" and bounce["X-Original-To"] == "clinic@example.com"
     assert "the number 5550101 was busy on every try" in bounce.as_string()
     assert by_subject["Fax sent"]["Return-Path"] == "<faxgate@localhost>"
+
+
+async def test_a_bounce_carries_any_string_a_mail_can_carry(gateway: Gateway, sink: Sink) -> None:
+    """8-bit bytes that are no text (kept by the SMTP layer as surrogates) in names, reason and subject: the
+    bounce still goes out, in plain words, instead of failing on encoding."""
+    import dataclasses
+
+    stored, raw = await _accepted(gateway, simple_mail(subject="Befund"), ["5551234@fax.localhost"])
+    odd = dataclasses.replace(stored, subject="Befund f\udcfcr M\udcfcller 镕",
+                              recipients=[{**stored.recipients[0], "name": "Dr. M\udcfcller"}])
+    assert await send_bounce(gateway.config, odd, "the attachment 'scan\udcff.xyz' cannot be faxed", raw)
+    bounce = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
+    words = next(iter(bounce.iter_parts())).get_content()
+    assert "Why: the attachment 'scan .xyz' cannot be faxed" in words
+    assert "Dr. M ller <" in words and "镕" in bounce["Subject"]

@@ -174,3 +174,37 @@ async def test_a_broadcast_with_a_canceled_job_gets_one_grouped_receipt_when_all
     assert "Your fax to 5550102 was canceled by alice before any page was sent." in text
     assert [(await queue.job(job_id)).job_status for job_id in [*ids, late]] == [
         JobStatus.COMPLETED, JobStatus.COMPLETED, JobStatus.CANCELED]
+
+
+
+async def test_a_receipt_that_fails_in_any_way_is_retried_never_marked_sent(make_queue: MakeQueue) -> None:
+    """Not only a refusing smarthost: a receipt that cannot even be written (here its fax, for the report's
+    thumbnail, is damaged in the store) stays unsent for the sweep to retry, instead of counting as sent."""
+    from aiosmtpd.controller import Controller
+
+    from gateway.storage import jobs as store
+    from gateway.storage import put_blob
+    from tests.queue.simserver import Sink
+    from tests.support.net import free_port
+
+    port = free_port()
+    queue = await make_queue({"receipts": {"smtp_port": port}})
+    job = await queue.add_job("5550100", receipt="carol@example.com")
+    await queue.run_for(600)  # sent; the smarthost is down, so the receipt waits for the sweep
+    good = (await queue.job(job)).document_blob_id
+    async with queue.db.transaction() as conn:
+        damaged = await put_blob(conn, b"II*\x00 not a fax any more", "image/tiff")
+        await store.update_job(conn, job, document_blob_id=damaged)
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await queue.finisher.sweep()
+        assert sink.messages == [] and (await queue.job(job)).receipt_sent_at is None
+        async with queue.db.transaction() as conn:
+            await store.update_job(conn, job, document_blob_id=good)
+        await queue.finisher.sweep()
+    finally:
+        controller.stop()
+    assert [message["Subject"] for message in sink.messages] == ["Fax sent to 5550100"]
+    assert (await queue.job(job)).receipt_sent_at is not None
