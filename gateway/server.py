@@ -222,10 +222,11 @@ def stored_node_id(data_dir: Path) -> str:
     """This node's id, kept in the data folder so a restarted node (after a crash too) knows its own claims."""
     path = data_dir / NODE_ID_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_data_dir(data_dir)
         made = f"{safe_filename_part(socket.gethostname(), 40, 'node')}-{secrets.token_hex(4)}"
         temporary = path.with_name(f".{NODE_ID_FILE}.{os.getpid()}")
-        temporary.write_text(made + "\n", encoding="ascii")
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="ascii") as out:
+            out.write(made + "\n")
         try:
             os.link(temporary, path)  # complete or absent, and a second process starting now keeps the first id
         except FileExistsError:

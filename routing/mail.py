@@ -33,7 +33,7 @@ async def send_mail(receipts: ReceiptsSection, message: EmailMessage, recipients
         raise RoutingFailure(f"the mail server said {exc.code} {exc.message[:120]}",
                              retryable=exc.code < 500) from exc
     except DeliveryError as exc:
-        where = (f"the Maildir {receipts.maildir}" if receipts.maildir is not None
-                 else f"the mail server {receipts.smtp_host}:{receipts.smtp_port}")
-        raise RoutingFailure(f"cannot deliver to {where} ({type(exc).__name__})") from exc
+        problem = (f"cannot write to the Maildir {receipts.maildir}" if receipts.maildir is not None
+                   else f"cannot reach the mail server {receipts.smtp_host}:{receipts.smtp_port}")
+        raise RoutingFailure(f"{problem} ({type(exc).__name__})") from exc
     return str(message["Message-ID"])
