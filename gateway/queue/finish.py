@@ -16,6 +16,7 @@ from gateway.logs import log_event, logger
 from gateway.model import OutgoingJob
 from gateway.queue.clock import WallClock
 from gateway.queue.receipts import JobReport, deliver, receipt_message
+from gateway.render.links import LEFT_OUT
 from gateway.storage import Database, get_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import get_submission
@@ -95,7 +96,8 @@ class JobFinisher:
             for member in group:
                 document = await get_blob(conn, member.document_blob_id) if member.document_blob_id else None
                 reports.append(JobReport(member, await store.list_attempts(conn, job_id=member.id),
-                                         submission.subject if submission else "", document))
+                                         submission.subject if submission else "", document,
+                                         list(submission.options.get(LEFT_OUT, [])) if submission else []))
         sent = False
         try:
             message = receipt_message(reports, self.config, job.receipt_address)

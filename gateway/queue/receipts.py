@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -29,6 +29,8 @@ class JobReport:
     subject: str
     document: bytes | None
     """The job's TIFF (for the page-1 thumbnail and the optional whole fax)."""
+    left_out: list[str] = field(default_factory=list)
+    """What the documents only linked to and the fax went without (gateway.render.links), in plain words."""
 
     @property
     def sent(self) -> bool:
@@ -139,6 +141,8 @@ def receipt_message(reports: list[JobReport], config: FaxgateConfig, to: str) ->
                      f"{report.job.pages_sent}/{report.job.pages} pages, {len(report.attempts)} call(s), "
                      f"{report.duration_s:.0f} s on the line, "
                      f"remote station {safe_text(report.remote_csid, 40) or 'unknown'}")
+    for note in dict.fromkeys(note for report in reports for note in report.left_out):
+        lines += ["", f"Left out: {safe_text(note, 300)}"]
     lines += ["", "The attached transmission report shows every call and the first page."]
     message = EmailMessage()
     message["From"] = formataddr(("Fax gateway", config.receipts.sender))

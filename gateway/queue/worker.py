@@ -25,6 +25,7 @@ from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
 from gateway.queue.clock import WallClock
 from gateway.queue.enqueue import JobFactory, JobRequest
 from gateway.render import RenderError, RenderOptions, RenderPool, RenderResult
+from gateway.render.links import LEFT_OUT, left_out_notes
 from gateway.storage import Database, get_blob, put_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import set_submission_state
@@ -126,6 +127,7 @@ class SubmissionWorker:
         render = RenderOptions(resolution=resolution, max_pages=self.config.outbox.max_pages,
                                max_image_pixels=limits.max_image_pixels,
                                max_page_length_mm=limits.max_page_length_mm)
+        left_out = await asyncio.to_thread(left_out_notes, mail.documents)
         with tempfile.TemporaryDirectory(prefix="faxgate-render-") as folder:
             work = Path(folder)
             body: RenderResult | None = None
@@ -161,7 +163,8 @@ class SubmissionWorker:
             first_blob = next(iter(shared.values()), None)
             pages = documents[0][2] if documents else 0
             await set_submission_state(conn, submission.id, SubmissionState.QUEUED, document_blob_id=first_blob,
-                                       pages=pages, claimed_by=None, claimed_until=None)
+                                       pages=pages, claimed_by=None, claimed_until=None,
+                                       options={**stored, LEFT_OUT: left_out} if left_out else stored)
         if self.events is not None:
             for job_id in job_ids:
                 self.events.publish(ServerEvents.OUT_QUEUE, "job.added", job=job_id, submission=submission.id,

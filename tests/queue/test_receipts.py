@@ -5,7 +5,9 @@ from __future__ import annotations
 from gateway.enums import ServerEvents
 from gateway.queue.activity import xferfaxlog
 from gateway.queue.documents import load_pymupdf
+from gateway.render.links import LEFT_OUT
 from gateway.storage import get_blob
+from gateway.storage.submissions import set_submission_state
 from tests.queue.conftest import MakeQueue
 from tests.queue.simserver import smtp_sink
 
@@ -208,3 +210,17 @@ async def test_a_receipt_that_fails_in_any_way_is_retried_never_marked_sent(make
         controller.stop()
     assert [message["Subject"] for message in sink.messages] == ["Fax sent to 5550100"]
     assert (await queue.job(job)).receipt_sent_at is not None
+
+
+async def test_the_receipt_says_what_was_left_out(make_queue: MakeQueue) -> None:
+    note = "'report.docx' links to 2 pictures or objects outside the document; the fax was sent without them."
+    with smtp_sink() as (sink, port):
+        queue = await make_queue({"receipts": {"smtp_port": port}})
+        submission = await queue.add_submission()
+        async with queue.db.transaction() as conn:
+            await set_submission_state(conn, submission, "queued", options={LEFT_OUT: [note]})
+        await queue.add_job("5550100", pages=1, submission=submission, receipt="ada@clinic.example")
+        await queue.run_for(600)
+    [mail] = sink.messages
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Your fax to 5550100 was sent" in text and f"Left out: {note}" in text
