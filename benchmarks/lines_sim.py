@@ -92,6 +92,7 @@ class Traffic:
         await self.go.wait()
         modem = self.network.modems[modem_name(line)]
         remote = self.network.remotes[caller_number(line)]
+        await asyncio.sleep(self.random.uniform(0.0, PAUSE_S[1]))  # the lines do not start in step
         while not self.stop_calling.is_set():
             if modem.busy or remote.endpoint is not None:
                 await asyncio.sleep(0.2)
