@@ -17,7 +17,7 @@ faxgate's confirmed pages vs the remote's received pages), and lines that comple
 N is clean when all of these are zero; N steps up the list until one is not. The last line is one JSON object:
 max_lines_clean, faxgate's CPU per line (% of one core) and the simulator's CPU (% of one core), per N.
 
-    .venv/bin/python -m benchmarks.lines [--lines 4,8,12,16,20] [--minutes 10]
+    .venv/bin/python -m benchmarks.lines [--lines 4,8,12,16,20] [--minutes 10] [--pages 2]
 
 Target: at least 16 lines on a 2-core machine. ``--hangup-after-pages K`` makes line 0's remote machines drop
 the line after K pages (both directions): a check that failures are counted.
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import select
@@ -62,10 +63,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_LINES = 16
 OPEN_JOBS_PER_DEST = 1
 POLL_S = 2.0
+PR_SET_PDEATHSIG = 1
 NOT_CONNECTED = {"busy": "busy", "no answer": "no_answer", "no dial tone": "no_dial_tone"}
 """Remote outcomes of calls that never connected (not failures, counted apart)."""
 NOT_CONNECTED_STATUS = {ExtendedStatus.BUSY: "busy", ExtendedStatus.NO_ANSWER: "no_answer",
                         ExtendedStatus.NO_DIAL_TONE: "no_dial_tone"}
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if the benchmark dies, even by SIGKILL (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -164,8 +171,9 @@ def _sum_by(rows: Iterable[dict[str, Any]], key: str, value: str, role: str | No
 class Run:
     """One N: the simulator, faxgate serve, the feeder, then the counts."""
 
-    def __init__(self, lines: int, minutes: float, workdir: Path, hangup_after_pages: int | None) -> None:
+    def __init__(self, lines: int, minutes: float, workdir: Path, pages: int, hangup_after_pages: int | None) -> None:
         self.lines = lines
+        self.pages = pages
         self.minutes = minutes
         self.workdir = workdir
         self.hangup_after_pages = hangup_after_pages
@@ -216,11 +224,11 @@ class Run:
 
     def _start_simulator(self) -> dict[str, str]:
         args = [sys.executable, "-m", "benchmarks.lines_sim", "--lines", str(self.lines), "--dir", str(self.workdir),
-                "--max-seconds", str(self.minutes * 60.0 + 1800.0)]
+                "--pages", str(self.pages), "--max-seconds", str(self.minutes * 60.0 + 1800.0)]
         if self.hangup_after_pages is not None:
             args += ["--hangup-after-pages", str(self.hangup_after_pages)]
         self.sim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=(self.workdir / "sim.log").open("w"),
-                                    text=True, start_new_session=True)
+                                    text=True, start_new_session=True, preexec_fn=_die_with_parent)
         assert self.sim.stdout is not None
         ready, _, _ = select.select([self.sim.stdout], [], [], 60.0)
         line = self.sim.stdout.readline() if ready else ""
@@ -231,7 +239,8 @@ class Run:
     def _start_serve(self) -> None:
         log = (self.workdir / "serve.log").open("w")
         self.serve = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
-                                      cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                      cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                      preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 90.0
         while time.monotonic() < deadline:
             if self.serve.poll() is not None:
@@ -330,28 +339,37 @@ def _tiff_pages(path: Path) -> int:
         return int(getattr(image, "n_frames", 1))
 
 
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 1) if values else 0.0
+
+
 def _line(figure: dict[str, Any]) -> str:
     return (f"N={figure['lines']:<3} {'clean' if figure['clean'] else 'NOT CLEAN'}  calls in/out "
             f"{figure['calls_in']}/{figure['calls_out']}  pages in/out {figure['pages_in']}/{figure['pages_out']}  "
             f"failed {figure['failed_in']}/{figure['failed_out']}  lost {figure['lost_pages']}  "
             f"not connected {figure['not_connected']}  faxgate {figure['faxgate_cpu_pct']}% "
             f"({figure['faxgate_cpu_per_line_pct']}%/line)  simulator {figure['simulator_cpu_pct']}%  "
-            f"late ticks {figure['late_ticks']}" + (f"  ({figure['problem']})" if figure.get("problem") else ""))
+            f"late ticks {figure['late_ticks']}  lines busy {_mean(figure['occupancy_pct'])}%"
+            + (f"  ({figure['problem']})" if figure.get("problem") else ""))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", default="4,8,12,16,20", help="Values of N to try, in order.")
     parser.add_argument("--minutes", type=float, default=10.0, help="Steady window per N.")
+    parser.add_argument("--pages", type=int, default=2, help="Pages of each call the remote callers make.")
     parser.add_argument("--hangup-after-pages", type=int, default=None, help="Fault: line 0's remotes drop calls.")
     parser.add_argument("--keep", action="store_true", help="Keep the work folders (logs, store) and print them.")
     args = parser.parse_args()
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM: unwind, so every child is stopped
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     per_n: list[dict[str, Any]] = []
     for lines in (int(value) for value in args.lines.split(",")):
         workdir = Path(tempfile.mkdtemp(prefix=f"faxgate-lines-{lines}-"))
         try:
-            figure = await Run(lines, args.minutes, workdir, args.hangup_after_pages).run()
-        except RuntimeError as exc:
+            figure = await Run(lines, args.minutes, workdir, args.pages, args.hangup_after_pages).run()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             print(f"N={lines}: the run broke off: {exc}", flush=True)
             per_n.append({"lines": lines, "clean": False, "problem": str(exc)})
             break

@@ -4,8 +4,8 @@ N spandsp soft-modems on ptys (``RealTimeRunner``, real time) and, per line i, t
 that calls line i as soon as both are idle (resting a short random time after each of its calls), and a
 destination that faxgate sends to.
 Signals from ``benchmarks.lines``: SIGUSR1 starts the callers, SIGUSR2 stops new calls (calls in flight finish;
-then every remote call record is written to ``DIR/sim-summary.json``), SIGTERM ends the process. It also ends by
-itself after ``--max-seconds`` or when its parent is gone. Not meant to be run by hand.
+then every remote call record is written to ``DIR/sim-summary.json``), SIGTERM ends the process (the kernel also
+sends it when the benchmark dies). It ends by itself after ``--max-seconds``. Not meant to be run by hand.
 """
 
 from __future__ import annotations
@@ -160,7 +160,6 @@ async def serve(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGUSR1, traffic.go.set)
     loop.add_signal_handler(signal.SIGUSR2, traffic.stop_calling.set)
     loop.add_signal_handler(signal.SIGTERM, traffic.runner.stop)
-    parent = os.getppid()
     pacer = asyncio.create_task(traffic.runner.run(args.max_seconds))
     tasks = [asyncio.create_task(traffic.caller(line)) for line in range(args.lines)]
     tasks.append(asyncio.create_task(traffic.sample_occupancy()))
@@ -173,12 +172,7 @@ async def serve(args: argparse.Namespace) -> None:
         temporary.write_text(json.dumps(traffic.summary(drained)), encoding="utf-8")
         temporary.replace(target)
 
-    async def orphaned() -> None:
-        while os.getppid() == parent:
-            await asyncio.sleep(1.0)
-        traffic.runner.stop()
-
-    tasks += [asyncio.create_task(finish()), asyncio.create_task(orphaned())]
+    tasks.append(asyncio.create_task(finish()))
     try:
         await pacer
     finally:
