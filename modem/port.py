@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -23,6 +26,11 @@ class Clock(Protocol):
         """Let ``seconds`` pass on this clock."""
         ...
 
+    async def compute(self, work: Callable[[], T]) -> T:
+        """Do CPU-heavy work (decoding a page): off the event loop on real time, so every line keeps its timing;
+        at once on virtual time, where it takes no line time."""
+        ...
+
 
 class RealClock:
     """Wall-clock time for real modems and pty lines."""
@@ -34,6 +42,10 @@ class RealClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep on the event loop."""
         await asyncio.sleep(max(0.0, seconds))
+
+    async def compute(self, work: Callable[[], T]) -> T:
+        """In a thread."""
+        return await asyncio.to_thread(work)
 
 
 class ModemPort(Protocol):

@@ -10,8 +10,12 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from modem.port import Clock
+
+T = TypeVar("T")
 
 WallClock = Clock
 """The queue's clock has the shape of ``modem.port.Clock``; here ``now()`` must be UNIX seconds."""
@@ -28,6 +32,10 @@ class SystemClock:
         """Sleep on the event loop."""
         await asyncio.sleep(max(0.0, seconds))
 
+    async def compute(self, work: Callable[[], T]) -> T:
+        """In a thread."""
+        return await asyncio.to_thread(work)
+
 
 class ManualClock:
     """Virtual calendar time: sleepers wake only when a test moves time forward with ``advance_to``."""
@@ -40,6 +48,10 @@ class ManualClock:
     def now(self) -> float:
         """The virtual time."""
         return self._now
+
+    async def compute(self, work: Callable[[], T]) -> T:
+        """At once: on virtual time CPU work takes no time."""
+        return work()
 
     async def sleep(self, seconds: float) -> None:
         """Wait until virtual time reaches now + seconds."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from modem.spandsp import SAMPLE_RATE
+
+T = TypeVar("T")
 
 
 class _Advancer(Protocol):
@@ -26,3 +29,7 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         """Let ``seconds`` of line time pass (runs 20 ms ticks on virtual time)."""
         await self._network.run_for(seconds)
+
+    async def compute(self, work: Callable[[], T]) -> T:
+        """At once: CPU work takes no line time, and the line waits for it."""
+        return work()

@@ -12,6 +12,7 @@ the call if the sender had more.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -121,6 +122,8 @@ class T30Receiver:
         self._pending: list[Frame] = []
         self._last_response: Frame | None = None
         self._last_block: tuple[int, int] | None = None
+        self._decoding: list[tuple[asyncio.Future[DecodedPage], Session]] = []
+        """Confirmed ECM pages still being decoded in a thread, in page order."""
 
     async def _respond(self, fcf: Fcf, fif: bytes = b"") -> None:
         if not await self.modem.send_frames([Frame(fcf, fif)]):
@@ -232,6 +235,25 @@ class T30Receiver:
     def _decode(self, data: bytes, session: Session) -> DecodedPage:
         return decode_page(data, session.compression, width=PAGE_WIDTH)
 
+    async def _decode_off_loop(self, data: bytes, session: Session) -> DecodedPage:
+        """Decode off the event loop: a page takes a few hundred ms of CPU, which other lines must not wait for."""
+        return await self.modem.at.port.clock.compute(lambda: self._decode(data, session))
+
+    def _store_later(self, data: bytes, session: Session) -> None:
+        """Keep a confirmed ECM page, decoding it while the call goes on: the sender starts the next page about
+        75 ms after our MCF, and the modem must be listening (+FRM) by then."""
+        self._decoding.append((asyncio.ensure_future(self._decode_off_loop(data, session)), session))
+
+    async def _stored(self) -> None:
+        """Wait for the pages still being decoded and keep them, in order."""
+        while self._decoding:
+            task, session = self._decoding.pop(0)
+            self._store(await task, session)
+
+    @property
+    def _pages_taken(self) -> int:
+        return len(self.progress.pages) + len(self._decoding)
+
     def _store(self, page: DecodedPage, session: Session) -> None:
         self.progress.pages.append(
             ReceivedPage(bitmap=page.bitmap, fine=session.fine, rows=page.rows, bad_rows=page.bad_rows)
@@ -249,9 +271,12 @@ class T30Receiver:
             command = await self._command(T2)
             if not await self._answer_repeat(command):
                 return command
-        page = self._decode(image.data, session)
+        decoding = asyncio.ensure_future(self._decode_off_loop(image.data, session))
+        try:
+            command = await self._command(T2)  # listen for the post-page command at once (+FRH), decoding meanwhile
+        finally:
+            page = await decoding
         good = self.quality.acceptable(page)
-        command = await self._command(T2)
         if command is None or command.fcf not in POST_PAGE_COMMANDS:
             if command is not None:
                 return command
@@ -313,7 +338,7 @@ class T30Receiver:
                 await self._respond(Fcf.ERR)
                 post = decode_fcf(command.fif[0]) if command.fif else Fcf.NULL
                 if post in POST_PAGE_COMMANDS:
-                    self._store(self._decode(b"".join(blocks), session), session)
+                    self._store_later(b"".join(blocks), session)
                     return Frame(post or Fcf.NULL), session
                 continue
             if command.fcf != Fcf.PPS or len(command.fif) < 4:
@@ -334,14 +359,21 @@ class T30Receiver:
             await self._respond(Fcf.MCF)
             post = decode_fcf(command.fif[0])
             if post is not None and post in POST_PAGE_COMMANDS:
-                self._store(self._decode(b"".join(blocks), session), session)
+                self._store_later(b"".join(blocks), session)
                 return Frame(post), session
 
     async def run(self) -> None:
-        """Receive until EOP (then DCN) or until the call fails; raises CallFailed on failure."""
+        """Receive until EOP (then DCN) or until the call fails; raises CallFailed on failure. Every page
+        confirmed to the sender is in progress.pages when it returns or raises."""
+        try:
+            await self._run()
+        finally:
+            await self._stored()
+
+    async def _run(self) -> None:
         session = await self._negotiate(first=True)
         while True:
-            self.on_status(ExtendedStatus.RECEIVING, len(self.progress.pages) + 1)
+            self.on_status(ExtendedStatus.RECEIVING, self._pages_taken + 1)
             if session.ecm:
                 command, session = await self._receive_ecm_page(session)
             else:
@@ -350,11 +382,11 @@ class T30Receiver:
                 raise CallFailed(ExtendedStatus.DISCONNECTED, "the far end stopped sending in mid-page")
             fcf = command.fcf
             more = (Fcf.MPS, Fcf.PRI_MPS, Fcf.EOM, Fcf.PRI_EOM)
-            if fcf in more and self.max_pages is not None and len(self.progress.pages) >= self.max_pages:
+            if fcf in more and self.max_pages is not None and self._pages_taken >= self.max_pages:
                 self.progress.refused_more = True
                 self.log.info(f"page limit of {self.max_pages} reached with more to come: ending the call (DCN)")
                 await self._disconnect()
-                kept = len(self.progress.pages)
+                kept = self._pages_taken
                 raise CallFailed(
                     ExtendedStatus.PARTIALLY_RECEIVED,
                     f"{kept} page{'s' if kept != 1 else ''} kept (the limit for one call); the rest were refused",
