@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.intake import rtf_html
 from gateway.intake.rtf import RtfError, decompress_rtf, read_rtf_body, rtf_to_text
-from tests.fuzz.mutate import bytes_or_mutated, mutated
+from tests.fuzz.mutate import bytes_or_mutated
 from tests.support.rtf_compress import compress_rtf
 
 _WORDS = ["\\b", "\\b0", "\\i", "\\ul", "\\ulnone", "\\strike", "\\super", "\\sub", "\\nosupersub", "\\fs", "\\fs48",

@@ -25,7 +25,7 @@ from modem.t30.frames import (
     fcf_name,
     modulation_from_ctc,
 )
-from tests.fuzz.mutate import bytes_or_mutated, mutated
+from tests.fuzz.mutate import bytes_or_mutated
 
 
 def _printable(text: str) -> bool:
