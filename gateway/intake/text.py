@@ -6,6 +6,7 @@ import codecs
 import contextlib
 import re
 from collections.abc import Iterable
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from html.parser import HTMLParser
@@ -34,26 +35,28 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     if charset:
         label = charset.strip().strip('"').lower()
         encoding = _SUPERSETS.get(label, label)
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            pass
-        else:
-            if encoding in ("utf-8", "utf_8"):
-                return data.decode("utf-8", "replace")
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError:
-                if encoding == "cp1252":
-                    try:
-                        return data.decode("utf-8")  # mislabelled UTF-8 is common
-                    except UnicodeDecodeError:
-                        pass
-                return data.decode(encoding, "replace")
+        # Unknown labels and codecs that are no charset (rot13, base64, idna) are read as if undeclared.
+        with contextlib.suppress(LookupError, UnicodeError):
+            return _decode_declared(data, encoding)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("cp1252", "replace")
+
+
+def _decode_declared(data: bytes, encoding: str) -> str:
+    """Decode with a declared charset; mislabelled UTF-8 in "cp1252" is read as UTF-8, damage as U+FFFD."""
+    if encoding in ("utf-8", "utf_8"):
+        return data.decode("utf-8", "replace")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        if encoding == "cp1252":
+            try:
+                return data.decode("utf-8")  # mislabelled UTF-8 is common
+            except UnicodeDecodeError:
+                pass
+        return data.decode(encoding, "replace")
 
 
 def part_text(part: Message) -> str:
@@ -152,7 +155,7 @@ def header_text(value: object) -> str:
     if any("\udc80" <= ch <= "\udcff" for ch in text):  # 8-bit bytes the parser kept as surrogates
         text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
     if "=?" in text:
-        with contextlib.suppress(ValueError, LookupError, UnicodeError):
+        with contextlib.suppress(ValueError, LookupError, UnicodeError, MessageError):  # damaged words stay raw
             text = str(make_header(decode_header(text)))
     return " ".join(text.split())
 

@@ -9,7 +9,7 @@ import quopri
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from gateway.config import default_config
@@ -131,6 +131,10 @@ def _parse(raw: bytes) -> None:
 
 
 @given(_mail())
+@example(b"Content-Type: text/plain; charset=rot13\r\n\r\nx")  # a codec, not a charset: LookupError escaped
+@example(b"Content-Type: text/plain; charset=idna\r\n\r\nx\x9f")  # idna refuses "replace": UnicodeError escaped
+@example(b"X-Fax-Resolution: =?\x80tf-8?B?w7w=?=\r\n\r\nx")  # a non-ASCII charset name: CharsetError escaped
+@example(b"Subject: =?iso-2022-jp?b?\x00yRCQ?=\r\n\r\nx")  # a broken base64 word: HeaderParseError escaped
 def test_mail_built_from_hostile_parts(raw: bytes) -> None:
     _parse(raw)
 
