@@ -21,7 +21,8 @@ from gateway.intake.rtf import GroupState, RtfReader, tidy_text
 
 MAX_HTML_CHARS = 10_000_000
 """Stop writing HTML past this (far more than a fax job's page limit holds); a note on the page says so."""
-_MARKUP_CHARS = 48  # about what a run's, a paragraph's or a cell's tags add; counted towards MAX_HTML_CHARS
+_MARKUP_CHARS = 48  # at least what a cell's or a row's tags add; counted towards MAX_HTML_CHARS
+_NOTE_ROOM = 1024  # kept free under MAX_HTML_CHARS for the truncation note, the tags it closes and the wrapper
 DEFAULT_HALF_POINTS = 24  # RTF's default \fs: 12 pt
 TRUNCATION_NOTE = "[The rest of this message is too long to fax and was left out.]"
 
@@ -170,24 +171,32 @@ class _HtmlWriter(RtfReader):
     def _add_text(self, text: str, char: CharFormat) -> None:
         if self.truncated:
             return
+        room = max(0, MAX_HTML_CHARS - _NOTE_ROOM - self.size)
+        kept = text if _escaped_size(text) <= room else text[:room]
+        if _escaped_size(kept) > room:
+            kept = text[:room // 6]  # no character escapes to more than six
         if char != self.run_format:
             self._close_run()
             self.run_format = char
-        self.run.append(text)
-        self.chars_by_size[char.half_points] += len(text)
-        self._count(len(text))
+        self.run.append(kept)
+        self.chars_by_size[char.half_points] += len(kept)
+        self._count(_escaped_size(kept))
+        if len(kept) < len(text) and not self.truncated:
+            self._truncate()
 
     def _count(self, chars: int) -> None:
-        """Keep the HTML under MAX_HTML_CHARS (counted roughly: text plus _MARKUP_CHARS a tag group)."""
+        """Keep the HTML under MAX_HTML_CHARS: escaped text and tags as written, plus _MARKUP_CHARS a cell or row."""
         self.size += chars
-        if self.size > MAX_HTML_CHARS and not self.truncated:
+        if self.size > MAX_HTML_CHARS - _NOTE_ROOM and not self.truncated:
             self._truncate()
 
     def _close_run(self) -> None:
         if self.run:
-            self.pieces.append(_run_html("".join(self.run), self.run_format))
+            text = "".join(self.run)
+            piece = _run_html(text, self.run_format)
+            self.pieces.append(piece)
             self.run.clear()
-            self.size += _MARKUP_CHARS
+            self.size += len(piece) - _escaped_size(text)
 
     def _truncate(self) -> None:
         """Past MAX_HTML_CHARS: finish what is open, say on the page that the rest is left out, write no more."""
@@ -214,6 +223,7 @@ class _HtmlWriter(RtfReader):
         style = _paragraph_style(para, page_break=self.page_break and not para.in_table)
         if not para.in_table:
             self.page_break = False
+        self.size += len(style) + 22  # '<p style=""></p>' around the runs (counted already) or a &nbsp;
         return f'<p style="{style}">{content}</p>' if style else f"<p>{content}</p>"
 
     def _end_cell(self) -> None:
@@ -325,6 +335,12 @@ def _run_html(text: str, char: CharFormat) -> str:
         if on:
             markup = f"<{tag}>{markup}</{tag}>"
     return f'<span class="f{char.half_points}">{markup}</span>'
+
+
+def _escaped_size(text: str) -> int:
+    """The length of `text` once _run_html has escaped it: & < > " ' become entities, a tab four spaces."""
+    return (len(text) + 4 * text.count("&") + 3 * (text.count("<") + text.count(">") + text.count("\t"))
+            + 5 * (text.count('"') + text.count("'")))
 
 
 def _paragraph_style(para: ParaFormat, *, page_break: bool) -> str:
