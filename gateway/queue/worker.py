@@ -16,7 +16,7 @@ from gateway.config.security import SecuritySection
 from gateway.enums import ExtendedStatus, Priority, ServerEvents
 from gateway.events import EventBus
 from gateway.intake.auth import principal_by_name
-from gateway.intake.bounce import may_mail_sender, send_bounce
+from gateway.intake.bounce import send_bounce
 from gateway.intake.mime import FaxMail, MailError, parse_fax_mail
 from gateway.intake.options import FaxOptions
 from gateway.logs import log_event, logger
@@ -143,9 +143,7 @@ class SubmissionWorker:
                     submission_id=submission.id, number=recipient.get("number", ""),
                     recipient_name=recipient.get("name", ""), document_blob_id=shared[data], pages=page_count,
                     priority=priority, bulk=bulk, schedule=options.schedule,
-                    send_at=options.send_at,
-                    receipt_address=submission.envelope_from if receipt and may_mail_sender(self.config, submission)
-                    else "",
+                    send_at=options.send_at, receipt_address=submission.envelope_from if receipt else "",
                     billing_code=options.billing_code), now))
             first_blob = next(iter(shared.values()), None)
             pages = documents[0][2] if documents else 0
