@@ -35,6 +35,8 @@ class UserSection(Section):
     password_hash: str = ""
     """From `faxgate hash-password`; never the password itself."""
     email: str = ""
+    senders: list[str] = Field(default_factory=list)
+    """Envelope senders or "@domain"s this user may send as (Postfix's smtpd_sender_login_maps); empty: `email`."""
     display_name: str = ""
     """Shown in the cover page's From row when the mail itself brings no display name ("Dr. Ada Lovelace")."""
     rights: list[str] = Field(default_factory=lambda: ["submit_normal"])

@@ -57,6 +57,21 @@ class SmtpSection(Section):
     rate_window: Duration = parse_duration("1h")
     auth_failure_delay: Duration = parse_duration("1s")
     """Wait before answering a failed AUTH, to slow password guessing."""
+    auth_max_failures: int = Field(default=5, ge=1)
+    """Failed AUTHs per client address, and per user name, within auth_failure_window before a lockout."""
+    auth_failure_window: Duration = parse_duration("15m")
+    auth_lockout: Duration = parse_duration("15m")
+    """How long a locked client address or user is refused (421) without its password being checked."""
+    auth_tries_per_connection: int = Field(default=3, ge=1)
+    """Failed AUTHs one connection may make; the last is answered 421 and the connection closed."""
+    max_connections: int = Field(default=100, ge=1)
+    """Concurrent connections per listener; beyond it a client hears 421 and is disconnected."""
+    max_connections_per_client: int = Field(default=10, ge=1)
+    """Concurrent connections per client IP address (per listener)."""
+    pre_mail_timeout: Duration = parse_duration("30s")
+    """From connecting to the first MAIL FROM; a client that has not started a mail by then hears 421."""
+    idle_timeout: Duration = parse_duration("5m")
+    """Longest wait for any next command (aiosmtpd's timeout)."""
     body: Literal["auto", "page", "cover_note"] = "auto"
     """What the mail text becomes: "page" always; "cover_note" always (a page if there is no cover page);
     "auto": the cover-page note when there are attachments and a cover page, else a page."""
@@ -79,8 +94,8 @@ class SmtpSection(Section):
     unfaxable_attachments: Literal["refuse", "drop"] = "refuse"
     """An attachment that can never be pages (an archive, a sound file, BinHex, damaged base64): "refuse" the
     mail with the file named (554), or "drop" the file and fax the rest."""
-    bounce_attach_limit: Size = 2 * 1024 * 1024
-    """Originals up to this size are attached to a bounce whole; larger ones by their headers only."""
+    bounce_attach_limit: Size = 0
+    """Originals up to this size are attached to a bounce whole; larger ones (all, at 0) by their headers only."""
 
     _cuts = field_validator("signature_cuts")(_check_regexes)
 

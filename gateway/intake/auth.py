@@ -38,6 +38,14 @@ class Principal:
     email: str = ""
     display_name: str = ""
     """How the cover page names this sender when a mail brings no display name of its own."""
+    senders: tuple[str, ...] = ()
+    """A user's own addresses and "@domain"s (security.users.senders, else its email): all it may send as."""
+
+    def may_send_as(self, address: str) -> bool:
+        """A user only as an address it owns (none when it owns none); a network as its allow-list says."""
+        if self.kind == "user" and not self.senders:
+            return False
+        return _sender_allowed(address, list(self.senders))
 
     @property
     def may_submit(self) -> bool:
@@ -46,13 +54,14 @@ class Principal:
 
 
 def _user_principal(user: UserSection) -> Principal:
+    senders = tuple(user.senders) or ((user.email,) if user.email else ())
     return Principal(user.name, "user", rights_from_names(user.rights), frozenset(user.destinations), user.email,
-                     user.display_name)
+                     user.display_name, senders)
 
 
 def _network_principal(network: TrustedNetworkSection) -> Principal:
     return Principal(NETWORK_PREFIX + network.network, "network", rights_from_names(network.rights),
-                     frozenset(network.destinations))
+                     frozenset(network.destinations), senders=tuple(network.allowed_senders))
 
 
 def token_principal(name: str, rights: AccessRights) -> Principal:

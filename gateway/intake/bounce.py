@@ -1,5 +1,10 @@
 """Telling the sender: a DSN-style bounce in plain words when an accepted mail cannot be faxed, and an
 optional "queued" notice. Both go out through the receipts smarthost from the null sender, so they never loop.
+
+Only to a sender the gateway vouches for (`may_mail_sender`): an authenticated user (who may only send as its own
+addresses) or a trusted network that lists the senders it accepts. A trusted network that accepts any MAIL FROM
+gets no mail back: its MAIL FROM may be anyone's, and mailing it would be backscatter. A bounce carries the
+original's headers, the whole original only up to smtp.bounce_attach_limit (0 by default).
 """
 
 from __future__ import annotations
@@ -16,12 +21,27 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid
 
 from gateway.config import FaxgateConfig
+from gateway.intake.auth import principal_by_name
 from gateway.logs import log_event, logger
 from gateway.mailout import DeliveryError, deliver_mail
 from gateway.model import Submission
 from gateway.textsafe import safe_text
 
 log = logger("outbound")
+
+
+def may_mail_sender(config: FaxgateConfig, submission: Submission) -> bool:
+    """True when the envelope sender is one the submitter proved it may use (see the module's docstring); local
+    submissions (`faxgate submit`) name their receipt address themselves."""
+    sender = submission.envelope_from
+    if not sender or sender == "<>":
+        return False
+    if submission.source != "smtp":
+        return True
+    principal = principal_by_name(config.security, submission.principal)
+    if principal is None or (principal.kind == "network" and not principal.senders):
+        return False
+    return principal.may_send_as(sender)
 
 
 def _recipient_lines(submission: Submission, only: list[str] | None) -> list[str]:
@@ -57,7 +77,8 @@ def bounce_text(submission: Submission, reason: str, *, failed: list[str] | None
         "",
         outcome,
         "",
-        "What to do: correct the problem and send the mail again. Your original message is attached below.",
+        "What to do: correct the problem and send the mail again. Your original message (or its headers) is "
+        "attached below.",
         "",
     ])
 
@@ -122,9 +143,12 @@ async def send_bounce(config: FaxgateConfig, submission: Submission, reason: str
                       failed: list[str] | None = None, status: str = "5.0.0", partly_sent: bool = False) -> bool:
     """Tell the sender in plain words why their accepted mail was not faxed; True once the smarthost took it.
 
-    Nothing is sent (and True returned) when bounces are off or the mail came from the null sender.
+    Nothing is sent (and True returned) when bounces are off or the sender is not one to mail (`may_mail_sender`).
     """
-    if not config.smtp.bounces or not submission.envelope_from or not config.receipts.enabled:
+    if not config.smtp.bounces or not config.receipts.enabled:
+        return True
+    if not may_mail_sender(config, submission):
+        log_event(log, logging.INFO, "smtp.bounce_withheld", submission=submission.id, reason=reason)
         return True
     message = build_bounce(config, submission, reason, raw, failed=failed, status=status, partly_sent=partly_sent)
     sent = await _send(config, message, submission.envelope_from)
@@ -135,7 +159,7 @@ async def send_bounce(config: FaxgateConfig, submission: Submission, reason: str
 
 async def send_queued_notice(config: FaxgateConfig, submission: Submission, pages: int) -> bool:
     """The optional "queued: N pages to ..." receipt; True when off, sent, or there is nobody to tell."""
-    if not config.smtp.queued_receipts or not submission.envelope_from or not config.receipts.enabled:
+    if not config.smtp.queued_receipts or not config.receipts.enabled or not may_mail_sender(config, submission):
         return True
     recipients = ", ".join(_recipient_lines(submission, None))
     notice = EmailMessage()

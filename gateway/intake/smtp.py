@@ -25,9 +25,11 @@ from gateway.config import FaxgateConfig
 from gateway.intake.addresses import AddressError, numbers_in_subject, read_fax_address
 from gateway.intake.auth import Authority, Principal, read_credentials, session_principal
 from gateway.intake.commit import SubmissionCommitter
+from gateway.intake.guard import ConnectionCaps, Exhaustion, Gate, GuardedSMTP
 from gateway.intake.mime import FaxMail, MailError, parse_fax_mail
 from gateway.intake.options import OptionError, check_rights
 from gateway.intake.rates import RateLimiter
+from gateway.intake.throttle import AuthThrottle
 from gateway.logs import log_event, logger
 from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
 from gateway.storage import Database
@@ -37,7 +39,10 @@ from gateway.textsafe import safe_text
 log = logger("outbound")
 QUEUE_STATE_TTL_S = 2.0
 INLINE_PARSE_BYTES = 256 * 1024
-"""Smaller mails are read on the event loop (well under a millisecond); larger ones in a thread."""
+"""Smaller mails without HTML are read on the event loop (well under a millisecond); others in a thread."""
+MIGHT_NEED_HTML_PARSER = re.compile(rb"(?i)html|tnef|winmail")
+"""Markup goes through html.parser, quadratic on unclosed tags (254 KB of "</" take seconds); Outlook's winmail.dat
+carries RTF that inflates up to 8x and may hold HTML."""
 TEMPORARY_FAILURE = "451 4.3.0 A temporary problem at the fax gateway; please try again later"
 BARE_LF_STUFFED_DOT = re.compile(rb"(?<!\r)\n\.\.")
 """A doubled dot at the start of a line that ends in a bare LF: a client that sends bare LF (smtplib.sendmail with
@@ -63,18 +68,18 @@ def as_sent(raw: bytes) -> bytes:
 
 
 @functools.cache
-def protocol_class(line_length_limit: int) -> type[SMTP]:
+def protocol_class(line_length_limit: int) -> type[GuardedSMTP]:
     """aiosmtpd's SMTP with its documented line_length_limit raised, set before instantiation as its docs say.
 
     aiosmtpd 1.4.5+ ends lines only at CRLF (its fix against SMTP smuggling), so a mail sent with bare LF line ends
     (smtplib.sendmail with bytes) is one long "line" to it; the limit lets such a mail through up to the size
     limit, where aiosmtpd's own 552 applies. DATA still ends only at CRLF "." CRLF."""
-    return cast(type[SMTP], type("FaxSMTP", (SMTP,), {"line_length_limit": line_length_limit}))
+    return cast(type[GuardedSMTP], type("FaxSMTP", (GuardedSMTP,), {"line_length_limit": line_length_limit}))
 
 
 def _read_inline(raw: bytes) -> bool:
-    """Small mails without winmail.dat: an Outlook RTF body inflates up to 8x and takes about 1 s a MB to read."""
-    return len(raw) <= INLINE_PARSE_BYTES and b"tnef" not in raw and b"TNEF" not in raw and b"winmail" not in raw
+    """Small mails without HTML or winmail.dat; the rest are read in a thread so other sessions go on meanwhile."""
+    return len(raw) <= INLINE_PARSE_BYTES and MIGHT_NEED_HTML_PARSER.search(raw) is None
 
 
 def _peer_host(session: Session) -> str:
@@ -91,6 +96,11 @@ class FaxSmtpHandler:
         self.authority = Authority(config.security)
         self.numbers = NumberPolicy(config.numbers)
         self.rates = RateLimiter(db, config.smtp.rate_limit, config.smtp.rate_window.total_seconds())
+        smtp = config.smtp
+        self.throttle = AuthThrottle(smtp.auth_max_failures, smtp.auth_failure_window.total_seconds(),
+                                     smtp.auth_lockout.total_seconds())
+        self._auth_failures: weakref.WeakKeyDictionary[SMTP, int] = weakref.WeakKeyDictionary()
+        self._mail_started: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self.committer = SubmissionCommitter(db)
         self._checked: weakref.WeakKeyDictionary[Envelope, _Checked] = weakref.WeakKeyDictionary()
         self._blocked_checked_at = -QUEUE_STATE_TTL_S
@@ -113,16 +123,31 @@ class FaxSmtpHandler:
         return TEMPORARY_FAILURE
 
     async def handle_AUTH(self, server: SMTP, session: Session, envelope: Envelope, args: list[str]) -> str | None:
-        """PLAIN and LOGIN against security.users (aiosmtpd has already refused AUTH outside TLS)."""
+        """PLAIN and LOGIN against security.users (aiosmtpd has already refused AUTH outside TLS); guessing is
+        slowed, capped per connection, and locked out per client address and per user (gateway.intake.throttle)."""
         credentials = await read_credentials(server, args)
         if credentials is None:
             return None
         name, password = credentials
+        peer = _peer_host(session)
+        locked = self.throttle.locked(peer, name)
+        if locked:
+            log_event(log, logging.WARNING, "smtp.auth_locked", user=name, peer=peer, by=locked)
+            whose = "from your address" if locked == "address" else "for this user"
+            await _close(server, f"421 4.7.0 Too many failed logins {whose}; try again later")
+            return None
+        stamp = self.throttle.charge(peer, name)
         principal = await self.authority.login(name, password) if name else None
         if principal is None:
-            log_event(log, logging.WARNING, "smtp.auth_failed", user=name, peer=_peer_host(session))
+            log_event(log, logging.WARNING, "smtp.auth_failed", user=name, peer=peer)
             await asyncio.sleep(self.config.smtp.auth_failure_delay.total_seconds())
+            failures = self._auth_failures.get(server, 0) + 1
+            self._auth_failures[server] = failures
+            if failures >= self.config.smtp.auth_tries_per_connection:
+                await _close(server, "421 4.7.0 Too many failed logins on this connection; closing it")
+                return None
             return "535 5.7.8 Authentication credentials invalid"
+        self.throttle.refund(peer, name, stamp)
         session.authenticated = True
         session.auth_data = principal  # type: ignore[assignment]  # aiosmtpd types it as None
         session.login_data = name.encode()
@@ -136,10 +161,26 @@ class FaxSmtpHandler:
             return authenticated, ""
         return self.authority.from_network(_peer_host(session), str(envelope.mail_from or ""))
 
-    def _rate_key(self, principal: Principal, envelope: Envelope) -> str:
+    def mail_started(self, server: SMTP) -> bool:
+        """True once the connection has had a MAIL FROM accepted (the pre-MAIL deadline no longer applies)."""
+        return server in self._mail_started
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        """An authenticated user sends only as an address it owns (security.users.senders, else its email)."""
+        refusal = _not_theirs(session_principal(session), address)
+        if refusal:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        self._mail_started.add(server)
+        return "250 2.1.0 Sender ok"
+
+    def _rate_key(self, principal: Principal, session: Session) -> str:
+        """Counted per user, or per client address on a trusted network; never per MAIL FROM, which is free text."""
         if principal.kind == "user":
             return principal.name
-        return f"{principal.name} {str(envelope.mail_from or '').lower()}"
+        return f"{principal.name} {_peer_host(session)}"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -160,11 +201,14 @@ class FaxSmtpHandler:
             return "530 5.7.0 Authentication required to send faxes (AUTH after STARTTLS)"
         if not principal.may_submit:
             return "550 5.7.1 You may not send faxes"
+        refusal = _not_theirs(principal, str(envelope.mail_from))
+        if refusal:
+            return refusal
         if not envelope.rcpt_tos and await self._queue_blocked():
             return "450 4.3.2 The fax queue is not accepting new faxes at the moment; please try again later"
         if len(envelope.rcpt_tos) >= self.config.outbox.max_recipients:
             return f"452 4.5.3 Too many recipients: at most {self.config.outbox.max_recipients} per mail"
-        if not await self.rates.allows(self._rate_key(principal, envelope), len(envelope.rcpt_tos) + 1):
+        if not await self.rates.allows(self._rate_key(principal, session), len(envelope.rcpt_tos) + 1):
             return "450 4.7.1 You have sent too many faxes for now; please try again later"
         record = {"address": address, "number": "", "name": fax_address.name, "form": fax_address.form}
         if fax_address.form != "subject":
@@ -229,7 +273,10 @@ class FaxSmtpHandler:
         except Exception as exc:  # a mail our reader trips over is refused for good, not retried for ever
             log.error("smtp.unreadable_mail", exc_info=exc, extra={"fields": {"error": type(exc).__name__}})
             return "554 5.6.0 The message could not be read as a fax; send it as ordinary text or attachments"
-        rate_key = self._rate_key(principal, envelope)
+        if principal.kind == "user" and mail.sender_address and not principal.may_send_as(mail.sender_address):
+            return (f"550 5.7.1 The From: address {mail.sender_address} is not one user {principal.name} may "
+                    "send as (the cover page shows it)")
+        rate_key = self._rate_key(principal, session)
         if len(recipients) > self.config.outbox.max_recipients:
             return f"552 5.5.3 Too many recipients: at most {self.config.outbox.max_recipients} per mail"
         if not await self.rates.allows(rate_key, len(recipients)):
@@ -257,6 +304,21 @@ class FaxSmtpHandler:
         return f"250 2.0.0 Queued as {submission_id}"
 
 
+def _not_theirs(principal: Principal | None, address: str) -> str:
+    """The 553 for a user sending as an address it does not own; "" when it may (or is no user)."""
+    if principal is None or principal.kind != "user" or address in ("", "<>") or principal.may_send_as(address):
+        return ""
+    return (f"553 5.7.1 {safe_text(address, 200)} is not an address user {principal.name} may send as; "
+            "use your own address")
+
+
+async def _close(server: SMTP, reply: str) -> None:
+    """Answer with a 421 and close the connection (RFC 5321: the server is closing the transmission channel)."""
+    await server.push(reply)
+    if server.transport is not None:
+        server.transport.close()
+
+
 def server_tls_context(config: FaxgateConfig) -> ssl.SSLContext | None:
     """The TLS context from smtp.tls_cert/tls_key, or None when TLS is not configured."""
     smtp = config.smtp
@@ -280,8 +342,19 @@ class SmtpListener:
         self._servers: list[asyncio.Server] = []
         self.address: tuple[str, int] | None = None
         self.implicit_tls_address: tuple[str, int] | None = None
+        smtp = config.smtp
+        self.caps = {kind: ConnectionCaps(kind, smtp.max_connections, smtp.max_connections_per_client)
+                     for kind in ("smtp", "smtps")}
+        """Per listener: the plain port and the implicit-TLS one."""
+        self._exhaustion: Exhaustion | None = None
 
-    def _protocol(self, implicit_tls: bool) -> SMTP:
+    def _gate(self, implicit_tls: bool) -> Gate:
+        """The protocol factory's product: a gate in front of a fresh SMTP session."""
+        assert self._exhaustion is not None
+        return Gate(self.caps["smtps" if implicit_tls else "smtp"], lambda: self._protocol(implicit_tls),
+                    self.config.smtp.pre_mail_timeout.total_seconds(), self.handler.mail_started, self._exhaustion)
+
+    def _protocol(self, implicit_tls: bool) -> GuardedSMTP:
         smtp = self.config.smtp
         kwargs: dict[str, Any] = {
             "hostname": smtp.hostname,
@@ -290,20 +363,23 @@ class SmtpListener:
             "ident": "faxgate ESMTP",
             "tls_context": None if implicit_tls else self.tls_context,
             "auth_require_tls": not implicit_tls,
+            "timeout": smtp.idle_timeout.total_seconds(),
         }
         return protocol_class(2 * smtp.max_message_size)(self.handler, **kwargs)
 
     async def start(self) -> None:
         """Listen on the configured address (and the implicit-TLS one when set)."""
         loop = asyncio.get_running_loop()
+        self._exhaustion = Exhaustion(loop)
+        self._exhaustion.install()
         host, port = self.config.smtp.listen
-        server = await loop.create_server(lambda: self._protocol(False), host=host, port=port)
+        server = await loop.create_server(lambda: self._gate(False), host=host, port=port)
         self._servers.append(server)
         sockname = server.sockets[0].getsockname()
         self.address = (sockname[0], sockname[1])
         if self.config.smtp.implicit_tls_listen is not None and self.tls_context is not None:
             tls_host, tls_port = self.config.smtp.implicit_tls_listen
-            tls_server = await loop.create_server(lambda: self._protocol(True), host=tls_host, port=tls_port,
+            tls_server = await loop.create_server(lambda: self._gate(True), host=tls_host, port=tls_port,
                                                   ssl=self.tls_context)
             self._servers.append(tls_server)
             tls_name = tls_server.sockets[0].getsockname()
@@ -316,4 +392,6 @@ class SmtpListener:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        if self._exhaustion is not None:
+            self._exhaustion.uninstall()
         await self.handler.committer.close()

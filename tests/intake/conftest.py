@@ -96,6 +96,7 @@ def make_config(tmp_path: Path, tls_files: tuple[Path, Path] | None, sink_port: 
             "users": [
                 {"name": "alice", "password_hash": _hash(ALICE_PASSWORD), "email": "alice@example.com"},
                 {"name": "boss", "password_hash": _hash(BOSS_PASSWORD), "rights": ["submit_high"],
+                 "senders": ["boss@example.com", "@boss.example.com"],
                  "destinations": ["international"]},
             ],
             "trusted_networks": [{"network": "127.0.0.1/32"}, {"network": "::1/128"}],

@@ -19,8 +19,10 @@ from tests.intake.conftest import Gateway, simple_mail, start_listener, transact
 from tests.support.net import free_port
 
 TOO_MANY = (450, "4.7.1 You have sent too many faxes for now; please try again later")
-NETWORK = "network 127.0.0.1/32"
-"""The trusted network's principal; its rate keys are this plus the sender address."""
+NETWORK = "network 127.0.0.0/8"
+"""The trusted network's principal; its rate keys are this plus the client's address (never the MAIL FROM)."""
+X, Y = "127.0.0.1", "127.0.0.2"
+"""Two clients on the trusted network."""
 
 
 def node_config(data_dir: Path, store_url: str = "", **smtp: Any) -> FaxgateConfig:
@@ -29,7 +31,7 @@ def node_config(data_dir: Path, store_url: str = "", **smtp: Any) -> FaxgateConf
         "server": {"data_dir": str(data_dir)},
         "storage": {"url": store_url},
         "smtp": {"listen": f"127.0.0.1:{free_port()}", **smtp},
-        "security": {"trusted_networks": [{"network": "127.0.0.1/32"}]},
+        "security": {"trusted_networks": [{"network": "127.0.0.0/8"}]},
     })
 
 
@@ -43,10 +45,12 @@ class ShiftedClock:
         return time.time() + self.shift
 
 
-async def send(gateway: Gateway, sender: str, numbers: list[str], **mail: Any) -> tuple[int, str]:
-    """One mail to NUMBER@fax.localhost addresses; the first refusal at RCPT, else DATA's reply."""
+async def send(gateway: Gateway, client: str, numbers: list[str], sender: str = "x@example.com",
+               **mail: Any) -> tuple[int, str]:
+    """One mail from `client` to NUMBER@fax.localhost addresses; the first refusal at RCPT, else DATA's reply."""
     recipients = [number if "@" in number else f"{number}@fax.localhost" for number in numbers]
-    reply = await transaction(gateway.port, sender, recipients, simple_mail(to=", ".join(recipients), **mail))
+    reply = await transaction(gateway.port, sender, recipients, simple_mail(to=", ".join(recipients), **mail),
+                              source=client)
     refused = [answer for answer in reply.rcpt if answer[0] != 250]
     if refused:
         return refused[0]
@@ -54,10 +58,10 @@ async def send(gateway: Gateway, sender: str, numbers: list[str], **mail: Any) -
     return reply.data
 
 
-async def stored_faxes(db: Database, sender: str) -> int:
-    """The faxes the store counts for a trusted-network sender within the last hour."""
+async def stored_faxes(db: Database, client: str) -> int:
+    """The faxes the store counts for a trusted-network client within the last hour."""
     async with db.transaction() as conn:
-        return await faxes_since(conn, f"{NETWORK} {sender}", time.time() - 3600)
+        return await faxes_since(conn, f"{NETWORK} {client}", time.time() - 3600)
 
 
 @pytest.mark.postgres
@@ -67,14 +71,14 @@ async def test_two_nodes_on_one_postgresql_store_share_the_limit(tmp_path: Path,
     clock = ShiftedClock()
     node_a.listener.handler.rates.clock = clock
     try:
-        assert (await send(node_a, "x@example.com", ["5551201"]))[0] == 250
-        assert (await send(node_a, "x@example.com", ["5551202"]))[0] == 250
-        assert (await send(node_b, "x@example.com", ["5551203"]))[0] == 250
-        assert await send(node_b, "x@example.com", ["5551204"]) == TOO_MANY
-        assert (await send(node_b, "y@example.com", ["5551204"]))[0] == 250
+        assert (await send(node_a, X, ["5551201"]))[0] == 250
+        assert (await send(node_a, X, ["5551202"]))[0] == 250
+        assert (await send(node_b, X, ["5551203"]))[0] == 250
+        assert await send(node_b, X, ["5551204"]) == TOO_MANY
+        assert (await send(node_b, Y, ["5551204"]))[0] == 250
         clock.shift = 2.0  # past node A's cache: it reads the store and sees node B's fax too
-        assert await send(node_a, "x@example.com", ["5551204"]) == TOO_MANY
-        assert await stored_faxes(node_a.db, "x@example.com") == 3
+        assert await send(node_a, X, ["5551204"]) == TOO_MANY
+        assert await stored_faxes(node_a.db, X) == 3
     finally:
         await node_a.stop()
         await node_b.stop()
@@ -83,13 +87,13 @@ async def test_two_nodes_on_one_postgresql_store_share_the_limit(tmp_path: Path,
 async def test_a_restart_still_refuses_the_sender_who_used_the_limit(tmp_path: Path) -> None:
     before = await start_listener(node_config(tmp_path / "data", rate_limit=2))
     try:
-        assert (await send(before, "x@example.com", ["5551201", "5551202"]))[0] == 250
+        assert (await send(before, X, ["5551201", "5551202"]))[0] == 250
     finally:
         await before.stop()
     after = await start_listener(node_config(tmp_path / "data", rate_limit=2))
     try:
-        assert await send(after, "x@example.com", ["5551203"]) == TOO_MANY
-        assert (await send(after, "y@example.com", ["5551203"]))[0] == 250
+        assert await send(after, X, ["5551203"]) == TOO_MANY
+        assert (await send(after, Y, ["5551203"]))[0] == 250
         assert len(await after.submissions()) == 2
     finally:
         await after.stop()
@@ -107,15 +111,15 @@ async def test_faxes_older_than_the_window_stop_counting(tmp_path: Path, store_u
     clock = ShiftedClock()
     gateway.listener.handler.rates.clock = clock
     try:
-        first = await send(gateway, "x@example.com", ["5551201"])
+        first = await send(gateway, X, ["5551201"])
         assert first[0] == 250
         await _age(gateway.db, first[1].rsplit(" ", 1)[-1], 50 * 60)
         clock.shift = 2.0  # past the cache, so the next check reads the aged row from the store
-        assert (await send(gateway, "x@example.com", ["5551202"]))[0] == 250
-        assert await send(gateway, "x@example.com", ["5551203"]) == TOO_MANY
+        assert (await send(gateway, X, ["5551202"]))[0] == 250
+        assert await send(gateway, X, ["5551203"]) == TOO_MANY
         clock.shift += 11 * 60  # the first fax is now 61 minutes old, the second 11
-        assert (await send(gateway, "x@example.com", ["5551203"]))[0] == 250
-        assert await send(gateway, "x@example.com", ["5551204"]) == TOO_MANY
+        assert (await send(gateway, X, ["5551203"]))[0] == 250
+        assert await send(gateway, X, ["5551204"]) == TOO_MANY
     finally:
         await gateway.stop()
 
@@ -124,15 +128,15 @@ async def test_a_broadcast_to_three_numbers_counts_three(tmp_path: Path) -> None
     config = node_config(tmp_path / "data", rate_limit=3, subject_address="fax@fax.localhost")
     gateway = await start_listener(config)
     try:
-        assert (await send(gateway, "x@example.com", ["5551201", "5551202", "5551203"]))[0] == 250
-        assert await send(gateway, "x@example.com", ["5551204"]) == TOO_MANY
-        assert await stored_faxes(gateway.db, "x@example.com") == 3
-        assert (await send(gateway, "y@example.com", ["5551201"]))[0] == 250
-        three = await send(gateway, "y@example.com", ["fax@fax.localhost"], subject="5551202, 5551203, 5551204: Hi")
+        assert (await send(gateway, X, ["5551201", "5551202", "5551203"]))[0] == 250
+        assert await send(gateway, X, ["5551204"]) == TOO_MANY
+        assert await stored_faxes(gateway.db, X) == 3
+        assert (await send(gateway, Y, ["5551201"]))[0] == 250
+        three = await send(gateway, Y, ["fax@fax.localhost"], subject="5551202, 5551203, 5551204: Hi")
         assert three == TOO_MANY  # one RCPT, but three numbers once DATA reads the Subject
-        assert await stored_faxes(gateway.db, "y@example.com") == 1
-        assert (await send(gateway, "y@example.com", ["fax@fax.localhost"], subject="5551202, 5551203: Hi"))[0] == 250
-        assert await stored_faxes(gateway.db, "y@example.com") == 3
+        assert await stored_faxes(gateway.db, Y) == 1
+        assert (await send(gateway, Y, ["fax@fax.localhost"], subject="5551202, 5551203: Hi"))[0] == 250
+        assert await stored_faxes(gateway.db, Y) == 3
     finally:
         await gateway.stop()
 
@@ -148,7 +152,7 @@ async def test_with_no_limit_nothing_is_queried_or_stored(tmp_path: Path) -> Non
         await unreachable.close()
     gateway = await start_listener(node_config(tmp_path / "data"))
     try:
-        assert (await send(gateway, "x@example.com", ["5551201", "5551202"]))[0] == 250
+        assert (await send(gateway, X, ["5551201", "5551202"]))[0] == 250
         async with gateway.db.transaction() as conn:
             rows = (await conn.execute(select(submissions.c.rate_key, submissions.c.fax_count))).all()
         assert [tuple(row) for row in rows] == [(None, None)]
