@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -194,3 +195,44 @@ def test_pictures_the_mail_carried_are_drawn(tmp_path: Path) -> None:
     [page] = _render_html(html, tmp_path, {"<one@mail>": _png(400, 300)})
     wide_rows = page.sum(axis=1) > 400
     assert wide_rows.sum() > 2 * 300 * 0.75 * RenderOptions().geometry.y_per_point * 0.9  # both, one above the other
+
+
+def _longest_runs(page: np.ndarray) -> np.ndarray:
+    """The longest unbroken run of black pixels in each row."""
+    padded = np.zeros((page.shape[0], page.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = page
+    edges = np.diff(padded, axis=1)
+    longest = np.zeros(page.shape[0], dtype=int)
+    for row in range(page.shape[0]):
+        starts, ends = np.flatnonzero(edges[row] == 1), np.flatnonzero(edges[row] == -1)
+        if starts.size:
+            longest[row] = int((ends - starts).max())
+    return longest
+
+
+def test_an_inline_logo_appears_once_inside_the_body_page(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    from gateway.render.header import HeaderFields, band_rows, stamp_header
+
+    message = EmailMessage()
+    message["From"] = "Shop <shop@example.com>"
+    message["To"] = "5550100@fax.localhost"
+    message["Subject"] = "Order"
+    message.set_content("Your order has shipped.")
+    message.add_alternative("<html><body><p><img src='cid:logo@shop' width='200' height='60'></p>"
+                            "<p>Your order has shipped.</p></body></html>", subtype="html")
+    html_part = message.get_payload()[1]
+    html_part.add_related(_png(200, 60), "image", "png", cid="<logo@shop>", filename="logo.png")
+    config = parse_config({"smtp": {"body": "page", "cover_page": False}})
+    mail = parse_fax_mail(message.as_bytes(), config)
+    result = render_documents(list(mail.documents), tmp_path / "out.tif", RenderOptions())
+    assert result.pages == 1  # the logo is not faxed again as a page of its own
+    [page] = pages_of(tmp_path / "out.tif")
+    geometry = RenderOptions().geometry
+    logo_w, logo_h = 200 * 0.75 * geometry.x_per_point, 60 * 0.75 * geometry.y_per_point
+    rows = np.flatnonzero(_longest_runs(page) >= 0.9 * logo_w)
+    assert rows.size == pytest.approx(logo_h, abs=3) and rows[-1] - rows[0] + 1 == rows.size  # one block
+    stamped = np.unpackbits(stamp_header(np.packbits(page, axis=1), HeaderFields(
+        datetime(2026, 3, 4), "+1 555 0100", "+1 555 0199", 1, 1)), axis=1).astype(bool)
+    assert rows[0] > band_rows() and np.array_equal(stamped[band_rows():], page[band_rows():])
