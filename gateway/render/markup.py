@@ -1,6 +1,7 @@
-"""Mail bodies as pages: HTML laid out by MuPDF's HTML engine, plain text as wrapped monospace.
+"""Plain text as pages (wrapped monospace) and our own HTML (cover templates), laid out by MuPDF's HTML engine.
 
-Both become an in-memory PDF that the PDF path turns into fax pages, so there is one rasteriser.
+Mail HTML goes through gateway.render.htmlmail instead. Both become an in-memory PDF that the PDF path turns into
+fax pages, so there is one rasteriser.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from gateway.render.errors import RenderError, RenderErrorCode
 from gateway.render.options import RenderOptions
 
 MARGIN_PT = 36.0
-_CID_REF = re.compile(r"""(["'(])cid:([^"')\s>]+)""", re.IGNORECASE)
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 _BASE_CSS = "body { font-family: sans-serif; font-size: 11pt; } img { max-width: 100%; }"
 _TEXT_CSS = "body { margin: 0; } pre { font-family: monospace; font-size: %.1fpt; line-height: 1.15; margin: 0; }"
@@ -57,8 +57,8 @@ def text_to_html(text: str, options: RenderOptions) -> list[str]:
     return sections
 
 
-def html_to_pdf(sections: list[str], options: RenderOptions, related: dict[str, bytes] | None = None,
-                css: str = _BASE_CSS, max_pages: int | None = None) -> bytes:
+def html_to_pdf(sections: list[str], options: RenderOptions, css: str = _BASE_CSS,
+                max_pages: int | None = None) -> bytes:
     """Lay out HTML sections (each starting a new page) on the job's paper; returns PDF bytes.
 
     Content wider than the paper (fixed-width tables) is laid out on a proportionally larger page, which the
@@ -70,22 +70,11 @@ def html_to_pdf(sections: list[str], options: RenderOptions, related: dict[str, 
     pymupdf = load_pymupdf()
     limit = options.max_pages if max_pages is None else max_pages
     archive = pymupdf.Archive()
-    names: dict[str, str] = {}
-    for number, (cid, data) in enumerate((related or {}).items()):
-        _check_inline_image(data, options)
-        name = f"cid{number}.img"
-        archive.add((data, name))
-        names[cid.strip("<>").lower()] = name
-
-    def resolve(match: re.Match[str]) -> str:
-        return match.group(1) + names.get(match.group(2).lower(), "missing.img")
-
     paper_w, paper_h = options.geometry.paper_points
     pages = 0
     out = io.BytesIO()
     writer = pymupdf.DocumentWriter(out)
-    for section in sections:
-        markup = _CID_REF.sub(resolve, section)
+    for markup in sections:
         scale = max(1.0, _widest_extent(pymupdf, markup, css, archive, paper_w, paper_h, limit + 1))
         page = pymupdf.Rect(0, 0, paper_w * scale, paper_h * scale)
         margin = MARGIN_PT * scale
@@ -108,8 +97,8 @@ def html_to_pdf(sections: list[str], options: RenderOptions, related: dict[str, 
     return out.getvalue()
 
 
-def _check_inline_image(data: bytes, options: RenderOptions) -> None:
-    """Refuse a decompression bomb among the mail's inline images before MuPDF decodes it."""
+def check_inline_image(data: bytes, options: RenderOptions) -> None:
+    """Refuse a decompression bomb among the mail's inline images before the layout engine decodes it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -118,7 +107,7 @@ def _check_inline_image(data: bytes, options: RenderOptions) -> None:
     except Image.DecompressionBombError:
         width = height = 1 << 20
     except (UnidentifiedImageError, OSError, ValueError):
-        return  # not an image Pillow knows (or damaged): MuPDF draws what it can, or leaves a gap
+        return  # not an image Pillow knows (or damaged): the engine draws what it can, or leaves a gap
     if width * height > options.max_image_pixels:
         raise RenderError(
             RenderErrorCode.IMAGE_TOO_LARGE,

@@ -60,7 +60,7 @@ def document_pages(
     document: InputDocument, found: Sniffed, data: bytes, options: RenderOptions, max_pages: int
 ) -> Iterator[PackedBitmap]:
     """Stream the fax pages of one input whose kind is known."""
-    from gateway.render import images, markup, pdf
+    from gateway.render import htmlmail, images, markup, pdf
 
     if found.kind == "pdf":
         yield from pdf.render_pdf(data, options, max_pages)
@@ -75,7 +75,7 @@ def document_pages(
         yield from pdf.render_pdf(laid_out, options, max_pages)
     elif found.kind == "html":
         source = markup.decode_text(data, document.content_type)
-        laid_out = markup.html_to_pdf([source], options, related=document.related, max_pages=max_pages)
+        laid_out = htmlmail.mail_html_to_pdf(source, options, document.related, max_pages)
         yield from pdf.render_pdf(laid_out, options, max_pages)
     else:
         from gateway.render.office import check_expansion, convert_office

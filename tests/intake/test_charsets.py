@@ -106,8 +106,8 @@ def test_html_without_a_mime_charset_is_decoded_by_its_meta() -> None:
 
 
 def test_the_renderer_lays_out_the_characters_the_sender_wrote() -> None:
-    """The page's own text layer (MuPDF re-reads a <meta> charset): 'é' must not come out as 'Ã©'."""
-    from gateway.render import markup
+    """The page's own text layer (a layout engine may re-read a <meta> charset): 'é' must not come out as 'Ã©'."""
+    from gateway.render import htmlmail, markup
     from gateway.render.options import RenderOptions
 
     html = ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"></head>'
@@ -116,7 +116,7 @@ def test_the_renderer_lays_out_the_characters_the_sender_wrote() -> None:
     [document] = mail.documents
     assert document.data is not None
     source = markup.decode_text(document.data, document.content_type)
-    pdf = markup.html_to_pdf([source], RenderOptions(), related=document.related, max_pages=5)
+    pdf = htmlmail.mail_html_to_pdf(source, RenderOptions(), document.related, max_pages=5)
     from gateway.queue.documents import load_pymupdf
 
     text = load_pymupdf().open(stream=pdf, filetype="pdf")[0].get_text()

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pymupdf
+from PIL import Image
 
 from gateway.render.options import PageGeometry
 from modem.faxtiff import read_fax_tiff
@@ -111,3 +112,16 @@ def make_pdf(path: Path, pages: list[dict[str, Any]]) -> Path:
             page.insert_image(pymupdf.Rect(rect), stream=png)
     doc.save(path)
     return path
+
+
+def black_picture(folder: Path) -> str:
+    """A distinctive picture on this host's disk (solid black): it must never appear on a fax page."""
+    path = folder / "secret.png"
+    Image.new("L", (300, 200), 0).save(path)
+    return path.as_uri()
+
+
+def largest_black_area(page: np.ndarray) -> float:
+    """The share of the page covered by black rows at least half a page wide: a drawn picture, not text."""
+    wide_rows = page.sum(axis=1) > page.shape[1] // 2
+    return float(wide_rows.mean())

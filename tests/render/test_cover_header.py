@@ -77,6 +77,7 @@ def header_reference(text: str, size: int = 22) -> np.ndarray:
 def test_header_is_stamped_in_the_top_band_only() -> None:
     rng = np.random.default_rng(5)
     page = np.packbits(rng.random((2292, 1728)) < 0.02, axis=1)
+    page[:30] = 0  # a margin at the top, as every laid-out page has: the body stays pixel for pixel
     fields = HeaderFields(datetime(2026, 3, 4, 9, 5), tsid="+49 30 1234", recipient="+1 212 555 0100", page=2, pages=7)
     stamped = stamp_header(page, fields)
     assert stamped is not page and np.array_equal(stamped[30:], page[30:])  # body untouched, input not modified
@@ -86,6 +87,47 @@ def test_header_is_stamped_in_the_top_band_only() -> None:
     assert match_score(band, header_reference("Page 3 of 7"))[0] < FOUND
     standard = stamp_header(page[:1146], fields, "{tsid}|{page}/{pages}", fine=False)
     assert bits(standard[:15]).any() and np.array_equal(standard[15:], page[15:1146])
+
+
+FIELDS = HeaderFields(datetime(2026, 3, 4, 9, 5), tsid="+49 30 1234", recipient="+1 212 555 0100", page=1, pages=1)
+
+
+@pytest.mark.parametrize(("fine", "rows"), [(True, 30), (False, 15)])
+def test_a_page_black_to_the_top_edge_is_scaled_below_the_band(fine: bool, rows: int) -> None:
+    height = 2292 if fine else 1146
+    black = np.full((height, 216), 0xFF, dtype=np.uint8)
+    white = np.zeros_like(black)
+    stamped, header_only = bits(stamp_header(black, FIELDS, fine=fine)), bits(stamp_header(white, FIELDS, fine=fine))
+    assert np.array_equal(stamped[:rows], header_only[:rows])  # the band holds the header line and nothing else
+    assert header_only[:rows].any() and (not fine or match_score(stamped[:rows], header_reference("Page 1 of 1"))[0]
+                                         >= FOUND)
+    body = stamped[rows:]
+    assert body.all(axis=1).sum() == 0 and body.any(axis=1).all()  # every row below is drawn: scaled, not cut
+    x0, _, x1, _ = ink_bbox(body)
+    shrink = (height - rows) / height
+    assert (x1 - x0 + 1) == pytest.approx(1728 * shrink, abs=2) and x0 == pytest.approx(1728 - 1 - x1, abs=1)
+
+
+def test_a_picture_flush_at_the_top_moves_down_pixel_for_pixel_when_its_foot_has_room() -> None:
+    rng = np.random.default_rng(7)
+    page = np.zeros((2292, 216), dtype=np.uint8)
+    page[:1500] = np.packbits(rng.random((1500, 1728)) < 0.3, axis=1)
+    stamped = stamp_header(page, FIELDS)
+    assert np.array_equal(stamped[30:1530], page[:1500]) and not stamped[1530:].any()
+    assert np.array_equal(bits(stamped[:30]), bits(stamp_header(np.zeros_like(page), FIELDS)[:30]))
+
+
+def test_an_image_rendered_flush_at_the_top_keeps_the_band_free(tmp_path: Path) -> None:
+    """End to end: a black scan filling the page, rendered, then stamped as at send time."""
+    scan = tmp_path / "scan.png"
+    Image.new("L", (1728, 2292), 0).save(scan)
+    render_documents([InputDocument(path=scan)], tmp_path / "out.tif", RenderOptions())
+    [page] = pages_of(tmp_path / "out.tif")
+    assert page[:30].any()  # the scan itself reaches the top edge
+    stamped = bits(stamp_header(np.packbits(page, axis=1), FIELDS))
+    header_only = bits(stamp_header(np.zeros((2292, 216), dtype=np.uint8), FIELDS))
+    assert np.array_equal(stamped[:30], header_only[:30])
+    assert stamped[30:].any(axis=1).sum() == page.any(axis=1).sum()  # all of the scan, below the band
 
 
 def test_header_format_is_checked_early() -> None:

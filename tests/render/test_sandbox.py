@@ -5,62 +5,14 @@ refused from their declared sizes."""
 from __future__ import annotations
 
 import asyncio
-import http.server
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from gateway.render import InputDocument, RenderError, RenderErrorCode, RenderOptions, RenderPool, render_documents
 from gateway.render.sandbox import SandboxLimits
 from tests.fixtures.hostile import docx_linking, inline_image_pdf, nested_forms_pdf, odt_linking, tiff_bomb
-from tests.render.helpers import make_pdf, pages_of
-
-
-@pytest.fixture
-def canary() -> Iterator[tuple[str, list[str]]]:
-    """An HTTP server on 127.0.0.1 that serves a black picture and records every request it gets."""
-    requests: list[str] = []
-    picture = Image.new("L", (300, 200), 0)
-    import io
-
-    body = io.BytesIO()
-    picture.save(body, format="PNG")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            requests.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.end_headers()
-            self.wfile.write(body.getvalue())
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def black_picture(folder: Path) -> str:
-    """A distinctive picture on this host's disk (solid black): it must never appear on a fax page."""
-    path = folder / "secret.png"
-    Image.new("L", (300, 200), 0).save(path)
-    return path.as_uri()
-
-
-def largest_black_area(page: np.ndarray) -> float:
-    """The share of the page covered by black rows at least half a page wide: a drawn picture, not text."""
-    wide_rows = page.sum(axis=1) > page.shape[1] // 2
-    return float(wide_rows.mean())
+from tests.render.helpers import black_picture, largest_black_area, make_pdf, pages_of
 
 
 @pytest.mark.parametrize("kind", ["docx", "odt"])
