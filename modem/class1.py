@@ -112,7 +112,8 @@ class Class1Modem:
             if reply.final != "CONNECT":
                 return FrameRx(self._status_of(reply))
         data, complete = await self.at.read_data(timeout=5.0, limit=512)
-        if not complete:
+        if not complete:  # endless flags or noise: the modem is still receiving until told to stop
+            await self._abort_receive()
             return FrameRx(RxStatus.NO_CARRIER, raw=data)
         reply = await self.at.wait_final(5.0)
         body = strip_fcs(data)

@@ -113,13 +113,18 @@ async def probe(at: AtChannel) -> ProbeResult:
     return result
 
 
+STALE_INPUT_S = 3.0
+"""At most this long is spent reading what the modem says before the first command (stale result codes)."""
+
+
 async def initialise(at: AtChannel, profile: InitProfile) -> None:
     """Run the profile's commands; raises AtTimeout when the modem does not answer at all.
 
     A DLE ETX first ends any data mode a previous program (or an aborted call) left the modem in.
     """
     await at.write(DLE_ETX + b"\r")
-    while await at.read_line(0.5) is not None:
+    deadline = at.clock_now + STALE_INPUT_S  # a modem that never stops talking must not hold us here forever
+    while at.clock_now < deadline and await at.read_line(0.5) is not None:
         pass
     at.discard_input()
     for command in profile.commands:

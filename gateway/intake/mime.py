@@ -438,13 +438,17 @@ def _claim_cid_images(body: _Body, attachments: list[_Attachment]) -> list[_Atta
     return kept
 
 
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+"""Control characters no page can show (tab, line ends and form feed are kept)."""
+
+
 def _body_document(body: _Body, stem: str) -> InputDocument:
     """The mail text as a document: HTML rendered as a page, or plain text."""
     if body.kind == "html":
         return InputDocument(data=declare_utf8(body.content).encode("utf-8"), content_type="text/html; charset=utf-8",
                              filename=f"{stem}.html", related=dict(body.related))
-    return InputDocument(data=body.content.encode("utf-8"), content_type="text/plain; charset=utf-8",
-                         filename=f"{stem}.txt")
+    text = _UNPRINTABLE.sub("", body.content)  # a stray NUL would make the renderer take the text for binary
+    return InputDocument(data=text.encode("utf-8"), content_type="text/plain; charset=utf-8", filename=f"{stem}.txt")
 
 
 def _filename(part: Message) -> str | None:

@@ -193,8 +193,11 @@ class T30Receiver:
                 send_dis = True
                 continue
             session = Session.decode(command.fif)
-            if session is None:
-                raise CallFailed(ExtendedStatus.FATAL_ERROR, "the far end sent a DCS this station cannot use")
+            unoffered = self._unoffered(session) if session is not None else "a modem T.30 does not define"
+            if session is None or unoffered:
+                await self._disconnect()
+                raise CallFailed(ExtendedStatus.FATAL_ERROR,
+                                 f"the far end sent a DCS this station cannot use ({unoffered}, never offered)")
             self.progress.session = session
             tcf = await self.modem.receive_image(session.modulation.long_code, timeout=T4)
             await self._screen()
@@ -212,6 +215,21 @@ class T30Receiver:
         if first:
             raise CallFailed(ExtendedStatus.NOT_FAX_CALL, "no fax sender identified itself (no DCS within T1)")
         raise CallFailed(ExtendedStatus.DISCONNECTED, "the far end did not go on with the fax (no DCS within T1)")
+
+    def _unoffered(self, session: Session) -> str:
+        """What a DCS commands that our DIS did not offer ("" when it keeps to the offer)."""
+        local = self.local
+        wrong = []
+        if session.modulation not in local.modulations():
+            wrong.append(str(session.modulation))
+        if session.ecm and not local.ecm:
+            wrong.append("ECM")
+        offered = {"MH": True, "MR": local.mr, "MMR": local.mmr and local.ecm}
+        if not offered[session.compression]:
+            wrong.append(session.compression)
+        if session.fine and not local.fine:
+            wrong.append("fine resolution")
+        return ", ".join(wrong)
 
     async def _screen(self) -> None:
         """Refuse a blocked sender once its TSI is known: DCN instead of CFR, before any page is sent."""
