@@ -431,6 +431,8 @@ def _fault_text(exc: BaseException) -> str:
     """A port or modem failure in plain words, for the line's "retrying" reason."""
     if isinstance(exc, AtTimeout):
         return f"the modem stopped answering ({printable(str(exc), 120)})"
+    if isinstance(exc, ModemGone):
+        return printable(str(exc), 160)
     if isinstance(exc, FileNotFoundError):
         return f"the port {printable(str(exc.filename or ''), 80)} does not exist"
     if isinstance(exc, OSError) and exc.strerror:

@@ -53,10 +53,13 @@ class SimLine:
         return [json.loads(line) for line in self.output().splitlines() if line.startswith('{"remote"')]
 
     def kill(self) -> None:
-        """SIGKILL: the ptys vanish under the gateway (their symlinks stay, dangling, until a restart replaces them)."""
+        """SIGKILL: the ptys vanish under the gateway, and their names with them, as an unplugged USB modem's do (a
+        dangling symlink could point at a /dev/pts number another program on this machine gets next)."""
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        for name in LINES:
+            (self.tmp_path / "tty" / name).unlink(missing_ok=True)
 
     def stop(self) -> None:
         """SIGTERM and wait."""

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modem.port import ModemPort
-from modem.provider import DeviceConfig, Class1Device
+from modem.provider import Class1Device, DeviceConfig
 from modem.simnet import SimModemPort, SimNetwork
 
 FAXGATE_NUMBER = "5551000"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.enums import ExtendedStatus
-from modem.provider import DeviceConfig, Class1Device, SendJob, serial_opener
+from modem.provider import Class1Device, DeviceConfig, SendJob, serial_opener
 from modem.serialport import PortInUse, SerialModemPort, UucpLock
 from modem.simnet import SimNetwork
 from modem.simnet.realtime import RealTimeRunner

@@ -21,7 +21,7 @@ from gateway.storage import Database
 from gateway.storage import incoming as store
 from modem.faxtiff import write_fax_tiff
 from modem.port import ModemPort
-from modem.provider import DeviceConfig, Class1Device
+from modem.provider import Class1Device, DeviceConfig
 from modem.simnet import SimNetwork
 from tests.support.net import free_port
 
