@@ -11,13 +11,12 @@ from typing import Any
 
 import click
 
-from gateway.enums import ExtendedStatus
 from modem.at import AtChannel, AtTimeout, ModemGone
 from modem.faxtiff import FaxTiffWriter, read_fax_tiff
 from modem.port import ModemPort
 from modem.probe import PROFILES, probe
 from modem.provider import Class1Device, DeviceConfig, SendJob, serial_opener
-from modem.result import CallResult
+from modem.result import CallResult, ExtendedStatus
 from modem.serialport import DEFAULT_LOCK_DIR, SerialModemPort
 from modem.sessionlog import SessionLog
 
