@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "modem": "modem.cli:modem",
     "simline": "modem.simnet.cli:simline",
     "submissions": "gateway.admin_cli:submissions",
+    "devices": "gateway.devices_cli:devices",
     "jobs": "gateway.queue.cli:jobs",
     "queue": "gateway.queue.cli:queue",
     "submit": "gateway.queue.cli:submit",

@@ -7,7 +7,7 @@ providers report it, as an FSP reports FS_* codes from faxdev.h) and re-exported
 
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag
+from enum import IntEnum, IntFlag, StrEnum
 
 # FAX_JOB_EXTENDED_STATUS is the device contract's (modem/ imports nothing from gateway/); re-exported here.
 from modem.result import ExtendedStatus as ExtendedStatus
@@ -152,6 +152,45 @@ class ProviderStatus(IntEnum):
     CANT_INIT = 6
 
 
+class DeviceStatus(IntEnum):
+    """FPS_*: a device's (legacy port's) status, as stored in the device table and sent with device events."""
+
+    DIALING = 0x20000001
+    SENDING = 0x20000002
+    RECEIVING = 0x20000004
+    UNAVAILABLE = 0x20000020
+    FATAL_ERROR = 0x20000800
+    INITIALIZING = 0x20008000
+    OFFLINE = 0x20010000
+    RINGING = 0x20020000
+    AVAILABLE = 0x20100000
+
+
+class DeviceState(StrEnum):
+    """A line's lifecycle state (Home Assistant's config-entry states), shared by sending and receiving."""
+
+    INITIALIZING = "initializing"
+    READY = "ready"
+    SENDING = "sending"
+    RECEIVING = "receiving"
+    RINGING = "ringing"
+    RETRYING = "retrying"
+    """The port vanished or the modem stopped answering: started again after a backoff (ConfigEntryNotReady)."""
+    NOT_READY = "not_ready"
+    """The provider failed to load or to start with an error no retry changes; fixed by config and a restart."""
+    DISABLED = "disabled"
+
+    @property
+    def fps(self) -> DeviceStatus:
+        """The FPS_* status a Windows client would see for this state."""
+        return _STATE_FPS[self]
+
+    @property
+    def event(self) -> EventId:
+        """The FEI_* event a change to this state publishes."""
+        return _STATE_EVENT[self]
+
+
 class GroupStatus(IntEnum):
     """FAX_GROUP_STATUS_ENUM."""
 
@@ -225,3 +264,25 @@ MS_FAXROUTE_EMAIL_GUID = "{6bbf7bfe-9af2-11d0-abf7-00c04fd91a4e}"
 MS_FAXROUTE_FOLDER_GUID = "{92041a90-9af2-11d0-abf7-00c04fd91a4e}"
 MS_FAXROUTE_PRINTING_GUID = "{aec1b37c-9af2-11d0-abf7-00c04fd91a4e}"
 ALL_DEVICES_GROUP = "<All Devices>"
+
+
+_STATE_FPS = {
+    DeviceState.INITIALIZING: DeviceStatus.INITIALIZING,
+    DeviceState.READY: DeviceStatus.AVAILABLE,
+    DeviceState.SENDING: DeviceStatus.SENDING,
+    DeviceState.RECEIVING: DeviceStatus.RECEIVING,
+    DeviceState.RINGING: DeviceStatus.RINGING,
+    DeviceState.RETRYING: DeviceStatus.UNAVAILABLE,
+    DeviceState.NOT_READY: DeviceStatus.FATAL_ERROR,
+    DeviceState.DISABLED: DeviceStatus.OFFLINE,
+}
+_STATE_EVENT = {
+    DeviceState.INITIALIZING: EventId.INITIALIZING,
+    DeviceState.READY: EventId.IDLE,
+    DeviceState.SENDING: EventId.SENDING,
+    DeviceState.RECEIVING: EventId.RECEIVING,
+    DeviceState.RINGING: EventId.RINGING,
+    DeviceState.RETRYING: EventId.MODEM_POWERED_OFF,
+    DeviceState.NOT_READY: EventId.MODEM_POWERED_OFF,
+    DeviceState.DISABLED: EventId.MODEM_POWERED_OFF,
+}

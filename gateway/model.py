@@ -179,4 +179,8 @@ class DeviceRecord(_FromRow):
     provider: str
     status: int
     status_text: str
+    """Why the line is in its state (the reason of "retrying" / "not ready"), or "available"."""
     updated_at: float
+    state: str = "initializing"
+    retry_at: float | None = None
+    failures: int = 0

@@ -17,11 +17,13 @@ import uvicorn
 
 from gateway.api.app import create_app
 from gateway.config import FaxgateConfig
+from gateway.context import ServiceContext
 from gateway.enums import ServerEvents
 from gateway.events import EventBus
 from gateway.filemodes import PRIVATE_UMASK, private_data_dir
 from gateway.intake.smtp import SmtpListener
 from gateway.logs import log_event, logger
+from gateway.queue.clock import SystemClock
 from gateway.queue.pool import DevicePool
 from gateway.queue.service import QueueService
 from gateway.storage import Database
@@ -120,12 +122,11 @@ class FaxServer:
             services.append(SmtpListener(self.config, self.db))
         if self.config.http.enabled:
             services.append(HttpService(self))
-        services.append(pool := DevicePool(self.config))
-        self.fax_devices = pool.devices
-        services.append(QueueService(self, pool))
+        context = ServiceContext(self.config, self.db, self.events, SystemClock(), self.node_id)
+        services.append(pool := DevicePool(context))
+        services.append(QueueService(context, pool, self.hurry))
         services.append(RoutingService(self.config, self.db, self.events, self.node_id))
-        services.append(InboundService(self.config, self.db, getattr(self, "fax_devices", {}), self.events,
-                                       self.node_id))
+        services.append(InboundService(self.config, self.db, pool.devices, self.events, self.node_id))
         return services
 
     def listening(self) -> dict[str, str]:

@@ -11,13 +11,12 @@ from typing import Any
 
 import click
 
-from gateway.enums import ExtendedStatus
 from modem.at import AtChannel, AtTimeout, ModemGone
 from modem.faxtiff import FaxTiffWriter, read_fax_tiff
 from modem.port import ModemPort
 from modem.probe import PROFILES, probe
-from modem.provider import DeviceConfig, FaxDevice, SendJob, serial_opener
-from modem.result import CallResult
+from modem.provider import Class1Device, DeviceConfig, SendJob, serial_opener
+from modem.result import CallResult, ExtendedStatus
 from modem.serialport import DEFAULT_LOCK_DIR, SerialModemPort
 from modem.sessionlog import SessionLog
 
@@ -108,7 +107,7 @@ def send_command(
 ) -> None:
     """Send FILE... (fax TIFFs) in one call and print the result as JSON."""
     config = DeviceConfig(name=port_path, profile=PROFILES[profile])
-    device = FaxDevice(config, serial_opener(port_path, lock_dir=lock_dir))
+    device = Class1Device(config, serial_opener(port_path, lock_dir=lock_dir))
 
     async def run() -> CallResult:
         with tempfile.TemporaryDirectory(prefix="faxgate-send-") as workdir:
@@ -148,7 +147,7 @@ def receive_command(
 ) -> None:
     """Wait for one call, answer it, store the fax in OUT and print the result as JSON."""
     config = DeviceConfig(name=port_path, profile=PROFILES[profile], csid=csid, rings_to_answer=rings)
-    device = FaxDevice(config, serial_opener(port_path, lock_dir=lock_dir))
+    device = Class1Device(config, serial_opener(port_path, lock_dir=lock_dir))
 
     async def run() -> CallResult:
         try:

@@ -1,9 +1,9 @@
-"""The device provider the queue and inbound routing use: one ``FaxDevice`` per Class 1 modem.
+"""The Class 1 device provider: one ``Class1Device`` per Class 1 modem, behind the ``modem.device.FaxDevice`` contract.
 
-Shaped after the Windows Fax Service Provider contract: ``send`` a job and get a ``CallResult``,
-``wait_for_call`` for the next ring, then ``answer`` or ``reject`` it, ``abort`` whatever runs.
+Shaped after the Windows Fax Service Provider contract: ``start`` checks the modem, ``send`` a job and get a
+``CallResult``, ``wait_for_call`` for the next ring, then ``answer`` or ``reject`` it, ``abort`` whatever runs.
 Progress goes to an ``on_status(ExtendedStatus, page)`` callback. A modem that stops answering AT
-gives a clear result; a port that fails is closed and opened afresh on the next operation.
+gives a clear result; a port that fails is closed, reported as a fault, and opened afresh by the next ``start``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from modem.at import AtChannel, AtTimeout, ModemGone
 from modem.class1 import Class1Modem
+from modem.device import (
+    Bitmap,
+    DeviceNotReady,
+    DeviceReport,
+    DeviceSpec,
+    HeaderFactory,
+    IncomingCall,
+    PageStamp,
+    PortOpener,
+    SendJob,
+)
 from modem.faxtiff import FaxTiffError, FaxTiffWriter, read_fax_tiff
 from modem.port import ModemPort
 from modem.probe import PROFILES, InitProfile, initialise
@@ -32,39 +40,8 @@ from modem.t30.frames import printable
 from modem.t30.receiver import CopyQuality, ReceiveProgress, T30Receiver, TsidScreen
 from modem.t30.sender import OutgoingPage, T30Sender
 
-Bitmap = npt.NDArray[np.uint8]
-PageStamp = Callable[[Bitmap], Bitmap]
-HeaderFactory = Callable[[int, int], PageStamp]
-"""``header(page_index, page_count)`` returns a function that stamps the header line onto a page."""
-PortOpener = Callable[[], Awaitable[ModemPort]]
 RING_SILENCE_S = 10.0
 """A call has stopped ringing when no RING came for this long."""
-
-
-@dataclass
-class SendJob:
-    """One outgoing fax call."""
-
-    dial_string: str
-    tiff_path: str
-    first_page: int = 0
-    """0-based index of the first page to send (to resume after a partial send)."""
-    tsid: str = ""
-    header: HeaderFactory | None = None
-    max_bit_rate: int = 14400
-    ecm: bool = True
-
-
-@dataclass
-class IncomingCall:
-    """A ringing line: who calls (untrusted, made printable) and which number they dialled."""
-
-    caller_id: str = ""
-    caller_name: str = ""
-    did: str = ""
-    rings: int = 0
-    transcript: list[str] = field(default_factory=list, repr=False)
-    """The session log while it rang (RING, caller ID and DID reports)."""
 
 
 def _ignore_status(_status: ExtendedStatus, _page: int) -> None:
@@ -88,8 +65,11 @@ class DeviceConfig:
     quality: CopyQuality = field(default_factory=CopyQuality)
 
 
-class FaxDevice:
-    """A Class 1 modem as a fax device: send, wait for a call, answer or reject it, abort."""
+__all__ = ["Bitmap", "HeaderFactory", "IncomingCall", "PageStamp", "PortOpener", "SendJob"]
+
+
+class Class1Device:
+    """A Class 1 modem as a fax device (the Class 1 strategy of ``FaxDevice``): send, wait, answer, reject, abort."""
 
     def __init__(self, config: DeviceConfig, open_port: PortOpener) -> None:
         self.config = config
@@ -99,6 +79,8 @@ class FaxDevice:
         self._call: asyncio.Task[CallResult] | None = None
         self._sender: T30Sender | None = None
         self._aborted = False
+        self._status = ExtendedStatus.NONE
+        self._fault = ""
         self.last_log: list[str] = []
 
     # ------------------------------------------------------------------------------------ port
@@ -122,8 +104,10 @@ class FaxDevice:
     def _new_log(self, port: ModemPort | None) -> SessionLog:
         return SessionLog(port.clock.now if port is not None else _zero, self.config.name)
 
-    async def _drop_port(self) -> None:
-        """Forget a failed port so the next operation opens it afresh."""
+    async def _drop_port(self, fault: str = "") -> None:
+        """Forget a failed port so the next operation opens it afresh; ``fault`` says why it failed."""
+        if fault:
+            self._fault = fault
         port, self._port, self._at = self._port, None, None
         if port is not None:
             with contextlib.suppress(OSError, ModemGone):
@@ -133,15 +117,32 @@ class FaxDevice:
         """Release the port."""
         await self._drop_port()
 
-    async def ready(self) -> bool:
-        """True when the modem answers AT (opening or reopening its port as needed)."""
+    async def start(self) -> None:
+        """Open (or reopen) the port and check the modem answers AT; DeviceNotReady with the reason if not."""
         try:
             at = await self._channel(self._new_log(await self._open()))
             reply = await at.command("AT", timeout=3.0)
-        except (AtTimeout, ModemGone, OSError):
-            await self._drop_port()
+        except (AtTimeout, ModemGone, OSError) as exc:
+            reason = _fault_text(exc)
+            await self._drop_port(reason)
+            raise DeviceNotReady(reason) from exc
+        if reply.final != "OK":
+            reason = f"the modem answers AT with {printable(reply.final, 20)}"
+            await self._drop_port(reason)
+            raise DeviceNotReady(reason)
+        self._fault = ""
+
+    async def ready(self) -> bool:
+        """True when the modem answers AT (opening or reopening its port as needed)."""
+        try:
+            await self.start()
+        except DeviceNotReady:
             return False
-        return reply.final == "OK"
+        return True
+
+    def report(self) -> DeviceReport:
+        """The last call progress, and the port or modem fault since the last successful start."""
+        return DeviceReport(self._status, self._fault)
 
     def _local(self, ident: str, max_bit_rate: int, ecm: bool) -> LocalFax:
         return LocalFax(
@@ -154,6 +155,15 @@ class FaxDevice:
 
     # ------------------------------------------------------------------------------------ calls
 
+    def _tracked(self, on_status: StatusCallback) -> StatusCallback:
+        """``on_status`` that also keeps the last progress for ``report``."""
+
+        def track(status: ExtendedStatus, page: int) -> None:
+            self._status = status
+            on_status(status, page)
+
+        return track
+
     async def _run_call(self, body: Callable[[Class1Modem, SessionLog], Coroutine[Any, Any, CallResult]]) -> CallResult:
         """Run one call with the failure handling every call shares; the session log starts here."""
         log = self._new_log(None)
@@ -161,7 +171,7 @@ class FaxDevice:
             log = self._new_log(await self._open())
             at = await self._channel(log)
         except (AtTimeout, ModemGone, OSError) as exc:
-            await self._drop_port()
+            await self._drop_port(_fault_text(exc))
             return CallResult(
                 status=ExtendedStatus.LINE_UNAVAILABLE,
                 reason=f"the modem is not available ({printable(str(exc), 120)})",
@@ -178,14 +188,14 @@ class FaxDevice:
             await self._drop_port()  # closing the port drops DTR: the modem hangs up
             return CallResult(status=ExtendedStatus.CALL_ABORTED, reason="the call was aborted", session_log=log.lines)
         except ModemGone as exc:
-            await self._drop_port()
+            await self._drop_port(_fault_text(exc))
             return CallResult(
                 status=ExtendedStatus.LINE_UNAVAILABLE,
                 reason=f"the modem port went away during the call ({printable(str(exc), 120)})",
                 session_log=log.lines,
             )
         except AtTimeout as exc:
-            await self._drop_port()
+            await self._drop_port(_fault_text(exc))
             return CallResult(
                 status=ExtendedStatus.FATAL_ERROR,
                 reason=f"the modem stopped answering ({printable(str(exc), 120)})",
@@ -196,6 +206,7 @@ class FaxDevice:
 
     async def send(self, job: SendJob, on_status: StatusCallback = _ignore_status) -> CallResult:
         """Send the TIFF's pages from ``job.first_page`` on; the result says what the far end confirmed."""
+        on_status = self._tracked(on_status)
         try:
             pages = self._load_pages(job)
         except (FaxTiffError, OSError) as exc:
@@ -268,8 +279,8 @@ class FaxDevice:
             call = await self._count_rings(at, timeout)
             call.transcript = at.log.lines
             return call
-        except ModemGone:
-            await self._drop_port()
+        except ModemGone as exc:
+            await self._drop_port(_fault_text(exc))
             raise
 
     async def _count_rings(self, at: AtChannel, timeout: float | None) -> IncomingCall:
@@ -316,6 +327,7 @@ class FaxDevice:
         ``screen_tsid(tsid)`` returning False ends the call as soon as the sender's TSI arrives
         (CALL_BLACKLISTED, no pages kept); ``max_pages`` ends it with DCN once that many pages are confirmed.
         """
+        on_status = self._tracked(on_status)
 
         async def body(modem: Class1Modem, log: SessionLog) -> CallResult:
             log.lines[:0] = call.transcript
@@ -401,6 +413,31 @@ class FaxDevice:
         if call is not None and not call.done():
             self._aborted = True
             call.cancel()
+
+
+class Class1Provider:
+    """The built-in provider for Class 1 modems on serial ports and ptys (and on the simulated line)."""
+
+    def create(self, spec: DeviceSpec) -> Class1Device:
+        """A Class 1 device for ``spec``; an unknown init profile is a plain error."""
+        if spec.profile not in PROFILES:
+            raise ValueError(f"unknown modem profile {spec.profile!r} (known: {', '.join(sorted(PROFILES))})")
+        config = DeviceConfig(name=spec.name, profile=PROFILES[spec.profile], csid=spec.csid,
+                              rings_to_answer=spec.rings_to_answer, max_bit_rate=spec.max_bit_rate, ecm=spec.ecm)
+        return Class1Device(config, spec.open_port or serial_opener(spec.port))
+
+
+def _fault_text(exc: BaseException) -> str:
+    """A port or modem failure in plain words, for the line's "retrying" reason."""
+    if isinstance(exc, AtTimeout):
+        return f"the modem stopped answering ({printable(str(exc), 120)})"
+    if isinstance(exc, ModemGone):
+        return printable(str(exc), 160)
+    if isinstance(exc, FileNotFoundError):
+        return f"the port {printable(str(exc.filename or ''), 80)} does not exist"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"the port failed: {printable(exc.strerror, 80)}"
+    return f"the port failed: {printable(str(exc) or type(exc).__name__, 120)}"
 
 
 def serial_opener(path: str | Path, lock_dir: Path | None = DEFAULT_LOCK_DIR) -> PortOpener:

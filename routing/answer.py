@@ -18,7 +18,6 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
 
 from gateway.config import FaxgateConfig
 from gateway.config.devices import DeviceSection
@@ -29,7 +28,7 @@ from gateway.logs import log_event, logger
 from gateway.storage import Database
 from gateway.storage import incoming as store
 from gateway.textsafe import safe_text
-from modem.provider import IncomingCall
+from modem.device import FaxDevice, IncomingCall
 from modem.result import CallResult
 from routing.notify import notify_admin
 from routing.patterns import first_match
@@ -39,30 +38,6 @@ IDLE_WAIT_S = 3600.0
 PORT_RETRY_S = 5.0
 """After a port error, wait this long (times the errors in a row, at most PORT_RETRY_MAX_S) before listening again."""
 PORT_RETRY_MAX_S = 60.0
-
-
-class ReceivingDevice(Protocol):
-    """What the inbound service needs from a device provider (modem.provider.FaxDevice has it)."""
-
-    async def wait_for_call(self, timeout: float | None = None) -> IncomingCall:
-        """Return once a call has rung the device's number of rings."""
-        ...
-
-    async def answer(
-        self,
-        call: IncomingCall,
-        out_dir: str | Path,
-        csid: str = "",
-        *,
-        screen_tsid: Callable[[str], bool] | None = None,
-        max_pages: int | None = None,
-    ) -> CallResult:
-        """Pick up and receive into a TIFF in ``out_dir``, ending the call on a refused TSID or past max_pages."""
-        ...
-
-    async def reject(self, call: IncomingCall) -> None:
-        """Let the call ring out."""
-        ...
 
 
 def screen_call(answer: AnswerSection, call: IncomingCall) -> str | None:
@@ -99,7 +74,7 @@ class InboundService:
         self,
         config: FaxgateConfig,
         db: Database,
-        devices: Mapping[str, ReceivingDevice],
+        devices: Mapping[str, FaxDevice],
         events: EventBus | None = None,
         node_id: str = "",
         *,
@@ -143,7 +118,7 @@ class InboundService:
         """Answer the next ringing call on a manual-answer device (IFaxDevice.AnswerCall)."""
         self._answer_requests.setdefault(device, asyncio.Event()).set()
 
-    async def _serve(self, name: str, device: ReceivingDevice) -> None:
+    async def _serve(self, name: str, device: FaxDevice) -> None:
         errors = 0
         while True:
             try:
@@ -183,7 +158,7 @@ class InboundService:
             return None
         return "manual answer mode and nobody answered"
 
-    async def handle_call(self, name: str, device: ReceivingDevice, call: IncomingCall) -> int | None:
+    async def handle_call(self, name: str, device: FaxDevice, call: IncomingCall) -> int | None:
         """Screen, answer and commit one ringing call; returns the incoming job id (None if not answered)."""
         section = self.sections[name]
         answer = self.config.inbound.answer

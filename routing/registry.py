@@ -1,11 +1,10 @@
-"""Routing methods and device providers as extensions: built-ins registered in code, others found by entry points.
+"""Routing methods as extensions: built-ins registered in code, others found by entry points.
 
 Third parties declare, in their package metadata:
     [project.entry-points."faxgate.routing_methods"]
     archive_s3 = "mypkg.routing:S3Method"
-    [project.entry-points."faxgate.device_providers"]
-    t38 = "mypkg.t38:T38Provider"
 An entry point may name a class (instantiated without arguments) or a ready object.
+Device providers are found the same way, by modem.providers.
 """
 
 from __future__ import annotations
@@ -25,12 +24,6 @@ from routing.methods.folder import FolderMethod
 from routing.methods.webhook import WebhookMethod
 
 ROUTING_METHODS_GROUP = "faxgate.routing_methods"
-DEVICE_PROVIDERS_GROUP = "faxgate.device_providers"
-BUILTIN_DEVICE_PROVIDERS = {
-    # One Class 1 engine drives both: a serial port or pty for "class1", a simulated line for "simulated".
-    "class1": "modem.provider:FaxDevice",
-    "simulated": "modem.provider:FaxDevice",
-}
 LAST = 999999
 log = logger("init")
 
@@ -117,22 +110,3 @@ class MethodRegistry:
         """Whether the device uses this method (IFaxDevice.UsedRoutingMethods); all devices unless configured."""
         setting = self._setting(method)
         return setting is None or setting.devices is None or device in setting.devices
-
-
-def discover_device_providers() -> dict[str, Any]:
-    """Device provider factories by name: the built-in ones by import path, plus installed entry points."""
-    import importlib
-
-    providers: dict[str, Any] = {}
-    for name, target in BUILTIN_DEVICE_PROVIDERS.items():
-        module_name, attribute = target.split(":", 1)
-        try:
-            providers[name] = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError):
-            continue
-    for entry in entry_points(group=DEVICE_PROVIDERS_GROUP):
-        try:
-            providers[entry.name] = entry.load()
-        except Exception as exc:
-            log_event(log, logging.ERROR, "device_provider.failed", name=entry.name, error=repr(exc))
-    return providers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gateway.config.base import Section
 
@@ -14,7 +14,8 @@ class DeviceSection(Section):
     """One fax device, after IFaxDevice: station ids, send/receive switches, rings before answer."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
-    provider: Literal["class1", "simulated"] = "class1"
+    provider: str = "class1"
+    """A device provider by name: "class1", "simulated" or one an installed package registers (entry points)."""
     port: str = ""
     """Serial device such as /dev/ttyUSB0 or a pty path; unused by simulated devices."""
     profile: Literal["generic", "iaxmodem", "t38modem"] = "generic"
@@ -27,6 +28,19 @@ class DeviceSection(Section):
     rings_before_answer: int = Field(default=2, ge=1, le=20)
     max_bit_rate: Literal[2400, 4800, 7200, 9600, 12000, 14400] = 14400
     ecm: bool = True
+    enabled: bool = True
+    """False keeps the line "disabled": configured and shown, never opened."""
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        """Only providers that are built in or installed; one that fails to load is known, and shows "not ready"."""
+        from modem.providers import discover_device_providers
+
+        known = discover_device_providers().names()
+        if value not in known:
+            raise ValueError(f"unknown device provider {value!r} (installed: {', '.join(known)})")
+        return value
 
 
 class SimulationSection(Section):

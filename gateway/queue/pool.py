@@ -1,8 +1,10 @@
-"""The device pool service: one provider device per configured modem, simulated lines included.
+"""The device pool service: one line per configured device, each made by its named device provider.
 
-Simulated devices are soft-modems on one in-process SimNetwork paced at real time (the demo remote fax
-machines of modem/simnet/README.md answer on their numbers); class1 devices open their serial port.
-The queue sends with these devices; inbound routing can receive with the same objects (``devices``).
+Providers are looked up by name (built-ins and ``faxgate.device_providers`` entry points, modem.providers);
+each line brings its device up under the lifecycle (gateway/lifecycle.py), so a provider that fails leaves
+its line "not ready" and the others work. Simulated devices are soft-modems on one in-process SimNetwork
+paced at real time (the demo remote fax machines of modem/simnet/README.md answer on their numbers).
+The queue sends with these lines; inbound routing receives with the same objects (``devices``).
 """
 
 from __future__ import annotations
@@ -10,88 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import cast
 
-from gateway.config import FaxgateConfig
 from gateway.config.devices import DeviceSection
+from gateway.context import ServiceContext
+from gateway.lifecycle import DeviceLine
 from gateway.logs import log_event, logger
+from modem.device import DeviceSpec, FaxDevice, PortOpener
 from modem.port import ModemPort
-from modem.probe import PROFILES
-from modem.provider import DeviceConfig, FaxDevice, IncomingCall, SendJob
-from modem.result import CallResult
-from modem.serialport import SerialModemPort
+from modem.providers import ProviderRegistry, discover_device_providers
 from modem.simnet.layout import Layout, default_layout, load_layout
 from modem.simnet.network import SimNetwork
 from modem.simnet.realtime import RealTimeRunner
-from modem.t30.common import StatusCallback
-from modem.t30.receiver import TsidScreen
 
 log = logger("init")
-
-
-class SharedLine:
-    """One device shared by the queue (send) and inbound routing (wait for a ring, answer, reject).
-
-    A send interrupts waiting for a ring and then has the line to itself; a call being answered finishes
-    before a send starts. Waiting interrupted this way ends as TimeoutError, which inbound treats as "no call".
-    """
-
-    def __init__(self, device: FaxDevice) -> None:
-        self.device = device
-        self._line = asyncio.Lock()
-        self._waiting: asyncio.Future[IncomingCall] | None = None
-
-    async def send(self, job: SendJob, on_status: StatusCallback) -> CallResult:
-        """Take the line (interrupting a wait for a ring) and send."""
-        if self._waiting is not None:
-            self._waiting.cancel()
-        async with self._line:
-            return await self.device.send(job, on_status)
-
-    async def wait_for_call(self, timeout: float | None = None) -> IncomingCall:
-        """Wait for a ring unless a send needs the line."""
-        async with self._line:
-            self._waiting = asyncio.ensure_future(self.device.wait_for_call(timeout))
-            try:
-                return await self._waiting
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-                raise TimeoutError("an outgoing call took the line") from None
-            finally:
-                self._waiting = None
-
-    async def answer(
-        self,
-        call: IncomingCall,
-        out_dir: str | Path,
-        csid: str = "",
-        *,
-        screen_tsid: TsidScreen | None = None,
-        max_pages: int | None = None,
-    ) -> CallResult:
-        """Answer and receive with the line held; screening and the page limit act inside the call."""
-        async with self._line:
-            return await self.device.answer(call, out_dir, csid, screen_tsid=screen_tsid, max_pages=max_pages)
-
-    async def reject(self, call: IncomingCall) -> None:
-        """Let a call ring out."""
-        await self.device.reject(call)
-
-    async def finish_after_page(self) -> None:
-        """End the call being sent after its page in flight."""
-        await self.device.finish_after_page()
-
-    async def abort(self) -> None:
-        """Drop whatever runs."""
-        await self.device.abort()
-
-    async def close(self) -> None:
-        """Release the port."""
-        await self.device.close()
 
 
 class DevicePool:
@@ -99,10 +34,12 @@ class DevicePool:
 
     name = "devices"
 
-    def __init__(self, config: FaxgateConfig) -> None:
-        self.config = config
-        self.devices: dict[str, SharedLine] = {}
-        self.sections: dict[str, DeviceSection] = {device.name: device for device in config.devices}
+    def __init__(self, context: ServiceContext, providers: ProviderRegistry | None = None) -> None:
+        self.context = context
+        self.config = context.config
+        self.providers = providers
+        self.devices: dict[str, DeviceLine] = {}
+        self.sections: dict[str, DeviceSection] = {device.name: device for device in self.config.devices}
         self.network: SimNetwork | None = None
         self.layout: Layout | None = None
         self._runner: RealTimeRunner | None = None
@@ -110,14 +47,20 @@ class DevicePool:
         self._build()
 
     async def start(self) -> None:
-        """Start pacing the simulated line (devices open their ports on first use)."""
+        """Start pacing the simulated line, then bring every line up in the background (none can fail this)."""
         if self.network is not None and self.layout is not None:
             self._runner = RealTimeRunner(self.network, {}, speed=self.layout.speed)
             self._pacer = asyncio.create_task(self._runner.run(), name="simnet-pacer")
-        log_event(log, logging.INFO, "devices.ready", devices=",".join(self.devices) or "none")
+        for line in self.devices.values():
+            await line.start()
+        log_event(log, logging.INFO, "devices.started", devices=",".join(self.devices) or "none")
 
     def _build(self) -> None:
-        """Create every device now, so services built before start can hold the same objects."""
+        """Create every line now, so services built before start can hold the same objects."""
+        if self.providers is None:
+            self.providers = discover_device_providers()
+            for name, error in self.providers.failures.items():
+                log_event(log, logging.ERROR, "device_provider.failed", provider=name, error=error)
         simulated = [device for device in self.config.devices if device.provider == "simulated"]
         if simulated and self.config.simulation.enabled:
             self.network, self.layout = self._simulated_network(simulated)
@@ -126,7 +69,8 @@ class DevicePool:
                 log_event(log, logging.WARNING, "device.skipped", device=section.name,
                           reason="simulation is disabled")
                 continue
-            self.devices[section.name] = SharedLine(FaxDevice(self._device_config(section), self._opener(section)))
+            self.devices[section.name] = DeviceLine(section.name, section.provider, self.context,
+                                                    self._maker(section), enabled=section.enabled)
 
     def _simulated_network(self, sections: list[DeviceSection]) -> tuple[SimNetwork, Layout]:
         layout = load_layout(self.config.simulation.layout) if self.config.simulation.layout else default_layout()
@@ -136,31 +80,35 @@ class DevicePool:
             network.add_modem(section.name, section.number or None)
         return network, layout
 
-    def _device_config(self, section: DeviceSection) -> DeviceConfig:
-        return DeviceConfig(name=section.name, profile=PROFILES[section.profile], csid=section.csid,
-                            rings_to_answer=section.rings_before_answer, max_bit_rate=section.max_bit_rate,
-                            ecm=section.ecm)
+    def _maker(self, section: DeviceSection) -> Callable[[], FaxDevice]:
+        """How the line gets its device: the named provider's ``create`` (a failure there is the line's reason)."""
+        spec = DeviceSpec(name=section.name, port=section.port, profile=section.profile, csid=section.csid,
+                          rings_to_answer=section.rings_before_answer, max_bit_rate=section.max_bit_rate,
+                          ecm=section.ecm, open_port=self._simulated_opener(section))
+        providers = self.providers
+        assert providers is not None
 
-    def _opener(self, section: DeviceSection) -> Callable[[], Awaitable[ModemPort]]:
-        if section.provider == "simulated":
-            network = self.network
-            assert network is not None
+        def make() -> FaxDevice:
+            return providers.get(section.provider).create(spec)
 
-            async def open_simulated() -> ModemPort:
-                return cast(ModemPort, network.port(section.name))
+        return make
 
-            return open_simulated
+    def _simulated_opener(self, section: DeviceSection) -> PortOpener | None:
+        """Simulated lines are ports of this process's network; other providers open their own."""
+        network = self.network
+        if section.provider != "simulated" or network is None:
+            return None
 
-        async def open_serial() -> ModemPort:
-            return await SerialModemPort.open(Path(section.port))
+        async def open_simulated() -> ModemPort:
+            return cast(ModemPort, network.port(section.name))
 
-        return open_serial
+        return open_simulated
 
     async def stop(self) -> None:
-        """Close every device, then stop the simulated line."""
-        for device in self.devices.values():
+        """Stop every line (recorded as stopped), then stop the simulated line."""
+        for line in self.devices.values():
             with contextlib.suppress(Exception):
-                await device.close()
+                await line.stop()
         if self._runner is not None:
             self._runner.stop()
         if self._pacer is not None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from gateway.context import ServiceContext
+from gateway.lifecycle import DeviceLine
 from gateway.logs import log_event, logger
-from gateway.queue.clock import SystemClock, WallClock
 from gateway.queue.devices import DeviceManager, DeviceSlot
 from gateway.queue.enqueue import JobFactory
 from gateway.queue.finish import JobFinisher
@@ -19,9 +20,6 @@ from gateway.queue.timers import PeriodicWork, queue_chores
 from gateway.queue.worker import SubmissionWorker
 from gateway.render import RenderPool
 
-if TYPE_CHECKING:
-    from gateway.server import FaxServer
-
 log = logger("outbound")
 
 
@@ -30,10 +28,12 @@ class QueueService:
 
     name = "queue"
 
-    def __init__(self, server: FaxServer, pool: DevicePool, clock: WallClock | None = None) -> None:
-        self.server = server
+    def __init__(self, context: ServiceContext, pool: DevicePool, hurry: asyncio.Event | None = None) -> None:
+        self.context = context
         self.pool = pool
-        self.clock = clock or SystemClock()
+        self.clock = context.clock
+        self.hurry = hurry or asyncio.Event()
+        """Set by a second stop request: calls are cut at once instead of finishing their page."""
         self.scheduler: Scheduler | None = None
         self.worker: SubmissionWorker | None = None
         self.finisher: JobFinisher | None = None
@@ -42,24 +42,24 @@ class QueueService:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Register devices, then start the worker, the scheduler and the periodic chores."""
-        config = self.server.config
-        slots = [DeviceSlot(name, device, provider=self.pool.sections[name].provider,
-                            tsid=self.pool.sections[name].tsid, send_enabled=self.pool.sections[name].send_enabled)
-                 for name, device in self.pool.devices.items()]
-        manager = DeviceManager(slots, clock=self.clock, events=self.server.events, db=self.server.db,
-                                node_id=self.server.node_id)
-        await manager.register()
+        """Take the pool's lines, then start the worker, the scheduler and the periodic chores."""
+        config, db, events, node_id = self.context.config, self.context.db, self.context.events, self.context.node_id
+        slots = [DeviceSlot(name, line, tsid=self.pool.sections[name].tsid,
+                            send_enabled=self.pool.sections[name].send_enabled, usable=_usable(line))
+                 for name, line in self.pool.devices.items()]
+        manager = DeviceManager(slots, clock=self.clock)
         workdir = config.server.data_dir / "tmp"
         workdir.mkdir(parents=True, exist_ok=True)
-        self.finisher = JobFinisher(self.server.db, config, self.clock, self.server.events)
-        self.scheduler = Scheduler(db=self.server.db, config=config, manager=manager, clock=self.clock,
-                                   events=self.server.events, node_id=self.server.node_id, finisher=self.finisher,
-                                   workdir=workdir)
+        self.finisher = JobFinisher(db, config, self.clock, events)
+        self.scheduler = Scheduler(db=db, config=config, manager=manager, clock=self.clock, events=events,
+                                   node_id=node_id, finisher=self.finisher, workdir=workdir)
+        wake = self.scheduler.wake
+        for line in self.pool.devices.values():
+            line.listeners.append(lambda _line: wake())  # a line back to ready takes the jobs that waited
         self.render_pool = RenderPool.configured(config.render, workdir)
-        self.worker = SubmissionWorker(db=self.server.db, config=config, factory=JobFactory(config, manager.order),
-                                       pool=self.render_pool, clock=self.clock, node_id=self.server.node_id,
-                                       on_queued=self.scheduler.wake, events=self.server.events)
+        self.worker = SubmissionWorker(db=db, config=config, factory=JobFactory(config, manager.order),
+                                       pool=self.render_pool, clock=self.clock, node_id=node_id,
+                                       on_queued=self.scheduler.wake, events=events)
         self._tasks = [asyncio.create_task(self.worker.run(), name="queue-worker"),
                        asyncio.create_task(self.scheduler.run(), name="queue-scheduler")]
         self.chores = queue_chores(self.scheduler, self.finisher)
@@ -69,13 +69,13 @@ class QueueService:
     async def stop(self) -> None:
         """Stop taking work; calls in progress end after their page in flight (within the server's grace period)
         and are recorded; each step runs even when an earlier one fails."""
-        grace = self.server.config.server.shutdown_grace.total_seconds()
+        grace = self.context.config.server.shutdown_grace.total_seconds()
         if self.worker is not None:
             self.worker.stop()
         if self.chores is not None:
             await _step("chores", self.chores.stop())
         if self.scheduler is not None:
-            await _step("calls", self.scheduler.stop(grace, self.server.hurry))
+            await _step("calls", self.scheduler.stop(grace, self.hurry))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -83,6 +83,11 @@ class QueueService:
                 await task
         if self.render_pool is not None:
             await _step("render_pool", self.render_pool.close())
+
+
+def _usable(line: DeviceLine) -> Callable[[], bool]:
+    """Whether the line can take a call now (its lifecycle state)."""
+    return lambda: line.usable
 
 
 async def _step(name: str, work: Coroutine[Any, Any, None]) -> None:

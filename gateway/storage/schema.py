@@ -210,6 +210,9 @@ devices = Table(
     Column("status", Integer, nullable=False, server_default="0"),
     Column("status_text", Text, nullable=False, server_default=""),
     Column("updated_at", Float, nullable=False),
+    Column("state", String(16), nullable=False, server_default="initializing"),
+    Column("retry_at", Float, nullable=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
 )
 
 events = Table(

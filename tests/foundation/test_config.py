@@ -79,3 +79,12 @@ def test_duplicate_device_names_and_bad_values_are_refused() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"outbox": {"discount_start": "25:00", "timezone": "Mars/Olympus"}})
     assert sorted(p.split(":")[0] for p in info.value.problems) == ["outbox.discount_start", "outbox.timezone"]
+
+
+def test_a_device_provider_is_a_registered_name_and_an_unknown_one_is_named_with_its_key() -> None:
+    config = parse_config({"devices": [{"name": "a", "provider": "simulated"}, {"name": "b", "port": "/dev/ttyS0"}]})
+    assert [device.provider for device in config.devices] == ["simulated", "class1"]
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"devices": [{"name": "a", "provider": "class2"}]})
+    assert refused.value.problems == ["devices[0].provider: unknown device provider 'class2' "
+                                      "(installed: class1, simulated)"]

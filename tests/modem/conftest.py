@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modem.port import ModemPort
-from modem.provider import DeviceConfig, FaxDevice
+from modem.provider import Class1Device, DeviceConfig
 from modem.simnet import SimModemPort, SimNetwork
 
 FAXGATE_NUMBER = "5551000"
@@ -23,7 +23,7 @@ def net() -> Iterator[SimNetwork]:
     network.close()
 
 
-def device_on(port: SimModemPort, name: str = "sim0", **config: Any) -> FaxDevice:
+def device_on(port: SimModemPort, name: str = "sim0", **config: Any) -> Class1Device:
     """A faxgate device driving ``port``; once the device closes it, a fresh port to the same modem."""
     current = port
 
@@ -33,4 +33,4 @@ def device_on(port: SimModemPort, name: str = "sim0", **config: Any) -> FaxDevic
             current = current.network.port(current.name)
         return current
 
-    return FaxDevice(DeviceConfig(name=name, csid=FAXGATE_IDENT, **config), opener)
+    return Class1Device(DeviceConfig(name=name, csid=FAXGATE_IDENT, **config), opener)

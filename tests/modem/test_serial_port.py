@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.enums import ExtendedStatus
-from modem.provider import DeviceConfig, FaxDevice, SendJob, serial_opener
+from modem.provider import Class1Device, DeviceConfig, SendJob, serial_opener
 from modem.serialport import PortInUse, SerialModemPort, UucpLock
 from modem.simnet import SimNetwork
 from modem.simnet.realtime import RealTimeRunner
@@ -22,7 +22,7 @@ async def test_port_that_vanishes_is_reopened_when_it_comes_back(tmp_path: Path)
     link = tmp_path / "ttySIM0"
     runner = RealTimeRunner(net, {"sim0": link})
     ticking = asyncio.create_task(runner.run())
-    device = FaxDevice(DeviceConfig(name="sim0"), serial_opener(link, lock_dir=tmp_path))
+    device = Class1Device(DeviceConfig(name="sim0"), serial_opener(link, lock_dir=tmp_path))
     try:
         assert await device.ready()
         assert (tmp_path / "LCK..ttySIM0").read_text().strip() == str(os.getpid())

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gateway.enums import ExtendedStatus
-from modem.provider import DeviceConfig, FaxDevice, SendJob, serial_opener
+from modem.provider import Class1Device, DeviceConfig, SendJob, serial_opener
 from modem.simnet import RemoteFaxSpec, SimNetwork
 from modem.simnet.realtime import RealTimeRunner
 from modem.t4 import encode_page
@@ -34,7 +34,8 @@ async def _send_over_pty(tmp_path: Path, bit_rate: int,
     link = tmp_path / "tty" / "sim0"
     runner = RealTimeRunner(network, {"sim0": link})
     pacing = asyncio.create_task(runner.run())
-    device = FaxDevice(DeviceConfig(name="sim0", max_bit_rate=bit_rate, ecm=False), serial_opener(link, lock_dir=None))
+    device = Class1Device(DeviceConfig(name="sim0", max_bit_rate=bit_rate, ecm=False),
+                          serial_opener(link, lock_dir=None))
     try:
         tiff = write_document(tmp_path / "page.tif", [page], fine=True)
         result = await device.send(SendJob(dial_string="5550104", tiff_path=str(tiff), max_bit_rate=bit_rate,

@@ -165,7 +165,7 @@ class QueueHarness:
         self.events = EventBus()
         slots = [DeviceSlot(name, ScriptedDevice(name, self.lines, self.clock), tsid="+1 555 0000")
                  for name in devices]
-        self.manager = DeviceManager(slots, clock=self.clock, events=self.events, db=self.db, node_id="test")
+        self.manager = DeviceManager(slots, clock=self.clock)
         self.finisher = JobFinisher(self.db, config, self.clock, self.events)
         self.scheduler = Scheduler(db=self.db, config=config, manager=self.manager, clock=self.clock,
                                    events=self.events, node_id="test", workdir=workdir, finisher=self.finisher)
@@ -177,7 +177,6 @@ class QueueHarness:
 
     async def start(self) -> None:
         await self.db.migrate()
-        await self.manager.register()
 
     async def close(self) -> None:
         await self.db.close()

@@ -21,7 +21,7 @@ from gateway.storage import Database
 from gateway.storage import incoming as store
 from modem.faxtiff import write_fax_tiff
 from modem.port import ModemPort
-from modem.provider import DeviceConfig, FaxDevice
+from modem.provider import Class1Device, DeviceConfig
 from modem.simnet import SimNetwork
 from tests.support.net import free_port
 
@@ -128,7 +128,7 @@ def sim_config(tmp_path: Path, sink: Sink, inbound: dict[str, Any]) -> FaxgateCo
     return config
 
 
-def device_on(net: SimNetwork, config: FaxgateConfig) -> FaxDevice:
+def device_on(net: SimNetwork, config: FaxgateConfig) -> Class1Device:
     """The first configured device as a Class 1 soft-modem on the simulated network."""
     port = net.add_modem("sim0", number=NUMBER)
 
@@ -136,5 +136,5 @@ def device_on(net: SimNetwork, config: FaxgateConfig) -> FaxDevice:
         return port  # type: ignore[return-value]  # VirtualClock is a Clock; mypy cannot see the Protocol match
 
     section = config.devices[0]
-    return FaxDevice(DeviceConfig(name="sim0", csid=section.csid, rings_to_answer=section.rings_before_answer),
+    return Class1Device(DeviceConfig(name="sim0", csid=section.csid, rings_to_answer=section.rings_before_answer),
                      opener)

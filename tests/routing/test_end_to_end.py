@@ -16,7 +16,7 @@ from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
 from gateway.events import EventBus
 from gateway.storage import Database
 from gateway.storage import incoming as store
-from modem.provider import FaxDevice
+from modem.provider import Class1Device
 from modem.simnet import RemoteFaxSpec, SimNetwork
 from routing.answer import InboundService
 from routing.router import RoutingService
@@ -42,7 +42,7 @@ def pdf_pages(data: bytes, yres: float) -> list[np.ndarray]:
     return pages
 
 
-async def receive_one(net: SimNetwork, device: FaxDevice, inbound: InboundService) -> int | None:
+async def receive_one(net: SimNetwork, device: Class1Device, inbound: InboundService) -> int | None:
     call = await device.wait_for_call(timeout=60.0)
     job_id = await inbound.handle_call("sim0", device, call)
     await net.run_for(2.0)
