@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import FaxgateConfig, parse_config
 from gateway.enums import ExtendedStatus, Priority, ScheduleType
@@ -154,6 +157,24 @@ def small_pages(count: int, seed: int) -> list[np.ndarray]:
     return pages
 
 
+class CountingDatabase(Database):
+    """The store, counting its open transactions: virtual time may move only while none is (a commit runs in
+    aiosqlite's thread, in real time, and under load takes longer than any fixed pause)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.open_transactions = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        self.open_transactions += 1
+        try:
+            async with super().transaction() as conn:
+                yield conn
+        finally:
+            self.open_transactions -= 1
+
+
 class QueueHarness:
     """The real scheduler on a real SQLite store, driven on a ManualClock."""
 
@@ -161,7 +182,7 @@ class QueueHarness:
         self.config = config
         self.clock = ManualClock(MONDAY_10_UTC)
         self.lines = ScriptedLines()
-        self.db = Database(url)
+        self.db = CountingDatabase(url)
         self.events = EventBus()
         slots = [DeviceSlot(name, ScriptedDevice(name, self.lines, self.clock), tsid="+1 555 0000")
                  for name in devices]
@@ -221,8 +242,10 @@ class QueueHarness:
         stable = 0
         while stable < 3:
             await asyncio.sleep(0.002)
-            state = (self.scheduler.working, self.clock.sleeping, len(self.scheduler.in_flight))
-            stable = stable + 1 if state == last and self.scheduler.working == 0 else 0
+            state = (self.scheduler.working, self.clock.sleeping, len(self.scheduler.in_flight),
+                     self.db.open_transactions)
+            idle = self.scheduler.working == 0 and self.db.open_transactions == 0
+            stable = stable + 1 if state == last and idle else 0
             last = state
 
     async def run_until(self, end: float) -> None:
