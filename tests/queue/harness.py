@@ -20,7 +20,7 @@ from gateway.enums import ExtendedStatus, Priority, ScheduleType
 from gateway.events import EventBus
 from gateway.model import Attempt, OutgoingJob
 from gateway.queue.clock import ManualClock
-from gateway.queue.devices import DeviceManager, DeviceSlot
+from gateway.queue.devices import DeviceManager, DeviceSlot, SendingDevice
 from gateway.queue.enqueue import JobFactory, JobRequest
 from gateway.queue.finish import JobFinisher
 from gateway.queue.scheduler import Scheduler
@@ -157,14 +157,16 @@ def small_pages(count: int, seed: int) -> list[np.ndarray]:
 class QueueHarness:
     """The real scheduler on a real SQLite store, driven on a ManualClock."""
 
-    def __init__(self, config: FaxgateConfig, devices: list[str], url: str, workdir: Path) -> None:
+    def __init__(self, config: FaxgateConfig, devices: list[str], url: str, workdir: Path, *,
+                 clock: Any = None, sending: dict[str, SendingDevice] | None = None) -> None:
+        """Scripted devices on a ManualClock, or the given ``sending`` devices on the given clock."""
         self.config = config
-        self.clock = ManualClock(MONDAY_10_UTC)
+        self.clock = clock or ManualClock(MONDAY_10_UTC)
         self.lines = ScriptedLines()
         self.db = Database(url)
         self.events = EventBus()
-        slots = [DeviceSlot(name, ScriptedDevice(name, self.lines, self.clock), tsid="+1 555 0000")
-                 for name in devices]
+        slots = [DeviceSlot(name, sending[name] if sending else ScriptedDevice(name, self.lines, self.clock),
+                            tsid="+1 555 0000") for name in devices]
         self.manager = DeviceManager(slots, clock=self.clock, events=self.events, db=self.db, node_id="test")
         self.finisher = JobFinisher(self.db, config, self.clock, self.events)
         self.scheduler = Scheduler(db=self.db, config=config, manager=self.manager, clock=self.clock,
