@@ -30,7 +30,7 @@ from modem.sessionlog import SessionLog
 from modem.t30.common import CallFailed, LocalFax, StatusCallback
 from modem.t30.frames import printable
 from modem.t30.receiver import CopyQuality, ReceiveProgress, T30Receiver, TsidScreen
-from modem.t30.sender import OutgoingPage, T30Sender
+from modem.t30.sender import OutgoingPage, PagePlan, T30Sender
 
 Bitmap = npt.NDArray[np.uint8]
 PageStamp = Callable[[Bitmap], Bitmap]
@@ -53,6 +53,8 @@ class SendJob:
     header: HeaderFactory | None = None
     max_bit_rate: int = 14400
     ecm: bool = True
+    plan: PagePlan | None = None
+    """Chooses each next page and hears each confirmation (a batch of jobs); None: every page in order."""
 
 
 @dataclass
@@ -205,13 +207,14 @@ class FaxDevice:
 
         async def body(modem: Class1Modem, log: SessionLog) -> CallResult:
             local = self._local(job.tsid, min(job.max_bit_rate, self.config.max_bit_rate), job.ecm)
-            sender = self._sender = T30Sender(modem, local, on_status)
+            sender = self._sender = T30Sender(modem, local, on_status, job.plan)
             start = modem.at.clock_now
-            status, reason = ExtendedStatus.CALL_COMPLETED, f"{len(pages)} pages sent"
+            status, reason = ExtendedStatus.CALL_COMPLETED, ""
             try:
                 await sender.run(job.dial_string, pages)
             except CallFailed as failure:
                 status, reason = failure.status, failure.reason
+            reason = reason or f"{sender.progress.pages_confirmed} pages sent"
             if sender.progress.ended_early:
                 status = ExtendedStatus.CALL_ABORTED
                 reason = f"the call was ended on request after {sender.progress.pages_confirmed} of {len(pages)} pages"

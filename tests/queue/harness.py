@@ -32,6 +32,7 @@ from modem.faxtiff import count_pages, write_fax_tiff
 from modem.provider import SendJob
 from modem.result import CallResult
 from modem.t30.common import StatusCallback
+from modem.t30.sender import EveryPage, SendProgress
 
 MONDAY_10_UTC = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()
 OUTCOMES = {
@@ -100,19 +101,24 @@ class ScriptedDevice:
             if outcome in OUTCOMES:
                 return CallResult(OUTCOMES[outcome], reason=outcome.replace("_", " "))
             limit = int(outcome.split(":")[1]) if outcome.startswith("drop:") else offered
-            for page in range(min(limit + 1, offered)):
-                on_status(ExtendedStatus.TRANSMITTING, page + 1)
+            plan = job.plan or EveryPage(offered)  # the pages go as the plan says, as in the real sender
+            progress = SendProgress(remote_csid="REMOTE")
+            index = plan.next_page(-1)
+            while index is not None:
+                on_status(ExtendedStatus.TRANSMITTING, index + 1)
                 await self.clock.sleep(self.lines.page_s)
-                if self._finish_after_page and page + 1 < min(limit, offered):  # EOP after this page, then DCN
-                    record.pages_confirmed = page + 1
-                    return CallResult(ExtendedStatus.CALL_ABORTED, reason="ended on request", pages=page + 1,
-                                      pages_total=offered, remote_csid="REMOTE")
-            record.pages_confirmed = min(limit, offered)
-            if limit < offered:
-                return CallResult(ExtendedStatus.FATAL_ERROR, reason="the far end hung up",
-                                  pages=record.pages_confirmed, pages_total=offered, remote_csid="REMOTE")
-            return CallResult(ExtendedStatus.CALL_COMPLETED, reason="sent", pages=offered, pages_total=offered,
-                              remote_csid="REMOTE", bit_rate=14400)
+                if record.pages_confirmed == limit:  # the far end hangs up during this page
+                    return CallResult(ExtendedStatus.FATAL_ERROR, reason="the far end hung up",
+                                      pages=record.pages_confirmed, pages_total=offered, remote_csid="REMOTE")
+                following = None if self._finish_after_page else plan.next_page(index)  # EOP, then DCN
+                record.pages_confirmed = progress.pages_confirmed = record.pages_confirmed + 1
+                plan.confirmed(index, following, progress)
+                if self._finish_after_page and plan.next_page(index) is not None:
+                    return CallResult(ExtendedStatus.CALL_ABORTED, reason="ended on request",
+                                      pages=record.pages_confirmed, pages_total=offered, remote_csid="REMOTE")
+                index = following
+            return CallResult(ExtendedStatus.CALL_COMPLETED, reason="sent", pages=record.pages_confirmed,
+                              pages_total=offered, remote_csid="REMOTE", bit_rate=14400)
         finally:
             record.ended = self.clock.now()
 

@@ -3,9 +3,11 @@ its last page, and a job cancelled mid-call ends its pages at the next page boun
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
 from gateway.events import Subscription
@@ -37,7 +39,8 @@ def _same(received: list[np.ndarray], sent: list[np.ndarray]) -> bool:
 async def test_each_job_of_a_batch_completes_when_its_last_page_is_confirmed(tmp_path: Path) -> None:
     async with line_queue(tmp_path) as (queue, net):
         events = queue.events.subscribe(ServerEvents.OUT_QUEUE)
-        jobs = [await queue.add_job(REMOTE, pages=pages) for pages in (2, 3, 2)]
+        with queue.clock.held():
+            jobs = [await queue.add_job(REMOTE, pages=pages) for pages in (2, 3, 2)]
         queue.scheduler.wake()
         await wait_on_line(queue, lambda: _final(queue, jobs))
         changes = _changes(events)
@@ -60,17 +63,21 @@ async def test_each_job_of_a_batch_completes_when_its_last_page_is_confirmed(tmp
     assert [job.pages_sent for job in done] == [2, 3, 2]
 
 
-async def test_cancelling_the_middle_job_ends_its_pages_and_the_call_goes_on(tmp_path: Path) -> None:
+async def test_cancelling_the_middle_job_ends_its_pages_and_the_call_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="faxgate.outbound")
     async with line_queue(tmp_path) as (queue, net):
-        first, middle, last = [await queue.add_job(REMOTE, pages=pages) for pages in (2, 8, 3)]
+        with queue.clock.held():
+            first, middle, last = [await queue.add_job(REMOTE, pages=pages) for pages in (2, 8, 3)]
         queue.scheduler.wake()
 
         async def middle_started() -> bool:
             return (await queue.job(middle)).pages_sent >= 1
 
         await wait_on_line(queue, middle_started)
-        async with queue.db.transaction() as conn:
-            assert (await cancel_job(conn, middle, queue.clock.now(), by="bob")).job_status == JobStatus.CANCELING
+        with queue.clock.held():
+            async with queue.db.transaction() as conn:
+                assert (await cancel_job(conn, middle, queue.clock.now(), by="bob")).job_status == JobStatus.CANCELING
         await wait_on_line(queue, lambda: _final(queue, [first, middle, last]))
         [call] = net.remotes[REMOTE].records
 
@@ -78,9 +85,13 @@ async def test_cancelling_the_middle_job_ends_its_pages_and_the_call_goes_on(tmp
     sent = canceled.pages_sent
     assert (canceled.job_status, canceled.ext_status) == (JobStatus.CANCELED, ExtendedStatus.CALL_ABORTED)
     assert canceled.extended_status_text == "canceled by bob"
-    assert 1 <= sent < 8  # its pages ended at a page boundary soon after the cancel
+    # The scheduler saw the cancel (at its next heartbeat) with some pages confirmed: the page then on the line
+    # was the middle job's last.
+    [seen] = [record.fields for record in caplog.records if record.getMessage() == "job.cancel_pages"]
+    assert seen["job"] == middle and 1 <= seen["confirmed"] < 7
+    assert sent == seen["confirmed"] + 1
     [attempt] = await queue.attempts(middle)
-    assert attempt.pages_sent == sent
+    assert (attempt.pages_sent, attempt.extended_status) == (sent, ExtendedStatus.CALL_ABORTED)
     # The far end got the first job, the middle job's first pages only, and the last job whole, pixel for pixel.
     expected = [*await document(queue, first), *(await document(queue, middle))[:sent], *await document(queue, last)]
     assert _same(call.pages, expected)
