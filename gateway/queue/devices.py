@@ -35,7 +35,7 @@ class SendingDevice(Protocol):
     """What the queue needs of a device provider (``modem.provider.FaxDevice`` is one)."""
 
     async def send(self, job: SendJob, on_status: StatusCallback) -> CallResult:
-        """Make one call and report what the far end confirmed."""
+        """Make one call, sending pages as ``job.plan`` chooses and telling it each confirmed page; report the end."""
         ...
 
     async def finish_after_page(self) -> None:

@@ -400,10 +400,9 @@ class Scheduler:
             await self._record_result(parts, device, number, result)
         except Exception:
             log.exception("queue.call_failed", extra={"fields": {"device": device}})
+            await asyncio.gather(*progress.writes, return_exceptions=True)
             closed = {part.job.id for part in parts if part.closed}
             with contextlib.suppress(Exception):
-                for write in progress.writes:
-                    await write
                 async with self.db.transaction() as conn:
                     await self._requeue_lost(conn, [job for job in batch if job.id not in closed],
                                              "the call could not be made (internal error)")

@@ -12,7 +12,7 @@ import pytest
 from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
 from gateway.events import Subscription
 from gateway.queue.controls import cancel_job
-from tests.queue.harness import QueueHarness
+from tests.queue.harness import MONDAY_10_UTC, QueueHarness
 from tests.queue.simline import REMOTE, document, line_queue, wait_on_line
 
 
@@ -46,21 +46,22 @@ async def test_each_job_of_a_batch_completes_when_its_last_page_is_confirmed(tmp
         changes = _changes(events)
         done = [await queue.job(job) for job in jobs]
         [call] = net.remotes[REMOTE].records
+        [call_ended] = [float(line.split()[0]) for line in net.events if "call ended" in line]  # line time
 
     assert [job.job_status for job in done] == [JobStatus.COMPLETED] * 3
     assert len({attempt.call_id for job in jobs for attempt in await queue.attempts(job)}) == 1  # one call
     assert _same(call.pages, [page for job in jobs for page in await document(queue, job)])
-    # Each job was COMPLETED while the pages of the jobs after it were still going.
+    # Stored completion times (line time): each job done at its own last page, not all at the end of the call.
+    assert done[0].final_at is not None and done[1].final_at is not None and done[2].final_at is not None
+    assert done[0].final_at < done[1].final_at < done[2].final_at < MONDAY_10_UTC + call_ended
+    assert [job.pages_sent for job in done] == [2, 3, 2]
+    # The events say the same: each job was COMPLETED while the pages of the jobs after it were still going.
     first, second, third = jobs
     completed = {job: changes.index((job, JobStatus.COMPLETED, ExtendedStatus.CALL_COMPLETED)) for job in jobs}
     sending = {job: [index for index, (who, _status, extended) in enumerate(changes)
                      if who == job and extended == ExtendedStatus.TRANSMITTING] for job in jobs}
     assert completed[first] < min(sending[second]) and completed[first] < min(sending[third])
     assert completed[second] < min(sending[third])
-    # The stored completion times say the same: the first job done first, each at its own page.
-    assert done[0].final_at is not None and done[1].final_at is not None and done[2].final_at is not None
-    assert done[0].final_at < done[1].final_at < done[2].final_at
-    assert [job.pages_sent for job in done] == [2, 3, 2]
 
 
 async def test_cancelling_the_middle_job_ends_its_pages_and_the_call_goes_on(

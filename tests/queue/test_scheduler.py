@@ -269,22 +269,41 @@ async def test_other_failures_use_the_windows_retries_and_retry_delay(make_queue
     assert (await queue.job(job)).job_status == JobStatus.RETRIES_EXCEEDED
 
 
-async def test_cancel_during_a_call_drops_the_call(make_queue: MakeQueue) -> None:
+async def test_cancel_during_a_call_ends_it_after_the_page_on_the_line(make_queue: MakeQueue) -> None:
     from gateway.queue.controls import cancel_job
 
     queue = await make_queue()
     job = await queue.add_job("5550101", pages=5)
-    await queue.run_for(60)
+    await queue.run_for(60)  # page 1 confirmed at 50 s, page 2 on the line
     async with queue.db.transaction() as conn:
         assert (await cancel_job(conn, job, queue.clock.now())).job_status == JobStatus.CANCELING
     await queue.run_for(600)
     canceled = await queue.job(job)
     assert (canceled.job_status, canceled.ext_status) == (JobStatus.CANCELED, ExtendedStatus.CALL_ABORTED)
-    assert canceled.pages_sent == 1  # page 1 was confirmed before the cancel
+    assert canceled.pages_sent == 2  # the page on the line was finished, then the call ended (EOP, DCN)
     [attempt] = await queue.attempts(job)
     assert attempt.extended_status == ExtendedStatus.CALL_ABORTED
-    assert attempt.ended_at is not None and attempt.ended_at - MONDAY_10_UTC <= 65  # within one heartbeat
-    assert len(queue.lines.calls) == 1
+    assert attempt.ended_at == MONDAY_10_UTC + 30 + 2 * 20
+    [call] = queue.lines.calls
+    device = queue.manager.slots["sim0"].device
+    assert (call.pages_confirmed, call.ended, device.aborts) == (2, MONDAY_10_UTC + 70, 0)  # type: ignore[attr-defined]
+
+
+async def test_cancel_before_the_pages_begin_drops_the_call(make_queue: MakeQueue) -> None:
+    from gateway.queue.controls import cancel_job
+
+    queue = await make_queue()
+    job = await queue.add_job("5550101", pages=5)
+    await queue.run_for(10)  # dialing
+    async with queue.db.transaction() as conn:
+        await cancel_job(conn, job, queue.clock.now())
+    await queue.run_for(600)
+    canceled = await queue.job(job)
+    assert (canceled.job_status, canceled.pages_sent) == (JobStatus.CANCELED, 0)
+    [attempt] = await queue.attempts(job)
+    assert attempt.extended_status == ExtendedStatus.CALL_ABORTED
+    assert attempt.ended_at is not None and attempt.ended_at - MONDAY_10_UTC <= 15  # within one heartbeat
+    assert [call.pages_confirmed for call in queue.lines.calls] == [0]
 
 
 async def test_discount_job_retries_stay_inside_the_discount_window(make_queue: MakeQueue) -> None:
