@@ -132,6 +132,27 @@ async def test_jobs_to_one_number_go_in_one_call(make_queue: MakeQueue) -> None:
     assert len(call_ids) == 1
 
 
+async def test_a_batched_job_cancelled_before_its_pages_is_skipped_and_the_call_ends_properly(
+        make_queue: MakeQueue) -> None:
+    from gateway.queue.controls import cancel_job
+
+    queue = await make_queue()
+    first, second, third = [await queue.add_job("5550101", pages=2) for _ in range(3)]
+    await queue.run_for(40)  # the first job's first page is on the line
+    async with queue.db.transaction() as conn:
+        await cancel_job(conn, third, queue.clock.now(), by="carol")
+    await queue.run_for(600)
+    [call] = queue.lines.calls
+    assert (call.pages_offered, call.pages_confirmed, call.ended) == (6, 4, MONDAY_10_UTC + 30 + 4 * 20)
+    done = [await queue.job(job) for job in (first, second, third)]
+    assert [(job.job_status, job.pages_sent) for job in done] == [
+        (JobStatus.COMPLETED, 2), (JobStatus.COMPLETED, 2), (JobStatus.CANCELED, 0)]
+    assert [job.final_at for job in done[:2]] == [MONDAY_10_UTC + 70, MONDAY_10_UTC + 110]  # each at its last page
+    [attempt] = await queue.attempts(third)
+    assert (attempt.extended_status, attempt.pages_sent) == (ExtendedStatus.CALL_ABORTED, 0)
+    assert queue.manager.slots["sim0"].device.aborts == 0  # type: ignore[attr-defined]
+
+
 async def test_busy_is_shared_with_the_other_jobs_for_the_number(make_queue: MakeQueue) -> None:
     queue = await make_queue()
     queue.lines.scripts["5550101"] = ["busy", "busy"]
