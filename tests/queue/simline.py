@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -44,19 +43,16 @@ class LineClock:
 
 
 @asynccontextmanager
-async def line_queue(tmp_path: Path, overrides: dict[str, Any] | None = None) -> AsyncIterator[
-        tuple[QueueHarness, SimNetwork]]:
+async def line_queue(tmp_path: Path) -> AsyncIterator[tuple[QueueHarness, SimNetwork]]:
     """A running queue with one device, sim0, on a simulated network with a fax machine at REMOTE. Pages go
     without the header line, so they arrive pixel for pixel."""
     net = SimNetwork()
     net.add_remote_fax(REMOTE, RemoteFaxSpec(ident="REMOTE FAX"))
     device = device_on(net.add_modem("sim0", "5551000"))
-    settings: dict[str, Any] = {"outbox": {"branding": False}}
-    for section, values in (overrides or {}).items():
-        settings.setdefault(section, {}).update(values)
     clock = LineClock(net)
-    queue = QueueHarness(queue_config(settings, tmp_path), ["sim0"], f"sqlite+aiosqlite:///{tmp_path / 'q.db'}",
-                         tmp_path, clock=clock, sending={"sim0": device})
+    config = queue_config({"outbox": {"branding": False}}, tmp_path)
+    queue = QueueHarness(config, ["sim0"], f"sqlite+aiosqlite:///{tmp_path / 'q.db'}", tmp_path, clock=clock,
+                         sending={"sim0": device})
     # Database work takes no line time: milliseconds against the seconds of a page on a real line.
     net.hold = lambda: clock.holding > 0 or queue.scheduler.working > 0
     await queue.start()
