@@ -21,6 +21,7 @@ from modem.port import ModemPort
 from modem.result import CallResult, ExtendedStatus
 from modem.t30.common import StatusCallback
 from modem.t30.receiver import TsidScreen
+from modem.t30.sender import PagePlan
 
 Bitmap = npt.NDArray[np.uint8]
 PageStamp = Callable[[Bitmap], Bitmap]
@@ -45,6 +46,8 @@ class SendJob:
     header: HeaderFactory | None = None
     max_bit_rate: int = 14400
     ecm: bool = True
+    plan: PagePlan | None = None
+    """Chooses each next page and hears each confirmation (a batch of jobs); None: every page in order."""
 
 
 @dataclass
@@ -92,7 +95,8 @@ class FaxDevice(Protocol):
         ...
 
     async def send(self, job: SendJob, on_status: StatusCallback) -> CallResult:
-        """Dial, send the pages from ``job.first_page`` on, hang up; the result says what the far end confirmed."""
+        """Dial, send the pages from ``job.first_page`` on (as ``job.plan`` chooses, telling it each confirmed page),
+        hang up; the result says what the far end confirmed."""
         ...
 
     async def wait_for_call(self, timeout: float | None = None) -> IncomingCall:

@@ -216,13 +216,14 @@ class Class1Device:
 
         async def body(modem: Class1Modem, log: SessionLog) -> CallResult:
             local = self._local(job.tsid, min(job.max_bit_rate, self.config.max_bit_rate), job.ecm)
-            sender = self._sender = T30Sender(modem, local, on_status)
+            sender = self._sender = T30Sender(modem, local, on_status, job.plan)
             start = modem.at.clock_now
-            status, reason = ExtendedStatus.CALL_COMPLETED, f"{len(pages)} pages sent"
+            status, reason = ExtendedStatus.CALL_COMPLETED, ""
             try:
                 await sender.run(job.dial_string, pages)
             except CallFailed as failure:
                 status, reason = failure.status, failure.reason
+            reason = reason or f"{sender.progress.pages_confirmed} pages sent"
             if sender.progress.ended_early:
                 status = ExtendedStatus.CALL_ABORTED
                 reason = f"the call was ended on request after {sender.progress.pages_confirmed} of {len(pages)} pages"

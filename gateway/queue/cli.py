@@ -217,7 +217,7 @@ def _control(name: str, action: Callable[..., Awaitable[OutgoingJob]], helptext:
 
 _control("pause", controls.pause_job, "Hold waiting jobs.")
 _control("resume", controls.resume_job, "Let paused jobs go again.")
-_control("cancel", controls.cancel_job, "Cancel jobs (a call in progress is dropped).")
+_control("cancel", controls.cancel_job, "Cancel jobs (a job being sent stops at the next page boundary).")
 _control("restart", controls.restart_job, "Send jobs whose retries ran out again.")
 
 

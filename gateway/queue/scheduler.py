@@ -11,7 +11,7 @@ import contextlib
 import logging
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from gateway.storage import jobs as store
 from modem.faxtiff import FaxPage, FaxTiffWriter, read_fax_tiff
 from modem.provider import PageStamp, SendJob
 from modem.result import CallResult
+from modem.t30.sender import SendProgress
 
 log = logger("outbound")
 CUT_CALL_WAIT_S = 10.0
@@ -50,7 +51,7 @@ class FinalJobHandler(Protocol):
         ...
 
 
-@dataclass
+@dataclass(eq=False)
 class _CallJob:
     """One job inside a call: its row and its pages still to send."""
 
@@ -59,10 +60,19 @@ class _CallJob:
     start: int
     attempt_id: int = 0
     confirmed: int = 0
+    """Pages of this call the far end confirmed, counted as each MCF comes."""
+    canceled: bool = False
+    """A cancel was seen during the call: its pages not yet begun are skipped."""
+    closed: bool = False
+    """Its outcome is decided (its last page confirmed, or its pages ended by a cancel), though the call goes on."""
 
     @property
     def remaining(self) -> int:
         return len(self.pages) - self.start
+
+    @property
+    def whole(self) -> bool:
+        return self.confirmed >= self.remaining
 
 
 @dataclass
@@ -77,8 +87,39 @@ class QueueSwitches:
 class _Progress:
     """Page confirmations reported during a call, written to the table as they come."""
 
+    started: float = 0.0
     writes: list[asyncio.Task[None]] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+PageConfirmed = Callable[[_CallJob, SendProgress, list[_CallJob]], None]
+"""Told of each confirmed page: its job, what the sender knows, and the jobs whose outcome that page decided."""
+
+
+class _CallPlan:
+    """The call's pages in job order (a ``modem.t30.sender.PagePlan``): the pages of a job cancelled meanwhile are
+    skipped, and each job is closed as the far end confirms its last page while the call goes on."""
+
+    def __init__(self, parts: list[_CallJob], on_page: PageConfirmed) -> None:
+        self.parts = parts
+        self.owner = [number for number, part in enumerate(parts) for _ in range(part.remaining)]
+        """For each page of the call, which part it belongs to."""
+        self.on_page = on_page
+
+    def next_page(self, index: int) -> int | None:
+        """The first page after ``index`` whose job is not cancelled; None ends the call after ``index``."""
+        return next((page for page in range(index + 1, len(self.owner))
+                     if not self.parts[self.owner[page]].canceled), None)
+
+    def confirmed(self, index: int, following: int | None, progress: SendProgress) -> None:
+        """Count the page; every job the call has now passed that is whole or cancelled is closed."""
+        part = self.parts[self.owner[index]]
+        part.confirmed += 1
+        reached = len(self.parts) if following is None else self.owner[following]
+        ended = [done for done in self.parts[:reached] if not done.closed and (done.whole or done.canceled)]
+        for done in ended:
+            done.closed = True
+        self.on_page(part, progress, ended)
 
 
 class Scheduler:
@@ -320,6 +361,8 @@ class Scheduler:
         """One call for one or more jobs to the same number; every outcome is committed before the task ends."""
         call_path = self.workdir / f"faxgate-call-{uuid.uuid4().hex}.tif"
         working = True
+        progress = _Progress()
+        parts: list[_CallJob] = []
         try:
             loaded = [await self._load(job) for job in batch]
             await self._complete_without_call([part.job for part in loaded if part.remaining <= 0])
@@ -333,21 +376,23 @@ class Scheduler:
             tsid = slot.tsid if self.config.outbox.use_device_tsid or not batch[0].tsid else batch[0].tsid
             stamps = self._write_call_document(call_path, parts, tsid)
             await self._record_start(parts, device, call_id, dialed)
-            progress = _Progress()
+            progress.started = self.clock.now()
 
-            def on_status(state: ExtendedStatus, page: int) -> None:
+            def on_status(state: ExtendedStatus, _page: int) -> None:
                 if state == ExtendedStatus.TRANSMITTING:
                     self.transmitting.add(device)
-                if state == ExtendedStatus.TRANSMITTING and page > 1:
-                    self._note_progress(parts, page - 1, progress)
+
+            def on_page(part: _CallJob, sender: SendProgress, ended: list[_CallJob]) -> None:
+                self._page_confirmed(part, sender, ended, device, progress)
 
             send = SendJob(dial_string=dialed, tiff_path=str(call_path), tsid=tsid,
-                           header=(lambda index, _total: stamps[index]) if stamps else None)
+                           header=(lambda index, _total: stamps[index]) if stamps else None,
+                           plan=_CallPlan(parts, on_page))
             expected = 90.0 + 120.0 * sum(part.remaining for part in parts)
             self.working -= 1
             working = False
             result = await self.manager.call(device, send, on_status, expected,
-                                             heartbeat=lambda: self._heartbeat(parts))
+                                             heartbeat=lambda: self._heartbeat(parts, device))
             self.working += 1
             working = True
             for write in progress.writes:
@@ -355,9 +400,12 @@ class Scheduler:
             await self._record_result(parts, device, number, result)
         except Exception:
             log.exception("queue.call_failed", extra={"fields": {"device": device}})
+            await asyncio.gather(*progress.writes, return_exceptions=True)
+            closed = {part.job.id for part in parts if part.closed}
             with contextlib.suppress(Exception):
                 async with self.db.transaction() as conn:
-                    await self._requeue_lost(conn, batch, "the call could not be made (internal error)")
+                    await self._requeue_lost(conn, [job for job in batch if job.id not in closed],
+                                             "the call could not be made (internal error)")
         finally:
             with contextlib.suppress(OSError):
                 call_path.unlink()
@@ -427,75 +475,86 @@ class Scheduler:
             log_event(log, logging.INFO, "job.dialing", job=part.job.id, device=device, number=dialed,
                       first_page=part.start + 1)
 
-    def _note_progress(self, parts: list[_CallJob], confirmed_in_call: int, progress: _Progress) -> None:
-        """Split the pages confirmed so far over the call's jobs and commit each job's new count."""
-        left = confirmed_in_call
-        updates: list[tuple[_CallJob, int]] = []
-        for part in parts:
-            got = min(left, part.remaining)
-            left -= got
-            if got > part.confirmed:
-                part.confirmed = got
-                updates.append((part, part.start + got))
+    def _page_confirmed(self, part: _CallJob, sender: SendProgress, ended: list[_CallJob], device: str,
+                        progress: _Progress) -> None:
+        """Commit a confirmed page as it comes: the job's count, and the outcome of every job the call has passed
+        (completed at its last page, or cancelled) with its receipt, while the call goes on."""
+        now = self.clock.now()
+        so_far = _so_far(sender, now - progress.started)
+        sent = part.start + part.confirmed
+        self.working += 1  # from now: the write below owns it
 
         async def write() -> None:
-            async with progress.lock:
-                with self._busy():
+            going: OutgoingJob | None = None
+            closed: list[OutgoingJob] = []
+            try:
+                async with progress.lock:
                     async with self.db.transaction() as conn:
-                        for part, sent in updates:
-                            current = await store.get_job(conn, part.job.id)
-                            status: dict[str, Any] = {
-                                "extended_status": int(ExtendedStatus.TRANSMITTING),
-                                "extended_status_text": f"sent {sent} of {len(part.pages)} pages"}
-                            if current is not None and current.job_status.base == JobStatus.CANCELING:
-                                status = {}  # keep "canceled by ..." for the receipt
-                            await store.update_job(conn, part.job.id, held_by=self.node_id, pages_sent=sent,
-                                                   updated_at=self.clock.now(), **status)
-        if updates:
-            progress.writes.append(asyncio.ensure_future(write()))
+                        if part not in ended:
+                            going = await self._note_page(conn, part, sent, now)
+                        for done in ended:
+                            if (job := await self._close_part(conn, done, so_far, now)) is not None:
+                                closed.append(job)
+                    if going is not None:
+                        self._publish(going.id, going.job_status, going.ext_status, device=device,
+                                      pages=going.pages_sent)
+                    for job in closed:
+                        self._announce_change(job, device)
+                for job in closed:
+                    await self._announce_final(job)
+            finally:
+                self.working -= 1
+        progress.writes.append(asyncio.ensure_future(write()))
 
-    async def _heartbeat(self, parts: list[_CallJob]) -> None:
-        """Renew the claim; when every job of the call was cancelled meanwhile (from any node), drop the call."""
+    async def _note_page(self, conn: Any, part: _CallJob, sent: int, now: float) -> OutgoingJob:
+        """Write a job's confirmed pages (its text keeps "canceled by ..." for the receipt)."""
+        current = await store.get_job(conn, part.job.id)
+        status: dict[str, Any] = {"extended_status": int(ExtendedStatus.TRANSMITTING),
+                                  "extended_status_text": f"sent {sent} of {len(part.pages)} pages"}
+        if current is not None and current.job_status.base == JobStatus.CANCELING:
+            status = {}
+        await store.update_job(conn, part.job.id, held_by=self.node_id, pages_sent=sent, updated_at=now, **status)
+        updated = await store.get_job(conn, part.job.id)
+        assert updated is not None
+        return updated
+
+    async def _heartbeat(self, parts: list[_CallJob], device: str) -> None:
+        """Renew the claim and look for cancels (from any node): a cancelled job's pages end at the next page
+        boundary; a call whose every open job is cancelled before its pages begin is dropped."""
         with self._busy():
-            ids = [part.job.id for part in parts]
+            open_parts = [part for part in parts if not part.closed]
+            if not open_parts:
+                return
             async with self.db.transaction() as conn:
-                await store.renew_claims(conn, self.node_id, ids, self.clock.now() + self.lease_s)
-                current = [await store.get_job(conn, job_id) for job_id in ids]
-            if all(job is not None and job.job_status.base == JobStatus.CANCELING for job in current):
-                device = current[0].device_name if current[0] is not None else None
-                if device in self.manager.slots:
-                    log_event(log, logging.INFO, "job.cancel_call", jobs=ids, device=device)
-                    await self.manager.slots[device].device.abort()
+                await store.renew_claims(conn, self.node_id, [part.job.id for part in open_parts],
+                                         self.clock.now() + self.lease_s)
+                current = [await store.get_job(conn, part.job.id) for part in open_parts]
+            for part, job in zip(open_parts, current, strict=True):
+                if not part.canceled and job is not None and job.job_status.base == JobStatus.CANCELING:
+                    part.canceled = True
+                    log_event(log, logging.INFO, "job.cancel_pages", job=part.job.id, device=device,
+                              confirmed=part.start + part.confirmed)
+            if all(part.canceled for part in open_parts) and device not in self.transmitting:
+                log_event(log, logging.INFO, "job.cancel_call", jobs=[part.job.id for part in open_parts],
+                          device=device)
+                await self.manager.abort(device)
 
     async def _record_result(self, parts: list[_CallJob], device: str, number: str, result: CallResult) -> None:
-        """Commit the attempt and each job's new state in one transaction, then tell the world."""
+        """Commit the attempt and the new state of each job still open in one transaction, then tell the world."""
         now = self.clock.now()
-        left = result.pages
         finals: list[OutgoingJob] = []
         changed: list[OutgoingJob] = []
         failed = False
         async with self.db.transaction() as conn:
             for part in parts:
-                got = min(left, part.remaining)
-                left -= got
-                # A call cut short (aborted, wedged) reports no pages: keep what the far end confirmed meanwhile.
-                got = max(got, part.confirmed)
-                sent = part.start + got
-                await store.finish_attempt(
-                    conn, part.attempt_id, ended_at=now, extended_status=int(result.status),
-                    reason=result.reason, pages_sent=got, bit_rate=result.bit_rate, ecm=result.ecm,
-                    compression=result.compression, resolution=result.resolution,
-                    remote_csid=result.remote_csid, duration_s=result.duration_s,
-                    session_log="\n".join(result.session_log[-400:]))
-                current = await store.get_job(conn, part.job.id)
-                if current is None or current.claimed_by != self.node_id:
-                    log_event(log, logging.WARNING, "job.claim_lost", job=part.job.id)
+                if part.closed:  # decided during the call; its attempt gets the whole call's log
+                    await store.finish_attempt(conn, part.attempt_id, session_log=_session_log(result))
                     continue
-                values = self._verdict(current, sent, result, now)
-                failed = failed or values.get("status") in (int(JobStatus.RETRYING), int(JobStatus.RETRIES_EXCEEDED))
-                await store.update_job(conn, current.id, **values)
-                updated = await store.get_job(conn, current.id)
-                assert updated is not None
+                part.closed = True
+                updated = await self._close_part(conn, part, result, now)
+                if updated is None:
+                    continue
+                failed = failed or updated.job_status.base in (JobStatus.RETRYING, JobStatus.RETRIES_EXCEEDED)
                 changed.append(updated)
                 if updated.job_status.is_final or updated.job_status.base == JobStatus.RETRIES_EXCEEDED:
                     finals.append(updated)
@@ -513,12 +572,30 @@ class Scheduler:
                     if verdict.final:
                         finals.append(shared)
         for job in changed:
-            self._publish(job.id, job.job_status, job.ext_status, device=device)
-            log_event(log, logging.INFO, "job.status", job=job.id, status=job.job_status.name,
-                      result=job.ext_status.name, pages=f"{job.pages_sent}/{job.pages}",
-                      reason=job.extended_status_text)
+            self._announce_change(job, device)
         for job in finals:
             await self._announce_final(job)
+
+    async def _close_part(self, conn: Any, part: _CallJob, result: CallResult, now: float) -> OutgoingJob | None:
+        """Finish one job's attempt and write its verdict; None when another node took the job meanwhile."""
+        current = await store.get_job(conn, part.job.id)
+        sent = part.start + part.confirmed
+        status, reason = result.status, result.reason
+        if part.whole and status == ExtendedStatus.CALL_COMPLETED:
+            reason = f"{part.confirmed} pages sent"
+        elif current is not None and current.job_status.base == JobStatus.CANCELING and not part.whole:
+            status = ExtendedStatus.CALL_ABORTED
+            reason = f"canceled after {sent} of {len(part.pages)} pages; the other pages were not sent"
+        await store.finish_attempt(
+            conn, part.attempt_id, ended_at=now, extended_status=int(status), reason=reason,
+            pages_sent=part.confirmed, bit_rate=result.bit_rate, ecm=result.ecm, compression=result.compression,
+            resolution=result.resolution, remote_csid=result.remote_csid, duration_s=result.duration_s,
+            session_log=_session_log(result))
+        if current is None or current.claimed_by != self.node_id:
+            log_event(log, logging.WARNING, "job.claim_lost", job=part.job.id)
+            return None
+        await store.update_job(conn, current.id, **self._verdict(current, sent, result, now))
+        return await store.get_job(conn, current.id)
 
     def _verdict(self, job: OutgoingJob, sent: int, result: CallResult, now: float) -> dict[str, Any]:
         """The row values after this call for one job of it."""
@@ -560,6 +637,11 @@ class Scheduler:
             except Exception:
                 log.exception("job.final_handler_failed", extra={"fields": {"job": job.id}})
 
+    def _announce_change(self, job: OutgoingJob, device: str) -> None:
+        self._publish(job.id, job.job_status, job.ext_status, device=device)
+        log_event(log, logging.INFO, "job.status", job=job.id, status=job.job_status.name,
+                  result=job.ext_status.name, pages=f"{job.pages_sent}/{job.pages}", reason=job.extended_status_text)
+
     def _publish(self, job_id: int, status: JobStatus, extended: ExtendedStatus, **extra: Any) -> None:
         self.events.publish(ServerEvents.OUT_QUEUE, "job.changed", job=job_id, status=int(status),
                             extended_status=int(extended), node=self.node_id, **extra)
@@ -572,6 +654,19 @@ def effective_policy(config: FaxgateConfig) -> OutboundSection:
         return policy
     other = RetryRule(delay=config.outbox.retry_delay, max=config.outbox.retries)
     return policy.model_copy(update={"retry": policy.retry.model_copy(update={"other": other})})
+
+
+def _so_far(sender: SendProgress, duration_s: float) -> CallResult:
+    """What a call in progress has achieved, for the jobs of it that the far end confirmed whole."""
+    session = sender.session
+    return CallResult(ExtendedStatus.CALL_COMPLETED, pages=sender.pages_confirmed, remote_csid=sender.remote_csid,
+                      duration_s=round(duration_s, 3), bit_rate=session.modulation.bit_rate if session else 0,
+                      ecm=bool(session and session.ecm), compression=session.compression if session else "",
+                      resolution=session.resolution if session else "")
+
+
+def _session_log(result: CallResult) -> str:
+    return "\n".join(result.session_log[-400:])
 
 
 def _stamper(fields: HeaderFields, fine: bool) -> PageStamp:

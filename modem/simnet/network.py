@@ -76,6 +76,9 @@ class SimNetwork:
         self.events: list[str] = []
         """Call progress as the exchange saw it (for debugging)."""
         self.realtime = False
+        self.hold: Callable[[], bool] | None = None
+        """On virtual time: while this returns True the line stands still (a test holds it while the code under
+        test works off the line, e.g. on a database, which on a real line takes no time worth counting)."""
         self._tick_waiters: list[asyncio.Future[None]] = []
         self._timers: list[_Timer] = []
         self._seq = itertools.count()
@@ -169,6 +172,8 @@ class SimNetwork:
             self._tick_waiters.append(future)
             await future
         else:
+            while self.hold is not None and self.hold():
+                await asyncio.sleep(0.001)
             self.tick()
             await asyncio.sleep(0)
 

@@ -11,6 +11,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +64,32 @@ class SendProgress:
     """The call was ended on request (``finish_after_page``) before every page was sent."""
 
 
+class PagePlan(Protocol):
+    """Decides page by page what a call sends next and hears each confirmation (jobs batched into one call)."""
+
+    def next_page(self, index: int) -> int | None:
+        """As page ``index`` ends (-1: before the first), the page to send after it; None ends the call after it."""
+        ...
+
+    def confirmed(self, index: int, following: int | None, progress: SendProgress) -> None:
+        """The far end confirmed page ``index`` (MCF, PIP or RTP); the call goes on with ``following`` (None: ends)."""
+        ...
+
+
+class EveryPage:
+    """The plan of a plain call: every page in order."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def next_page(self, index: int) -> int | None:
+        """The following page, if any."""
+        return index + 1 if index + 1 < self.count else None
+
+    def confirmed(self, index: int, following: int | None, progress: SendProgress) -> None:
+        """Nothing to do."""
+
+
 def choose_session(remote: Capabilities, local: LocalFax, fine: bool, modulations: list[Modulation]) -> Session:
     """The DCS for a DIS: best common modem, coding and ECM; the resolution the pages need."""
     usable = [m for m in modulations if remote.supports(m)]
@@ -93,7 +120,9 @@ def choose_session(remote: Capabilities, local: LocalFax, fine: bool, modulation
 class T30Sender:
     """One outgoing fax call on a Class 1 modem."""
 
-    def __init__(self, modem: Class1Modem, local: LocalFax, on_status: StatusCallback) -> None:
+    def __init__(
+        self, modem: Class1Modem, local: LocalFax, on_status: StatusCallback, plan: PagePlan | None = None
+    ) -> None:
         self.modem = modem
         self.local = local
         self.on_status = on_status
@@ -104,16 +133,34 @@ class T30Sender:
         self._encoded: dict[tuple[int, str, int, bool], bytes] = {}
         self._page_counter = 0
         self._finish_after_page = False
+        self._plan = plan
+        self._following: int | None = None
+        """The page chosen to follow the one on the line (None: the call ends after it)."""
 
     def finish_after_page(self) -> None:
         """End the call cleanly once the page in flight is confirmed (EOP, then DCN), as for a shutdown."""
         self._finish_after_page = True
 
-    def _post_command(self, pages: Sequence[OutgoingPage], index: int) -> Fcf:
-        """The post-page command, chosen as the page data ends so a request to finish still makes it EOP."""
-        if index == len(pages) - 1 or self._finish_after_page:
+    def _post_command(self, plan: PagePlan, pages: Sequence[OutgoingPage], index: int) -> Fcf:
+        """The post-page command, chosen as the page data ends so a request to finish (or to skip) still counts."""
+        following = plan.next_page(index)
+        self._following = None if self._finish_after_page else following
+        if self._following is None:
+            self.progress.ended_early = self._finish_after_page and following is not None
             return Fcf.EOP
-        return Fcf.EOM if pages[index + 1].fine != pages[index].fine else Fcf.MPS
+        return Fcf.EOM if pages[self._following].fine != pages[index].fine else Fcf.MPS
+
+    def _after_confirmed(self, plan: PagePlan, pages: Sequence[OutgoingPage], index: int) -> int | None:
+        """The page to send after a confirmed one: the plan's latest word where the post-page command allows it
+        (MPS or EOM told the far end a page follows, and in which resolution)."""
+        chosen = self._following
+        if chosen is None:
+            return None
+        if self._finish_after_page:
+            self.progress.ended_early = True
+            return None
+        latest = plan.next_page(index)
+        return latest if latest is not None and pages[latest].fine == pages[chosen].fine else chosen
 
     # ------------------------------------------------------------------------------------ phase A
 
@@ -255,7 +302,7 @@ class T30Sender:
         long_train = False
         post = Fcf.NULL
         for block_number, block in enumerate(blocks):
-            post = command() if block_number == len(blocks) - 1 else Fcf.NULL
+            post = Fcf.NULL
             pending = set(range(len(block)))
             pprs = 0
             while True:
@@ -265,6 +312,8 @@ class T30Sender:
                 long_train = False
                 if not await self.modem.send_image(code, burst, modulation.bit_rate):
                     raise CallFailed(ExtendedStatus.DISCONNECTED, "the call dropped while sending page data")
+                if block_number == len(blocks) - 1 and post == Fcf.NULL:
+                    post = command()  # as the page data ends
                 post_octet = int(post) | (1 if post != Fcf.NULL else 0)
                 pps_fif = bytes([post_octet, self._page_counter & 0xFF, block_number & 0xFF, len(block) - 1])
                 await self.modem.send_silence()
@@ -332,7 +381,9 @@ class T30Sender:
     async def _send_document(self, pages: Sequence[OutgoingPage]) -> None:
         """Phases B to E once the call is connected."""
         remote = await self._read_dis(first_is_open=True)
-        index = 0
+        plan = self._plan or EveryPage(len(pages))
+        first = plan.next_page(-1)
+        index = len(pages) if first is None else first
         session: Session | None = None
         needs_training = True
         rtn_for_page = 0
@@ -352,7 +403,7 @@ class T30Sender:
             self.on_status(ExtendedStatus.TRANSMITTING, index + 1)
             data = self._coded(index, page, session)
             self.log.info(f"page {index + 1}: {len(data)} octets {session.compression}")
-            command_for = functools.partial(self._post_command, pages, index)
+            command_for = functools.partial(self._post_command, plan, pages, index)
             if session.ecm:
                 session, command = await self._send_page_ecm(data, session, command_for)
                 response = Frame(Fcf.MCF)
@@ -362,7 +413,9 @@ class T30Sender:
             if fcf in (Fcf.MCF, Fcf.PIP, Fcf.RTP):
                 self.progress.pages_confirmed += 1
                 self._page_counter += 1
-                index += 1
+                following = self._after_confirmed(plan, pages, index)
+                plan.confirmed(index, following, self.progress)
+                index = len(pages) if following is None else following
                 rtn_for_page = 0
                 needs_training = fcf == Fcf.RTP
                 if command == Fcf.EOM:

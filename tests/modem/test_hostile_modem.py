@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from modem.provider import DeviceConfig, FaxDevice
+from modem.provider import Class1Device, DeviceConfig
 from modem.result import CallResult, ExtendedStatus
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "hostile"
@@ -125,17 +125,17 @@ class ScriptedModem:
         self.closed = True
 
 
-def device_for(case: str, **config: Any) -> tuple[FaxDevice, ScriptedModem]:
+def device_for(case: str, **config: Any) -> tuple[Class1Device, ScriptedModem]:
     modem = ScriptedModem(json.loads((CORPUS / case).read_text()))
 
     async def opener() -> ScriptedModem:
         modem.closed = False
         return modem
 
-    return FaxDevice(DeviceConfig(name="hostile0", csid="+1 555 1000", **config), opener), modem  # type: ignore[arg-type]
+    return Class1Device(DeviceConfig(name="hostile0", csid="+1 555 1000", **config), opener), modem  # type: ignore[arg-type]
 
 
-async def receive(case: str, **config: Any) -> tuple[CallResult, FaxDevice, ScriptedModem, Path]:
+async def receive(case: str, **config: Any) -> tuple[CallResult, Class1Device, ScriptedModem, Path]:
     device, modem = device_for(case, **config)
     call = await device.wait_for_call(timeout=60.0)
     out = Path(f"/nonexistent/{case}")  # nothing may be written: every case ends before a page

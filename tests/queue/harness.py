@@ -31,10 +31,12 @@ from gateway.queue.timers import queue_chores
 from gateway.storage import Database, put_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import create_submission
+from modem.device import FaxDevice
 from modem.faxtiff import count_pages, write_fax_tiff
 from modem.provider import SendJob
 from modem.result import CallResult
 from modem.t30.common import StatusCallback
+from modem.t30.sender import EveryPage, SendProgress
 
 MONDAY_10_UTC = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()
 OUTCOMES = {
@@ -76,7 +78,7 @@ class ScriptedLines:
 
 
 class ScriptedDevice:
-    """A SendingDevice whose calls follow ScriptedLines and take virtual time."""
+    """A FaxDevice whose calls follow ScriptedLines and take virtual time."""
 
     def __init__(self, name: str, lines: ScriptedLines, clock: ManualClock) -> None:
         self.name = name
@@ -103,19 +105,24 @@ class ScriptedDevice:
             if outcome in OUTCOMES:
                 return CallResult(OUTCOMES[outcome], reason=outcome.replace("_", " "))
             limit = int(outcome.split(":")[1]) if outcome.startswith("drop:") else offered
-            for page in range(min(limit + 1, offered)):
-                on_status(ExtendedStatus.TRANSMITTING, page + 1)
+            plan = job.plan or EveryPage(offered)  # the pages go as the plan says, as in the real sender
+            progress = SendProgress(remote_csid="REMOTE")
+            index = plan.next_page(-1)
+            while index is not None:
+                on_status(ExtendedStatus.TRANSMITTING, index + 1)
                 await self.clock.sleep(self.lines.page_s)
-                if self._finish_after_page and page + 1 < min(limit, offered):  # EOP after this page, then DCN
-                    record.pages_confirmed = page + 1
-                    return CallResult(ExtendedStatus.CALL_ABORTED, reason="ended on request", pages=page + 1,
-                                      pages_total=offered, remote_csid="REMOTE")
-            record.pages_confirmed = min(limit, offered)
-            if limit < offered:
-                return CallResult(ExtendedStatus.FATAL_ERROR, reason="the far end hung up",
-                                  pages=record.pages_confirmed, pages_total=offered, remote_csid="REMOTE")
-            return CallResult(ExtendedStatus.CALL_COMPLETED, reason="sent", pages=offered, pages_total=offered,
-                              remote_csid="REMOTE", bit_rate=14400)
+                if record.pages_confirmed == limit:  # the far end hangs up during this page
+                    return CallResult(ExtendedStatus.FATAL_ERROR, reason="the far end hung up",
+                                      pages=record.pages_confirmed, pages_total=offered, remote_csid="REMOTE")
+                following = None if self._finish_after_page else plan.next_page(index)  # EOP, then DCN
+                record.pages_confirmed = progress.pages_confirmed = record.pages_confirmed + 1
+                plan.confirmed(index, following, progress)
+                if self._finish_after_page and plan.next_page(index) is not None:
+                    return CallResult(ExtendedStatus.CALL_ABORTED, reason="ended on request",
+                                      pages=record.pages_confirmed, pages_total=offered, remote_csid="REMOTE")
+                index = following
+            return CallResult(ExtendedStatus.CALL_COMPLETED, reason="sent", pages=record.pages_confirmed,
+                              pages_total=offered, remote_csid="REMOTE", bit_rate=14400)
         finally:
             record.ended = self.clock.now()
 
@@ -178,14 +185,16 @@ class CountingDatabase(Database):
 class QueueHarness:
     """The real scheduler on a real SQLite store, driven on a ManualClock."""
 
-    def __init__(self, config: FaxgateConfig, devices: list[str], url: str, workdir: Path) -> None:
+    def __init__(self, config: FaxgateConfig, devices: list[str], url: str, workdir: Path, *,
+                 clock: Any = None, sending: dict[str, FaxDevice] | None = None) -> None:
+        """Scripted devices on a ManualClock, or the given ``sending`` devices on the given clock."""
         self.config = config
-        self.clock = ManualClock(MONDAY_10_UTC)
+        self.clock = clock or ManualClock(MONDAY_10_UTC)
         self.lines = ScriptedLines()
         self.db = CountingDatabase(url)
         self.events = EventBus()
-        slots = [DeviceSlot(name, ScriptedDevice(name, self.lines, self.clock), tsid="+1 555 0000")
-                 for name in devices]
+        slots = [DeviceSlot(name, sending[name] if sending else ScriptedDevice(name, self.lines, self.clock),
+                            tsid="+1 555 0000") for name in devices]
         self.manager = DeviceManager(slots, clock=self.clock)
         self.finisher = JobFinisher(self.db, config, self.clock, self.events)
         self.scheduler = Scheduler(db=self.db, config=config, manager=self.manager, clock=self.clock,

@@ -67,7 +67,7 @@ async def test_activity_log_exports_every_call_as_xferfaxlog(make_queue: MakeQue
     busy, sent = (line.split("\t") for line in lines)
     assert busy[:5] == ["11/23/26 10:00", "SEND", "00000001", "sim0", str(job)]
     assert busy[7:9] == ['"5550100"', '""'] and busy[10] == "0" and busy[13] == '"busy"'
-    assert sent[1] == "SEND" and sent[8] == '"REMOTE"' and sent[10] == "2" and sent[13] == '"sent"'
+    assert sent[1] == "SEND" and sent[8] == '"REMOTE"' and sent[10] == "2" and sent[13] == '"2 pages sent"'
     assert sent[12] == "0:01:10"  # 30 s of call setup and 2 pages of 20 s each
     assert len(sent) == 19
 
@@ -120,15 +120,15 @@ async def test_canceling_during_a_call_mails_how_many_pages_went(make_queue: Mak
     with smtp_sink() as (sink, port):
         queue = await make_queue({"receipts": {"smtp_port": port}})
         job = await queue.add_job("5550100", pages=5, receipt="dave@example.com")
-        await queue.run_for(60)  # page 1 confirmed, page 2 on the line
+        await queue.run_for(60)  # page 1 confirmed, page 2 on the line: it is the last to go
         async with queue.db.transaction() as conn:
             await cancel_job(conn, job, queue.clock.now(), by="bob")
         await queue.run_for(600)
     [mail] = sink.messages
     assert mail["Subject"] == "Fax to 5550100 canceled"
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Your fax to 5550100 was canceled by bob after 1 of 5 page(s) were sent." in text
-    assert "- 5550100: canceled, 1/5 pages, 1 call(s)" in text
+    assert "Your fax to 5550100 was canceled by bob after 2 of 5 page(s) were sent." in text
+    assert "- 5550100: canceled, 2/5 pages, 1 call(s)" in text
 
 
 async def test_canceled_jobs_get_no_receipt_when_none_was_asked_for(make_queue: MakeQueue) -> None:

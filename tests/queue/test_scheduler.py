@@ -132,6 +132,27 @@ async def test_jobs_to_one_number_go_in_one_call(make_queue: MakeQueue) -> None:
     assert len(call_ids) == 1
 
 
+async def test_a_batched_job_cancelled_before_its_pages_is_skipped_and_the_call_ends_properly(
+        make_queue: MakeQueue) -> None:
+    from gateway.queue.controls import cancel_job
+
+    queue = await make_queue()
+    first, second, third = [await queue.add_job("5550101", pages=2) for _ in range(3)]
+    await queue.run_for(40)  # the first job's first page is on the line
+    async with queue.db.transaction() as conn:
+        await cancel_job(conn, third, queue.clock.now(), by="carol")
+    await queue.run_for(600)
+    [call] = queue.lines.calls
+    assert (call.pages_offered, call.pages_confirmed, call.ended) == (6, 4, MONDAY_10_UTC + 30 + 4 * 20)
+    done = [await queue.job(job) for job in (first, second, third)]
+    assert [(job.job_status, job.pages_sent) for job in done] == [
+        (JobStatus.COMPLETED, 2), (JobStatus.COMPLETED, 2), (JobStatus.CANCELED, 0)]
+    assert [job.final_at for job in done[:2]] == [MONDAY_10_UTC + 70, MONDAY_10_UTC + 110]  # each at its last page
+    [attempt] = await queue.attempts(third)
+    assert (attempt.extended_status, attempt.pages_sent) == (ExtendedStatus.CALL_ABORTED, 0)
+    assert queue.manager.slots["sim0"].device.aborts == 0  # type: ignore[attr-defined]
+
+
 async def test_busy_is_shared_with_the_other_jobs_for_the_number(make_queue: MakeQueue) -> None:
     queue = await make_queue()
     queue.lines.scripts["5550101"] = ["busy", "busy"]
@@ -263,22 +284,41 @@ async def test_other_failures_use_the_windows_retries_and_retry_delay(make_queue
     assert (await queue.job(job)).job_status == JobStatus.RETRIES_EXCEEDED
 
 
-async def test_cancel_during_a_call_drops_the_call(make_queue: MakeQueue) -> None:
+async def test_cancel_during_a_call_ends_it_after_the_page_on_the_line(make_queue: MakeQueue) -> None:
     from gateway.queue.controls import cancel_job
 
     queue = await make_queue()
     job = await queue.add_job("5550101", pages=5)
-    await queue.run_for(60)
+    await queue.run_for(60)  # page 1 confirmed at 50 s, page 2 on the line
     async with queue.db.transaction() as conn:
         assert (await cancel_job(conn, job, queue.clock.now())).job_status == JobStatus.CANCELING
     await queue.run_for(600)
     canceled = await queue.job(job)
     assert (canceled.job_status, canceled.ext_status) == (JobStatus.CANCELED, ExtendedStatus.CALL_ABORTED)
-    assert canceled.pages_sent == 1  # page 1 was confirmed before the cancel
+    assert canceled.pages_sent == 2  # the page on the line was finished, then the call ended (EOP, DCN)
     [attempt] = await queue.attempts(job)
     assert attempt.extended_status == ExtendedStatus.CALL_ABORTED
-    assert attempt.ended_at is not None and attempt.ended_at - MONDAY_10_UTC <= 65  # within one heartbeat
-    assert len(queue.lines.calls) == 1
+    assert attempt.ended_at == MONDAY_10_UTC + 30 + 2 * 20
+    [call] = queue.lines.calls
+    device = queue.manager.slots["sim0"].device
+    assert (call.pages_confirmed, call.ended, device.aborts) == (2, MONDAY_10_UTC + 70, 0)  # type: ignore[attr-defined]
+
+
+async def test_cancel_before_the_pages_begin_drops_the_call(make_queue: MakeQueue) -> None:
+    from gateway.queue.controls import cancel_job
+
+    queue = await make_queue()
+    job = await queue.add_job("5550101", pages=5)
+    await queue.run_for(10)  # dialing
+    async with queue.db.transaction() as conn:
+        await cancel_job(conn, job, queue.clock.now())
+    await queue.run_for(600)
+    canceled = await queue.job(job)
+    assert (canceled.job_status, canceled.pages_sent) == (JobStatus.CANCELED, 0)
+    [attempt] = await queue.attempts(job)
+    assert attempt.extended_status == ExtendedStatus.CALL_ABORTED
+    assert attempt.ended_at is not None and attempt.ended_at - MONDAY_10_UTC <= 15  # within one heartbeat
+    assert [call.pages_confirmed for call in queue.lines.calls] == [0]
 
 
 async def test_discount_job_retries_stay_inside_the_discount_window(make_queue: MakeQueue) -> None:
