@@ -82,12 +82,23 @@ class OutboxSection(Section):
     age_limit: Duration = parse_duration("0s")
     """How long an unsent or failed job is kept (Windows AgeLimit, HylaFAX DirtyDays); 0 keeps it forever."""
     branding: bool = True
+    branding_format: str = "{date} {time}|From: {tsid}|To: {recipient}|Page {page} of {pages}"
+    """The page header line (HylaFAX TagLineFormat): "|" separates columns; {date} {time} {tsid} {sender}
+    {recipient} {page} {pages}. Page content is kept below its band, never under it."""
     use_device_tsid: bool = True
     paused: bool = False
     blocked: bool = False
     max_pages: int = Field(default=200, ge=1)
     max_recipients: int = Field(default=50, ge=1)
     timezone: TimeZoneName = "UTC"
+
+    @field_validator("branding_format")
+    @classmethod
+    def _formats(cls, value: str) -> str:
+        from gateway.render.header import check_header_format  # Pillow and numpy only when the key is given
+
+        check_header_format(value)
+        return value
 
 
 class InboxSection(Section):

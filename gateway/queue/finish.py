@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -100,7 +101,8 @@ class JobFinisher:
                                          list(submission.options.get(LEFT_OUT, [])) if submission else []))
         sent = False
         try:
-            message = receipt_message(reports, self.config, job.receipt_address)
+            # The report decodes the sent fax (page 1, or every page with attach_fax): CPU work, kept off the loop.
+            message = await asyncio.to_thread(receipt_message, reports, self.config, job.receipt_address)
             sent = await deliver(message, self.config, job.receipt_address)
         except Exception as exc:  # a receipt that failed in any way is retried by the sweep, never counted as sent
             log_event(log, logging.WARNING, "receipt.failed", to=job.receipt_address, error=type(exc).__name__)

@@ -29,7 +29,7 @@ from gateway.queue.devices import DeviceManager
 from gateway.queue.policy import after_failure, shares_failure
 from gateway.queue.routing import OutboundRouter, dial_string
 from gateway.queue.windows import CallWindows
-from gateway.render.header import DEFAULT_HEADER_FORMAT, HeaderFields, stamp_header
+from gateway.render.header import HeaderFields, stamp_header
 from gateway.storage import Database, get_blob
 from gateway.storage import jobs as store
 from modem.faxtiff import FaxPage, FaxTiffWriter, read_fax_tiff
@@ -455,7 +455,7 @@ class Scheduler:
                     fields = HeaderFields(sent=sent, tsid=tsid, recipient=part.job.recipient_number,
                                           page=index + 1, pages=len(part.pages),
                                           recipient_name=part.job.recipient_name)
-                    stamps.append(_stamper(fields, page.fine))
+                    stamps.append(_stamper(fields, self.config.outbox.branding_format, page.fine))
         return stamps if self.config.outbox.branding else []
 
     async def _record_start(self, parts: list[_CallJob], device: str, call_id: str, dialed: str) -> None:
@@ -669,9 +669,9 @@ def _session_log(result: CallResult) -> str:
     return "\n".join(result.session_log[-400:])
 
 
-def _stamper(fields: HeaderFields, fine: bool) -> PageStamp:
+def _stamper(fields: HeaderFields, fmt: str, fine: bool) -> PageStamp:
     def stamp(bitmap: Any) -> Any:
-        return stamp_header(bitmap, fields, DEFAULT_HEADER_FORMAT, fine=fine)
+        return stamp_header(bitmap, fields, fmt, fine=fine)
     return stamp
 
 

@@ -88,3 +88,23 @@ def test_a_device_provider_is_a_registered_name_and_an_unknown_one_is_named_with
         parse_config({"devices": [{"name": "a", "provider": "class2"}]})
     assert refused.value.problems == ["devices[0].provider: unknown device provider 'class2' "
                                       "(installed: class1, simulated)"]
+
+
+def test_the_page_header_text_is_configured_and_checked_when_the_file_is_read() -> None:
+    from datetime import datetime
+
+    import numpy as np
+
+    from gateway.queue.scheduler import _stamper
+    from gateway.render.header import DEFAULT_HEADER_FORMAT, HeaderFields, stamp_header
+
+    assert parse_config({}).outbox.branding_format == DEFAULT_HEADER_FORMAT
+    with pytest.raises(ConfigError) as info:
+        parse_config({"outbox": {"branding_format": "{date}|{shoe_size}"}})
+    assert info.value.problems[0].startswith("outbox.branding_format: bad header format")
+    fmt = parse_config({"outbox": {"branding_format": "ACME CLINIC|{page}/{pages}"}}).outbox.branding_format
+    fields = HeaderFields(datetime(2026, 12, 3, 9, 30), "+1 555 0100", "+1 555 0199", 2, 5)
+    blank = np.zeros((2200, 216), dtype=np.uint8)
+    stamped = _stamper(fields, fmt, True)(blank.copy())
+    assert np.array_equal(stamped, stamp_header(blank.copy(), fields, fmt, fine=True))
+    assert not np.array_equal(stamped, stamp_header(blank.copy(), fields, DEFAULT_HEADER_FORMAT, fine=True))
