@@ -4,7 +4,8 @@ the presentational attributes mail clients honour, and nothing fetched but what 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 from gateway.render.errors import RenderError, RenderErrorCode
 from gateway.render.markup import MARGIN_PT, check_inline_image
@@ -81,9 +82,19 @@ def mail_html_to_pdf(source: str, options: RenderOptions, related: dict[str, byt
     return _without_empty_pages(pdf)
 
 
+def load_weasyprint() -> ModuleType:
+    """WeasyPrint, with Pillow's process-wide LOAD_TRUNCATED_IMAGES (which it turns on when imported) back off:
+    a damaged picture sent as an attachment is refused with a reason, never faxed as the half that decodes."""
+    import weasyprint
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return cast(ModuleType, weasyprint)
+
+
 def _layout(source: str, options: RenderOptions, related: dict[str, bytes], scale: float, limit: int) -> bytes:
     """One WeasyPrint layout on a page `scale` times the paper; refuses more than `limit` pages."""
-    import weasyprint
+    weasyprint = load_weasyprint()
 
     paper_w, paper_h = options.geometry.paper_points
     margin = MARGIN_PT * scale

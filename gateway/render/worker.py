@@ -67,15 +67,14 @@ def _answer(job: tuple[Any, ...]) -> tuple[str, object]:
 
 def _warm() -> None:
     """Pay the imports (PyMuPDF, libtiff, WeasyPrint: 0.7 s of CPU) once, before the first job."""
-    import importlib
-
+    from gateway.render.htmlmail import load_weasyprint
     from gateway.render.pdf import load_pymupdf
     from gateway.render.pipeline import keep_page_buffers
     from modem.faxtiff import count_pages
 
     keep_page_buffers()
     load_pymupdf()
-    importlib.import_module("weasyprint")
+    load_weasyprint()
     del count_pages
 
 

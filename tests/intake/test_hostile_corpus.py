@@ -67,6 +67,10 @@ def test_the_manifest_names_every_committed_file_and_an_outcome() -> None:
 
 
 def _matches(expected: str, got: str) -> bool:
+    """`expected` is one outcome, or several separated by " | " where any is right (a hang is stopped by whichever
+    sandbox limit the machine's load lets strike first)."""
+    if " | " in expected:
+        return any(_matches(one, got) for one in expected.split(" | "))
     if expected.startswith("pages "):
         return got == expected
     kind, _, words = expected.partition(": ")
@@ -76,6 +80,8 @@ def _matches(expected: str, got: str) -> bool:
 async def test_every_mail_and_document_gets_its_stated_outcome_and_the_service_stays_up(
         start_gateway: GatewayFactory, sink: Sink, tmp_path: Path) -> None:
     gateway = await start_gateway(cover_page=False, body="page")
+    # Bounces go only to senders the gateway vouches for: this network lists the corpus's sender.
+    gateway.config.security.trusted_networks[0].allowed_senders = ["corpus@example.com"]
     cases = [entry for entry in MANIFEST if entry["kind"] in ("mail", "attachment")]
     outcomes: dict[str, str] = {}
     accepted: dict[str, str] = {}
