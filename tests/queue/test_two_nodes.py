@@ -92,14 +92,20 @@ async def test_two_nodes_share_one_queue(tmp_path: Path, pg_database: str) -> No
     assert set(per_job.values()) == {1}, "a job was called for more than once"
     assert {attempt.extended_status for attempt in attempts} == {ExtendedStatus.CALL_COMPLETED}
     assert {attempt.node_id for attempt in attempts} == {"node-a", "node-b"}
-    # One call at a time to each number (max_concurrent_calls = 1), whichever node made it.
-    calls: dict[str, set[tuple[float, float]]] = {}
+    # One call at a time to each number (max_concurrent_calls = 1), whichever node made it. A call may carry a
+    # batch of jobs, each of whose attempts ends when its own last page is confirmed: a call spans its attempts.
     numbers = {job.id: job.recipient_number for job in jobs}
+    spans: dict[str, tuple[str, float, float]] = {}
     for attempt in attempts:
-        assert attempt.ended_at is not None
-        calls.setdefault(numbers[attempt.job_id], set()).add((attempt.started_at, attempt.ended_at))
-    for spans in calls.values():
-        ordered = sorted(spans)
+        assert attempt.ended_at is not None and attempt.call_id
+        number, start, end = spans.get(attempt.call_id, (numbers[attempt.job_id], attempt.started_at, 0.0))
+        assert number == numbers[attempt.job_id]
+        spans[attempt.call_id] = (number, min(start, attempt.started_at), max(end, attempt.ended_at))
+    calls: dict[str, list[tuple[float, float]]] = {}
+    for number, start, end in spans.values():
+        calls.setdefault(number, []).append((start, end))
+    for call_spans in calls.values():
+        ordered = sorted(call_spans)
         assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(ordered))
     # Every tagged page reached a far end exactly once, intact below the header line.
     received = [page for name in ("a", "b") for number in NUMBERS
