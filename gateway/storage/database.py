@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event, insert, select, text
+from sqlalchemy import Connection, Engine, event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.storage.schema import blobs
@@ -67,8 +67,13 @@ def _upgrade(connection: Connection) -> None:
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """WAL with synchronous=FULL makes a commit durable before it returns; BEGIN IMMEDIATE avoids lock upgrades."""
+    configure_sqlite_engine(engine.sync_engine)
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def configure_sqlite_engine(engine: Engine) -> None:
+    """The store's SQLite rules on an engine: the async store's, or a blocking one that writes from a thread."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -78,7 +83,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 

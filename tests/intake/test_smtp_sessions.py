@@ -275,7 +275,11 @@ async def test_a_storage_failure_is_temporary_and_tells_nothing_of_the_error(
     async def broken(*args: Any, **kwargs: Any) -> str:
         raise RuntimeError("secret internal detail /var/lib/faxgate")
 
+    def broken_blocking(*args: Any, **kwargs: Any) -> list[str]:
+        raise RuntimeError("secret internal detail /var/lib/faxgate")
+
     monkeypatch.setattr("gateway.intake.commit.create_submissions", broken)
+    monkeypatch.setattr("gateway.intake.commit.create_submissions_blocking", broken_blocking)
     reply = await transaction(gateway.port, "clinic@example.com", ["5551234@fax.localhost"], simple_mail())
     assert reply.data is not None and reply.data[0] == 451
     assert "secret" not in reply.data[1] and "RuntimeError" not in reply.data[1]
