@@ -30,6 +30,12 @@ class _SqliteWriter:
                                              connect_args={"timeout": 30, "check_same_thread": False})
         configure_sqlite_engine(self._engine)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faxgate-intake-writer")
+        # Open the pooled connection (and the writer thread) now, not at the first mail: a server out of file
+        # descriptors must still be able to store the mails it accepts.
+        self._executor.submit(self._open)
+
+    def _open(self) -> None:
+        self._engine.connect().close()  # back into the pool, open
 
     def _write(self, items: list[dict[str, Any]]) -> list[str]:
         with self._engine.begin() as conn:
