@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import uno  # type: ignore[import-not-found, unused-ignore]
+import uno  # type: ignore[import-not-found, unused-ignore]  # Debian python3-uno: this script runs under the system Python, not the venv
 
 _FILTERS = (
     ("com.sun.star.text.GenericTextDocument", "writer_pdf_Export"),
