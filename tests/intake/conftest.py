@@ -218,3 +218,28 @@ def smtp_transaction(port: int, sender: str, recipients: list[str], message: byt
 async def transaction(port: int, sender: str, recipients: list[str], message: bytes, **kwargs: Any) -> Reply:
     """smtp_transaction off the event loop (the server runs on it)."""
     return await asyncio.to_thread(smtp_transaction, port, sender, recipients, message, **kwargs)
+
+
+def report_pdf(title: str, pages: int = 3) -> bytes:
+    """A real multi-page PDF over 64 KB: text on each page and a small photo of incompressible noise."""
+    import io
+    import random
+
+    from PIL import Image
+
+    from gateway.queue.documents import load_pymupdf
+
+    pymupdf = load_pymupdf()
+    rng = random.Random(title)
+    document = pymupdf.open()
+    for number in range(1, pages + 1):
+        page = document.new_page(width=595, height=842)
+        page.insert_text((72, 90), f"{title}: page {number} of {pages}", fontsize=20)
+        for line in range(12):
+            page.insert_text((72, 130 + line * 18), f"Line {line + 1}: {rng.randint(1000, 99999):,} units", fontsize=11)
+        photo = io.BytesIO()
+        Image.frombytes("L", (160, 160), rng.randbytes(160 * 160)).save(photo, "PNG")
+        page.insert_image(pymupdf.Rect(72, 400, 144, 472), stream=photo.getvalue())
+    data: bytes = document.tobytes(garbage=3, deflate=True)
+    document.close()
+    return data

@@ -8,8 +8,6 @@ faxgate over a transport map. Each job must complete on the simulated line (pace
 from __future__ import annotations
 
 import asyncio
-import io
-import random
 import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,11 +21,11 @@ import pytest
 from gateway.config import load_config
 from gateway.enums import ExtendedStatus, JobStatus
 from gateway.model import OutgoingJob, Submission
-from gateway.queue.documents import load_pymupdf
 from gateway.queue.finish import is_final
 from gateway.storage import Database, get_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import list_submissions
+from tests.intake.conftest import report_pdf
 from tests.intake.test_swaks import swaks
 from tests.queue.simserver import sim_config, smtp_sink, wait_for
 from tests.support.postfix import PostfixRelay
@@ -60,26 +58,6 @@ def faxgate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         with ServerProcess(config, http_port) as server:
             yield Running(config, smtp_port, server)
             assert server.terminate() == 0, server.output()[-4000:]
-
-
-def report_pdf(title: str, pages: int = PDF_PAGES) -> bytes:
-    """A real multi-page PDF over 64 KB: text on each page and a small photo of incompressible noise."""
-    from PIL import Image
-
-    pymupdf = load_pymupdf()
-    rng = random.Random(title)
-    document = pymupdf.open()
-    for number in range(1, pages + 1):
-        page = document.new_page(width=595, height=842)
-        page.insert_text((72, 90), f"{title}: page {number} of {pages}", fontsize=20)
-        for line in range(12):
-            page.insert_text((72, 130 + line * 18), f"Line {line + 1}: {rng.randint(1000, 99999):,} units", fontsize=11)
-        photo = io.BytesIO()
-        Image.frombytes("L", (160, 160), rng.randbytes(160 * 160)).save(photo, "PNG")
-        page.insert_image(pymupdf.Rect(72, 400, 144, 472), stream=photo.getvalue())
-    data: bytes = document.tobytes(garbage=3, deflate=True)
-    document.close()
-    return data
 
 
 def fax_mail(subject: str, pdf: bytes) -> EmailMessage:

@@ -4,38 +4,14 @@ sender meant it; DATA ends only at CRLF "." CRLF, so a bare-LF dot line cannot s
 from __future__ import annotations
 
 import asyncio
-import os
 import smtplib
 import socket
 from email import message_from_bytes
 from email.message import EmailMessage
 
-import pymupdf
-
 from gateway.intake.mime import parse_fax_mail
 from gateway.storage.database import get_blob
-from tests.intake.conftest import Gateway, GatewayFactory
-
-
-def pdf_pages(pages: int = 3) -> bytes:
-    """A multi-page PDF with an incompressible picture on each page, so the mail is well over 64 KB."""
-    document = pymupdf.open()
-    for number in range(pages):
-        page = document.new_page()
-        page.insert_text((72, 72), f"Page {number + 1} of the referral", fontsize=18)
-        page.insert_image(pymupdf.Rect(72, 100, 300, 328), stream=_noise_png(120))
-    data: bytes = document.tobytes()
-    return data
-
-
-def _noise_png(size: int) -> bytes:
-    from io import BytesIO
-
-    from PIL import Image
-
-    out = BytesIO()
-    Image.frombytes("RGB", (size, size), os.urandom(size * size * 3)).save(out, "PNG")
-    return out.getvalue()
+from tests.intake.conftest import Gateway, GatewayFactory, report_pdf
 
 
 def pdf_mail(body: str = "Please fax the attached referral.\n") -> EmailMessage:
@@ -44,7 +20,7 @@ def pdf_mail(body: str = "Please fax the attached referral.\n") -> EmailMessage:
     message["To"] = "5551234@fax.localhost"
     message["Subject"] = "Referral"
     message.set_content(body)
-    message.add_attachment(pdf_pages(), maintype="application", subtype="pdf", filename="referral.pdf")
+    message.add_attachment(report_pdf("Referral"), maintype="application", subtype="pdf", filename="referral.pdf")
     return message
 
 
