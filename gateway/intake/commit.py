@@ -4,11 +4,12 @@ still gets its 250 only after that transaction is committed.
 A submission is written by storage's statements only (`create_submissions`, or the same statements through
 `create_submissions_blocking`). On a SQLite file the groups go through one blocking connection in a writer
 thread with the store's SQLite rules (WAL, synchronous=FULL, BEGIN IMMEDIATE): the thread takes everything
-waiting in its queue as one group, and wakes the event loop once per group with the outcome. Each thread
-switch costs a wake-up that a loaded machine may delay, so a mail costs two (to the writer and back) and the
-writer releases the GIL right after waking the loop (measured at 1 connection under load: the executor's
-bookkeeping and the separate drain task cost about a fifth of the throughput). On PostgreSQL they go through the
-shared engine.
+waiting in its queue as one group, and wakes the event loop once per group with the outcome. Every switch between
+the loop and the writer is a wake-up that a loaded machine may delay, so there is nothing else between a mail and
+its commit (no executor bookkeeping, no drain task), and the writer goes back to waiting, releasing the GIL, right
+after waking the loop. The write stays off the event loop: an fsync, or BEGIN IMMEDIATE waiting for another writer,
+must not stall every other session and service of the server. On PostgreSQL the groups go through the shared
+engine.
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ class _SqliteWriter:
                                              connect_args={"timeout": 30, "check_same_thread": False})
         configure_sqlite_engine(self._engine)
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="faxgate-intake-writer", daemon=True)
         self._thread.start()
 
     def submit(self, fields: dict[str, Any]) -> asyncio.Future[str]:
         """Queue one submission; the future has its id once the group holding it is committed."""
+        if self._closed:
+            raise RuntimeError("the intake writer is closed")
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._queue.put((fields, future))
         return future
@@ -91,6 +95,7 @@ class _SqliteWriter:
 
     async def close(self) -> None:
         """Commit what is queued, then stop the thread and close the connection."""
+        self._closed = True
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
 
