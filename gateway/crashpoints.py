@@ -5,7 +5,7 @@ itself SIGKILL the first time it passes that point (a power cut at a chosen inst
 outside the process can time: the moment between two commits). Nothing is cleaned up, as in a real crash.
 The points:
 
-- ``queue.page_recorded``: a confirmed page's count is committed; the next page has not begun.
+- ``queue.page_recorded``: a page's confirmation (MCF) is committed; the next page is not confirmed yet.
 - ``routing.delivered_unrecorded``: a routing method finished its delivery; its record is not yet written.
 """
 

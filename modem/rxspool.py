@@ -1,9 +1,11 @@
-"""Pages of a call being received, each on disk as soon as it is taken, so a crash (SIGKILL, power cut) loses no page
-the sender was told arrived: the next start finds them and keeps them as a partially received fax.
+"""Pages of a call being received, each on disk as soon as it is taken, so a crash of the process (SIGKILL, an
+out-of-memory kill) loses no page the sender was told arrived: the next start finds them and keeps them as a
+partially received fax.
 
 One file per page in the call's folder, ``page-0001-fine.npy`` (packed rows, 1728 pixels wide), written to a
 temporary name and renamed, so a file is whole or absent. ``np.save`` of a fine page takes about a millisecond,
-little enough to do before the page is confirmed.
+little enough to do before the page is confirmed. The files are not fsynced (that could hold the line's event
+loop for tens of milliseconds per page): a power cut may lose the pages the kernel had not yet written.
 """
 
 from __future__ import annotations
