@@ -214,32 +214,41 @@ class InboundService:
         folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
         recovered = []
         for folder in folders:
-            info = await asyncio.to_thread(_call_info, folder)
-            pages = await asyncio.to_thread(spooled_pages, folder / SPOOL_FOLDER)
-            tiff: bytes | None = None
-            if pages:
-                path = await asyncio.to_thread(write_spooled_tiff, folder / "recovered.tif", pages,
-                                               caller_id=info["caller_id"], caller_name=info["caller_name"],
-                                               sub_address=info["did"])
-                tiff = await asyncio.to_thread(path.read_bytes)
-            reason = f"{STOPPED_REASON}; {len(pages)} pages kept" if pages else f"{STOPPED_REASON}; no page was whole"
-            async with self.db.transaction() as conn:
-                job_id = await store.create_received(
-                    conn, device_name=info["device"], node_id=self.node_id, received_at=info["started"],
-                    ended_at=info["ended"], tiff=tiff, pages=len(pages),
-                    status=JobStatus.ROUTING if tiff else JobStatus.FAILED,
-                    extended_status=ExtendedStatus.PARTIALLY_RECEIVED if tiff else ExtendedStatus.DISCONNECTED,
-                    reason=reason, caller_id=info["caller_id"], caller_name=info["caller_name"], did=info["did"],
-                    csid=info["csid"])
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            log_event(log, logging.WARNING, "fax.recovered", device=info["device"], job=job_id, pages=len(pages),
-                      caller_id=info["caller_id"], reason=reason)
-            if self.events is not None and tiff:
-                self.events.publish(ServerEvents.IN_QUEUE, "incoming.added", job_id=job_id, device=info["device"])
-            if tiff and self.on_committed is not None:
-                self.on_committed(job_id)
+            try:
+                job_id = await self._recover_call(folder)
+            except Exception:  # a damaged folder or the store down: logged, kept for the next start, never fatal
+                log.exception("fax.recovery_failed", extra={"fields": {"folder": str(folder)}})
+                continue
             recovered.append(job_id)
         return recovered
+
+    async def _recover_call(self, folder: Path) -> int:
+        """One cut-off call's folder into the store, then the folder goes."""
+        info = await asyncio.to_thread(_call_info, folder)
+        pages = await asyncio.to_thread(spooled_pages, folder / SPOOL_FOLDER)
+        tiff: bytes | None = None
+        if pages:
+            path = await asyncio.to_thread(write_spooled_tiff, folder / "recovered.tif", pages,
+                                           caller_id=info["caller_id"], caller_name=info["caller_name"],
+                                           sub_address=info["did"])
+            tiff = await asyncio.to_thread(path.read_bytes)
+        reason = f"{STOPPED_REASON}; {len(pages)} pages kept" if pages else f"{STOPPED_REASON}; no page was whole"
+        async with self.db.transaction() as conn:
+            job_id = await store.create_received(
+                conn, device_name=info["device"], node_id=self.node_id, received_at=info["started"],
+                ended_at=info["ended"], tiff=tiff, pages=len(pages),
+                status=JobStatus.ROUTING if tiff else JobStatus.FAILED,
+                extended_status=ExtendedStatus.PARTIALLY_RECEIVED if tiff else ExtendedStatus.DISCONNECTED,
+                reason=reason, caller_id=info["caller_id"], caller_name=info["caller_name"], did=info["did"],
+                csid=info["csid"])
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        log_event(log, logging.WARNING, "fax.recovered", device=info["device"], job=job_id, pages=len(pages),
+                  caller_id=info["caller_id"], reason=reason)
+        if self.events is not None and tiff:
+            self.events.publish(ServerEvents.IN_QUEUE, "incoming.added", job_id=job_id, device=info["device"])
+        if tiff and self.on_committed is not None:
+            self.on_committed(job_id)
+        return job_id
 
     async def _record_refused(self, name: str, call: IncomingCall, reason: str, status: ExtendedStatus) -> int:
         now = self.clock()
