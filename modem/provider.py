@@ -33,6 +33,7 @@ from modem.faxtiff import FaxTiffError, FaxTiffWriter, read_fax_tiff
 from modem.port import ModemPort
 from modem.probe import PROFILES, InitProfile, initialise
 from modem.result import CallResult, ExtendedStatus
+from modem.rxspool import SPOOL_FOLDER, PageSpool
 from modem.serialport import DEFAULT_LOCK_DIR, SerialModemPort
 from modem.sessionlog import SessionLog
 from modem.t30.common import CallFailed, LocalFax, StatusCallback
@@ -323,7 +324,8 @@ class Class1Device:
         screen_tsid: TsidScreen | None = None,
         max_pages: int | None = None,
     ) -> CallResult:
-        """Answer (ATA) and receive; pages go to one TIFF Class F file in ``out_dir``.
+        """Answer (ATA) and receive; pages go to one TIFF Class F file in ``out_dir``, and each page, once taken, at
+        once to ``out_dir``/pages (modem.rxspool) so that a crash in mid-call loses none the sender saw confirmed.
 
         ``screen_tsid(tsid)`` returning False ends the call as soon as the sender's TSI arrives
         (CALL_BLACKLISTED, no pages kept); ``max_pages`` ends it with DCN once that many pages are confirmed.
@@ -334,7 +336,8 @@ class Class1Device:
             log.lines[:0] = call.transcript
             local = self._local(csid or self.config.csid, self.config.max_bit_rate, self.config.ecm)
             receiver = T30Receiver(
-                modem, local, on_status, self.config.quality, screen_tsid=screen_tsid, max_pages=max_pages
+                modem, local, on_status, self.config.quality, screen_tsid=screen_tsid, max_pages=max_pages,
+                on_page=PageSpool(Path(out_dir) / SPOOL_FOLDER).keep,
             )
             on_status(ExtendedStatus.ANSWERED, 0)
             start = modem.at.clock_now

@@ -1,38 +1,37 @@
-"""Device providers by name: the built-in ones registered in code, others found by entry points.
+"""Device providers by name, all from entry points: faxgate's own and those of any installed package.
 
-A third party declares, in its package metadata:
+faxgate declares its built-in ones in its own package metadata (pyproject.toml), as a third party would:
     [project.entry-points."faxgate.device_providers"]
-    t38 = "mypkg.t38:T38Provider"
+    class1 = "modem.provider:Class1Provider"
 An entry point may name a class (instantiated without arguments) or a ready object with ``create(spec)``.
-A provider that fails to load is remembered with the reason, so its lines show "not ready" instead of crashing.
+Names are known without importing anything (the config checks them so); a provider is loaded when first
+asked for. One that fails to load is remembered with the reason, so its lines show "not ready" instead of
+crashing the server, while the lines of the other providers work.
 """
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from modem.device import DeviceProvider
 
 DEVICE_PROVIDERS_GROUP = "faxgate.device_providers"
-BUILTIN_DEVICE_PROVIDERS = {
-    # One Class 1 engine drives both: a serial port or pty for "class1", a simulated line for "simulated".
-    "class1": "modem.provider:Class1Provider",
-    "simulated": "modem.provider:Class1Provider",
-}
 
 
 class ProviderRegistry:
     """Every device provider this process knows, and why the ones that failed to load did."""
 
-    def __init__(self) -> None:
+    def __init__(self, entries: Iterable[EntryPoint] | None = None) -> None:
+        """``entries``: the entry points to offer (default: the installed ones of the group)."""
+        found = entry_points(group=DEVICE_PROVIDERS_GROUP) if entries is None else entries
+        self._entries: dict[str, EntryPoint] = {}
+        for entry in found:
+            self._entries.setdefault(entry.name, entry)  # two packages claiming a name: the first one found wins
         self._providers: dict[str, DeviceProvider] = {}
         self.failures: dict[str, str] = {}
         """name -> why loading failed (FAX_PROVIDER_STATUS_ENUM fpsCANT_LOAD, in words)."""
-        for name, target in BUILTIN_DEVICE_PROVIDERS.items():
-            module_name, attribute = target.split(":", 1)
-            self.register(name, _instance(getattr(importlib.import_module(module_name), attribute)))
 
     def register(self, name: str, provider: DeviceProvider) -> None:
         """Add (or replace) a provider under ``name``; it must have ``create(spec)``."""
@@ -42,25 +41,44 @@ class ProviderRegistry:
         self.failures.pop(name, None)
 
     def discover(self) -> dict[str, str]:
-        """Load the providers of installed packages; returns name -> error for those that failed."""
-        failed: dict[str, str] = {}
-        for entry in entry_points(group=DEVICE_PROVIDERS_GROUP):
-            try:
-                self.register(entry.name, _instance(entry.load()))
-            except Exception as exc:
-                failed[entry.name] = self.failures[entry.name] = (
-                    f"the device provider {entry.name!r} ({entry.value}) failed to load: {type(exc).__name__}: {exc}")
-        return failed
+        """Load every provider not loaded yet; returns name -> error for those that failed."""
+        for name in self._entries:
+            if name not in self._providers:
+                self._load(name)
+        return dict(self.failures)
+
+    def _load(self, name: str) -> DeviceProvider | None:
+        entry = self._entries[name]
+        try:
+            self.register(name, _instance(entry.load()))
+        except Exception as exc:
+            self.failures[name] = (
+                f"the device provider {name!r} ({entry.value}) failed to load: {type(exc).__name__}: {exc}")
+            return None
+        return self._providers[name]
 
     def names(self) -> list[str]:
-        """Every provider name that loaded or failed to, sorted."""
-        return sorted({*self._providers, *self.failures})
+        """Every provider name installed or registered (loaded, failed, or not loaded yet), sorted."""
+        return sorted({*self._entries, *self._providers})
 
     def get(self, name: str) -> DeviceProvider:
-        """The provider called ``name``; LookupError with the reason when it is missing or failed to load."""
+        """The provider called ``name``, loaded now if need be; LookupError with the reason when it is not
+        installed or failed to load."""
         if name in self._providers:
             return self._providers[name]
-        raise LookupError(self.failures.get(name) or f"no device provider {name!r} is installed")
+        if name in self._entries and name not in self.failures and (provider := self._load(name)) is not None:
+            return provider
+        if name in self.failures:
+            raise LookupError(self.failures[name])
+        raise LookupError(unknown_provider(name, self.names()))
+
+
+def unknown_provider(name: str, known: list[str]) -> str:
+    """Why ``name`` cannot be used: nothing installed registers it (or faxgate's own metadata is missing)."""
+    if not known:
+        return (f"no device provider {name!r} is installed, nor any other: faxgate's package metadata declares the "
+                f"built-in ones ({DEVICE_PROVIDERS_GROUP} entry points), so install faxgate (pip install -e .)")
+    return f"unknown device provider {name!r} (installed: {', '.join(known)})"
 
 
 def _instance(loaded: Any) -> DeviceProvider:
@@ -70,7 +88,7 @@ def _instance(loaded: Any) -> DeviceProvider:
 
 
 def discover_device_providers() -> ProviderRegistry:
-    """The built-in providers plus those of installed packages."""
+    """Every installed provider, loaded (the failures kept with their reasons)."""
     registry = ProviderRegistry()
     registry.discover()
     return registry

@@ -6,18 +6,23 @@ dialled DID; reject lists by caller ID and DID before answering; inside the call
 TSID (DCN as soon as the TSI arrives) and a page limit (DCN after the last page allowed), so a refused sender
 stops sending rather than being received and thrown away.
 A received fax is committed to the store (TIFF as a blob) before the service turns to the next call;
-routing then starts from the store.
+routing then starts from the store. A call is received into its own folder under data_dir/receiving, each page
+kept there as it is taken (modem.rxspool); the folder goes once the fax is committed. A folder found at start is
+a call a crash cut off: its pages, every one the sender saw confirmed, become a partially received fax.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-import tempfile
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from gateway.config import FaxgateConfig
 from gateway.config.devices import DeviceSection
@@ -30,6 +35,7 @@ from gateway.storage import incoming as store
 from gateway.textsafe import safe_text
 from modem.device import FaxDevice, IncomingCall
 from modem.result import CallResult
+from modem.rxspool import SPOOL_FOLDER, spooled_pages, write_spooled_tiff
 from routing.notify import notify_admin
 from routing.patterns import first_match
 
@@ -38,6 +44,10 @@ IDLE_WAIT_S = 3600.0
 PORT_RETRY_S = 5.0
 """After a port error, wait this long (times the errors in a row, at most PORT_RETRY_MAX_S) before listening again."""
 PORT_RETRY_MAX_S = 60.0
+RECEIVING_FOLDER = "receiving"
+"""Under data_dir: one folder per call being received."""
+CALL_INFO = "call.json"
+STOPPED_REASON = "the server stopped during the call"
 
 
 def screen_call(answer: AnswerSection, call: IncomingCall) -> str | None:
@@ -95,7 +105,8 @@ class InboundService:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Start waiting for calls on every device that receives."""
+        """Keep what calls cut off by a crash received, then start waiting for calls on every device that receives."""
+        await self.recover()
         for name, device in self.devices.items():
             section = self.sections.get(name)
             if section is None or section.receive_mode == "no_answer":
@@ -186,9 +197,58 @@ class InboundService:
                 blocked.append(why)
             return why is None
 
-        with tempfile.TemporaryDirectory(prefix=f"faxgate-rx-{name}-") as work:
-            result = await device.answer(call, work, csid, screen_tsid=allow_tsid, max_pages=answer.max_pages)
-            return await self._commit(name, call, csid, started, result, blocked[0] if blocked else None)
+        work = self.config.server.data_dir / RECEIVING_FOLDER / f"{name}-{uuid.uuid4().hex[:16]}"
+        info = {"device": name, "caller_id": call.caller_id, "caller_name": call.caller_name, "did": call.did,
+                "csid": csid, "started": started}
+        await asyncio.to_thread(_begin_call, work, info)
+        # Kept if the call or its commit fails (a stop, a crash, the store down): the next start recovers it.
+        result = await device.answer(call, work, csid, screen_tsid=allow_tsid, max_pages=answer.max_pages)
+        job_id = await self._commit(name, call, csid, started, result, blocked[0] if blocked else None)
+        await asyncio.to_thread(shutil.rmtree, work, True)
+        return job_id
+
+    async def recover(self) -> list[int]:
+        """Commit each call a crash or a stop cut off: its kept pages as a partially received fax to route (or a
+        failed call when no page was whole). Returns the incoming job ids."""
+        root = self.config.server.data_dir / RECEIVING_FOLDER
+        folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+        recovered = []
+        for folder in folders:
+            try:
+                job_id = await self._recover_call(folder)
+            except Exception:  # a damaged folder or the store down: logged, kept for the next start, never fatal
+                log.exception("fax.recovery_failed", extra={"fields": {"folder": str(folder)}})
+                continue
+            recovered.append(job_id)
+        return recovered
+
+    async def _recover_call(self, folder: Path) -> int:
+        """One cut-off call's folder into the store, then the folder goes."""
+        info = await asyncio.to_thread(_call_info, folder)
+        pages = await asyncio.to_thread(spooled_pages, folder / SPOOL_FOLDER)
+        tiff: bytes | None = None
+        if pages:
+            path = await asyncio.to_thread(write_spooled_tiff, folder / "recovered.tif", pages,
+                                           caller_id=info["caller_id"], caller_name=info["caller_name"],
+                                           sub_address=info["did"])
+            tiff = await asyncio.to_thread(path.read_bytes)
+        reason = f"{STOPPED_REASON}; {len(pages)} pages kept" if pages else f"{STOPPED_REASON}; no page was whole"
+        async with self.db.transaction() as conn:
+            job_id = await store.create_received(
+                conn, device_name=info["device"], node_id=self.node_id, received_at=info["started"],
+                ended_at=info["ended"], tiff=tiff, pages=len(pages),
+                status=JobStatus.ROUTING if tiff else JobStatus.FAILED,
+                extended_status=ExtendedStatus.PARTIALLY_RECEIVED if tiff else ExtendedStatus.DISCONNECTED,
+                reason=reason, caller_id=info["caller_id"], caller_name=info["caller_name"], did=info["did"],
+                csid=info["csid"])
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        log_event(log, logging.WARNING, "fax.recovered", device=info["device"], job=job_id, pages=len(pages),
+                  caller_id=info["caller_id"], reason=reason)
+        if self.events is not None and tiff:
+            self.events.publish(ServerEvents.IN_QUEUE, "incoming.added", job_id=job_id, device=info["device"])
+        if tiff and self.on_committed is not None:
+            self.on_committed(job_id)
+        return job_id
 
     async def _record_refused(self, name: str, call: IncomingCall, reason: str, status: ExtendedStatus) -> int:
         now = self.clock()
@@ -253,3 +313,25 @@ class InboundService:
                 attachment_name=f"session-{job_id}.log",
             )
         return job_id
+
+
+def _begin_call(folder: Path, info: dict[str, object]) -> None:
+    """The call's folder (private, like the data folder) and what recovery needs to know of the call."""
+    folder.mkdir(mode=0o700, parents=True)
+    (folder / CALL_INFO).write_text(json.dumps(info), encoding="utf-8")
+
+
+def _call_info(folder: Path) -> dict[str, Any]:
+    """What the call's folder says of it; a missing or damaged file leaves plain defaults (the pages still count)."""
+    last_write = max([path.stat().st_mtime for path in folder.rglob("*")], default=folder.stat().st_mtime)
+    info: dict[str, Any] = {"device": "", "caller_id": "", "caller_name": "", "did": "", "csid": "",
+                            "started": folder.stat().st_mtime, "ended": last_write}
+    try:
+        stored = json.loads((folder / CALL_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return info
+    if isinstance(stored, dict):
+        for key, default in list(info.items()):
+            if key != "ended" and isinstance(stored.get(key), type(default)):
+                info[key] = stored[key]
+    return info

@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.config import FaxgateConfig
+from gateway.crashpoints import crash_point
 from gateway.enums import JobStatus, ServerEvents
 from gateway.events import EventBus, Subscription
 from gateway.logs import log_event, logger
@@ -87,7 +88,13 @@ class RoutingService:
         self._last_sweep = 0.0
 
     async def start(self) -> None:
-        """Load extension methods and begin routing in the background; new faxes on the bus wake it."""
+        """Take back this node's claims (a crash left them), load extension methods and begin routing in the
+        background; new faxes on the bus wake it."""
+        async with self.db.transaction() as conn:
+            taken = await store.release_claims(conn, self.node_id)
+        if taken:
+            log_event(log, logging.INFO, "routing.claims_taken_back", jobs=",".join(map(str, taken)),
+                      node=self.node_id)
         self.registry.discover()
         if self.events is not None:
             self._subscription = self.events.subscribe(ServerEvents.IN_QUEUE)
@@ -195,6 +202,7 @@ class RoutingService:
                     log.exception("routing.method_crashed")
                     error, final = safe_text(f"{type(exc).__name__}: {exc}", 300), False
                 else:
+                    crash_point("routing.delivered_unrecorded")
                     async with self.db.transaction() as conn:
                         await store.mark_delivered(conn, delivery.id, safe_text(detail, 500), self.clock())
                     log_event(log, logging.INFO, "routing.delivered", job=job_id, delivery=delivery.key,

@@ -15,7 +15,8 @@ class DeviceSection(Section):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     provider: str = "class1"
-    """A device provider by name: "class1", "simulated" or one an installed package registers (entry points)."""
+    """A device provider by name (a ``faxgate.device_providers`` entry point): faxgate's own "class1" and
+    "simulated", or one an installed package registers."""
     port: str = ""
     """Serial device such as /dev/ttyUSB0 or a pty path; unused by simulated devices."""
     profile: Literal["generic", "iaxmodem", "t38modem"] = "generic"
@@ -34,12 +35,13 @@ class DeviceSection(Section):
     @field_validator("provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        """Only providers that are built in or installed; one that fails to load is known, and shows "not ready"."""
-        from modem.providers import discover_device_providers
+        """Only installed providers (entry points, read without importing them); one that fails to load is known,
+        and its lines show "not ready"."""
+        from modem.providers import ProviderRegistry, unknown_provider
 
-        known = discover_device_providers().names()
+        known = ProviderRegistry().names()
         if value not in known:
-            raise ValueError(f"unknown device provider {value!r} (installed: {', '.join(known)})")
+            raise ValueError(unknown_provider(value, known))
         return value
 
 

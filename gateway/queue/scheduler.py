@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.config import FaxgateConfig
 from gateway.config.outbound import OutboundSection, RetryRule
+from gateway.crashpoints import crash_point
 from gateway.enums import ExtendedStatus, JobStatus, ScheduleType, ServerEvents
 from gateway.events import EventBus
 from gateway.logs import log_event, logger
@@ -495,6 +496,7 @@ class Scheduler:
                         for done in ended:
                             if (job := await self._close_part(conn, done, so_far, now)) is not None:
                                 closed.append(job)
+                    crash_point("queue.page_recorded")
                     if going is not None:
                         self._publish(going.id, going.job_status, going.ext_status, device=device,
                                       pages=going.pages_sent)

@@ -168,6 +168,16 @@ async def extend_claim(conn: AsyncConnection, job_id: int, node_id: str, until: 
                        .values(claimed_until=until))
 
 
+async def release_claims(conn: AsyncConnection, node_id: str) -> list[int]:
+    """Free the jobs this node id held when it stopped (a crash): a restarted node routes them at once."""
+    held = (await conn.execute(select(incoming_jobs.c.id).where(
+        incoming_jobs.c.claimed_by == node_id, incoming_jobs.c.status.in_(ROUTABLE)))).scalars().all()
+    if held:
+        await conn.execute(update(incoming_jobs).where(incoming_jobs.c.id.in_(held))
+                           .values(claimed_by=None, claimed_until=None))
+    return [int(job_id) for job_id in held]
+
+
 async def next_due_at(conn: AsyncConnection) -> float | None:
     """When the next routing retry is due (None: nothing scheduled)."""
     value = (

@@ -87,6 +87,15 @@ class ReceiveProgress:
     """The page limit was reached while the sender still had pages: the call was ended with DCN."""
 
 
+PageKept = Callable[[int, ReceivedPage], None]
+"""Told of each page confirmed to the sender (its 1-based number) as soon as it is decoded: a non-ECM page before
+its MCF, an ECM page just after (it is decoded while the next one arrives)."""
+
+
+def _received(page: DecodedPage, session: Session) -> ReceivedPage:
+    return ReceivedPage(bitmap=page.bitmap, fine=session.fine, rows=page.rows, bad_rows=page.bad_rows)
+
+
 def tcf_is_good(data: bytes, bit_rate: int) -> bool:
     """True when the training check holds a long enough run of zero octets."""
     needed = int(bit_rate * TCF_MIN_ZERO_SECONDS / 8)
@@ -109,8 +118,10 @@ class T30Receiver:
         *,
         screen_tsid: TsidScreen | None = None,
         max_pages: int | None = None,
+        on_page: PageKept | None = None,
     ) -> None:
         self.modem = modem
+        self.on_page = on_page
         self.screen_tsid = screen_tsid
         self.max_pages = max_pages
         self._screened: str | None = None
@@ -259,24 +270,40 @@ class T30Receiver:
 
     def _store_later(self, data: bytes, session: Session) -> None:
         """Keep a confirmed ECM page, decoding it while the call goes on: the sender starts the next page about
-        75 ms after our MCF, and the modem must be listening (+FRM) by then."""
-        self._decoding.append((asyncio.ensure_future(self._decode_off_loop(data, session)), session))
+        75 ms after our MCF, and the modem must be listening (+FRM) by then. ``on_page`` hears of it once decoded."""
+        number = self._pages_taken + 1
+        decoding = asyncio.ensure_future(self._decode_off_loop(data, session))
+        decoding.add_done_callback(lambda done: self._tell(number, done, session))
+        self._decoding.append((decoding, session))
+
+    def _tell(self, number: int, decoding: asyncio.Future[DecodedPage], session: Session) -> None:
+        if not decoding.cancelled() and decoding.exception() is None:
+            self._kept(number, _received(decoding.result(), session))
+
+    def _kept(self, number: int, page: ReceivedPage) -> None:
+        """Tell ``on_page`` (it keeps the page on disk); its failure costs only that early copy, never the call."""
+        if self.on_page is None:
+            return
+        try:
+            self.on_page(number, page)
+        except Exception as exc:
+            self.log.info(f"page {number} could not be kept early ({type(exc).__name__}: {exc})")
 
     async def _stored(self) -> None:
         """Wait for the pages still being decoded and keep them, in order."""
         while self._decoding:
             task, session = self._decoding.pop(0)
-            self._store(await task, session)
+            self._store(await task, session, tell=False)
 
     @property
     def _pages_taken(self) -> int:
         return len(self.progress.pages) + len(self._decoding)
 
-    def _store(self, page: DecodedPage, session: Session) -> None:
-        self.progress.pages.append(
-            ReceivedPage(bitmap=page.bitmap, fine=session.fine, rows=page.rows, bad_rows=page.bad_rows)
-        )
+    def _store(self, page: DecodedPage, session: Session, *, tell: bool = True) -> None:
+        self.progress.pages.append(_received(page, session))
         self.log.info(f"page {len(self.progress.pages)}: {page.rows} rows, {page.bad_rows} bad")
+        if tell:
+            self._kept(len(self.progress.pages), self.progress.pages[-1])
 
     async def _receive_plain_page(self, session: Session) -> Frame | None:
         """One non-ECM page and its post-page exchange; returns the post-page command answered."""

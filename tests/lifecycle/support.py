@@ -17,25 +17,26 @@ LINES = {"fax0": "5552000", "fax1": "5552001"}
 REMOTE = "5550100"
 
 
-def layout(tmp_path: Path) -> Path:
-    """Two faxgate soft-modems on ptys under tmp_path/tty, and one remote fax machine (V.17, ECM)."""
+def layout(tmp_path: Path, extra: str = "") -> Path:
+    """Two faxgate soft-modems on ptys under tmp_path/tty, and one remote fax machine (V.17, ECM); ``extra``: more
+    layout text (other remote machines)."""
     path = tmp_path / "line.toml"
     text = "[network]\ndelay_ms = 20\nring_interval_s = 2.0\n"
     for name, number in LINES.items():
         text += f'[[modem]]\nname = "{name}"\nnumber = "{number}"\npty = "{tmp_path / "tty" / name}"\n'
     text += (f'[[remote]]\nnumber = "{REMOTE}"\nident = "+1 555 0100"\nmodems = ["V.17", "V.29", "V.27ter"]\n'
              'compressions = ["1D", "2D", "T.6"]\necm = true\n')
-    path.write_text(text)
+    path.write_text(text + extra)
     return path
 
 
 class SimLine:
     """`faxgate simline run` as a child process; killed with SIGKILL, as a line that vanishes."""
 
-    def __init__(self, tmp_path: Path, calls: tuple[str, ...] = ()) -> None:
+    def __init__(self, tmp_path: Path, calls: tuple[str, ...] = (), extra_layout: str = "") -> None:
         self.tmp_path = tmp_path
         self.log = tmp_path / f"simline-{time.monotonic_ns()}.log"
-        args = [sys.executable, "-m", "gateway", "simline", "run", "--config", str(layout(tmp_path)),
+        args = [sys.executable, "-m", "gateway", "simline", "run", "--config", str(layout(tmp_path, extra_layout)),
                 "--data-dir", str(tmp_path / "sim")]
         for call in calls:
             args += ["--call", call]

@@ -8,6 +8,7 @@ import numpy as np
 
 from gateway.enums import ExtendedStatus
 from modem.faxtiff import read_fax_tiff
+from modem.rxspool import SPOOL_FOLDER, spooled_pages
 from modem.simnet import RemoteFaxSpec, SimNetwork
 from tests.modem.conftest import FAXGATE_IDENT, FAXGATE_NUMBER, device_on
 from tests.modem.matrix import line_matrix
@@ -48,3 +49,6 @@ async def test_receive_from_spandsp_terminal(
     for page, sent in zip(stored, pages, strict=True):
         assert page.bitmap.shape == sent.shape
         assert np.array_equal(page.bitmap, sent)
+    # Each page was also kept on disk as it came (ECM pages once decoded), for recovery after a crash.
+    kept = spooled_pages(tmp_path / "in" / SPOOL_FOLDER)
+    assert [(page.fine, page.bitmap.tobytes()) for page in kept] == [(fine, sent.tobytes()) for sent in pages]
