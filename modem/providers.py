@@ -10,6 +10,7 @@ A provider that fails to load is remembered with the reason, so its lines show "
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -51,6 +52,28 @@ class ProviderRegistry:
                 failed[entry.name] = self.failures[entry.name] = (
                     f"the device provider {entry.name!r} ({entry.value}) failed to load: {type(exc).__name__}: {exc}")
         return failed
+
+    def unregister(self, name: str) -> bool:
+        """Forget a provider (IFaxServer.UnregisterDeviceProvider, applied at start): its devices become not ready."""
+        found = self._providers.pop(name, None) is not None
+        self.failures[name] = f"the device provider {name!r} is unregistered"
+        return found
+
+    def apply_registrations(self, stored: Mapping[str, Mapping[str, Any]]) -> None:
+        """Stored registrations (name -> {"registered", "target": "module:attribute"}), as at the start of Windows."""
+        for name, item in sorted(stored.items()):
+            if not item.get("registered", True):
+                self.unregister(name)
+                continue
+            target = str(item.get("target") or "")
+            if not target or name in self._providers:
+                continue
+            try:
+                module_name, attribute = target.split(":", 1)
+                self.register(name, _instance(getattr(importlib.import_module(module_name), attribute)))
+            except Exception as exc:
+                self.failures[name] = (f"the device provider {name!r} ({target}) failed to load: "
+                                       f"{type(exc).__name__}: {exc}")
 
     def names(self) -> list[str]:
         """Every provider name that loaded or failed to, sorted."""
