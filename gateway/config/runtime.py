@@ -159,11 +159,14 @@ class RuntimeConfig:
         """The stored values of one area."""
         return {key: item.value for key, item in self.stored.get(area, {}).items()}
 
-    def check(self, area: str, values: dict[str, Any]) -> Section:
+    def check(self, area: str, values: dict[str, Any]) -> Section | None:
         """What the area would be with ``values`` stored too; SettingError (or KeyError) when it would not be valid.
 
-        A device of another node (not in this node's file) is checked against the defaults of a device.
+        A device of another node (not in this node's file) is checked against the defaults of a device;
+        registrations are data for the next start (None).
         """
+        if area == REGISTRATIONS:
+            return None
         try:
             base = _find_section(self.base, area)
         except KeyError:
@@ -233,8 +236,8 @@ class RuntimeConfig:
             return self.apply(rows, version)
 
     async def change(self, db: Database, area: str, values: dict[str, Any], by: str,
-                     events: EventBus | None = None) -> Section:
-        """Validate, store, apply here at once and announce one area's new values; returns the section in force."""
+                     events: EventBus | None = None) -> None:
+        """Validate, store, apply here at once and announce one area's new values."""
         self.check(area, values)
         async with self._reloading:
             async with db.transaction() as conn:
@@ -242,7 +245,6 @@ class RuntimeConfig:
                 rows = await store.read_all(conn)
                 publish_change(events, conn, area, keys=sorted(values), version=version, by=by, node=self.node_id)
             self.apply(rows, version)
-        return _find_section(self.live, area)
 
     async def reset(self, db: Database, area: str, keys: list[str] | None, by: str,
                     events: EventBus | None = None) -> None:
