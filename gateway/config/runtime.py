@@ -49,7 +49,8 @@ SECTION_AREAS: dict[str, tuple[str, ...]] = {
     "inbound": ("inbound",),
 }
 """Configuration areas (one CONFIG event each) and where each lives in the configuration."""
-DEVICE_KEYS = frozenset({"tsid", "csid", "send_enabled", "receive_mode", "rings_before_answer", "description"})
+DEVICE_KEYS = frozenset({"tsid", "csid", "send_enabled", "receive_mode", "rings_before_answer", "description",
+                         "routing_methods"})
 """The IFaxDevice properties that may change while the server runs."""
 
 
@@ -311,11 +312,12 @@ class RuntimeConfig:
                 rest = f"{head}.{rest}"
             area = areas.get(prefix)
             row = self.stored.get(area, {}).get(rest.split(".")[0]) if area and area not in self.problems else None
+            if _secret_name(path.rsplit(".", 1)[-1]) and value:
+                value = "(secret)"
             if row is not None:
                 found.append(Effective(path, value, "store", row.updated_by, row.updated_at))
-                continue
-            last = path.rsplit(".", 1)[-1]
-            found.append(Effective(path, "(secret)" if _secret_name(last) and value else value, source))
+            else:
+                found.append(Effective(path, value, source))
         return found
 
 
