@@ -57,7 +57,7 @@ async def store_changes(request: Request, principal: Principal, changes: dict[st
         for area, values in changes.items():
             server.runtime.check(area, values)
         for area, values in changes.items():
-            await server.runtime.change(server.db, area, values, by=f"api {principal.name}"[:64], events=server.events)
+            await server.runtime.change(server.db, area, values, by=principal.name[:64], events=server.events)
     except SettingError as exc:
         raise ApiError(400, "; ".join(exc.problems)) from None
     except KeyError as exc:
@@ -109,7 +109,7 @@ async def put_outgoing_queue(request: Request, principal: ConfigManager,
     server = fax_server(request)
     changes: dict[str, dict[str, Any]] = {"outbox": _given(change, _OUTBOX)}
     if change.retry_rules:
-        rows = server.config.outbound.retry.model_dump(mode="json")
+        rows = server.config.outbound.retry.model_dump(mode="json", exclude_unset=True)
         rows.update({name: {"delay": rule.delay_s, "max": rule.max} for name, rule in change.retry_rules.items()})
         changes["outbound"] = {"retry": rows}
     await store_changes(request, principal, changes)
@@ -245,5 +245,5 @@ async def delete_stored(request: Request, principal: ConfigManager,
                         key: Annotated[list[str] | None, Query(max_length=50)] = None) -> Response:
     """Drop the values set through the API for an area (or some keys of it): the file's values apply again."""
     server = fax_server(request)
-    await server.runtime.reset(server.db, area, key, f"api {principal.name}"[:64], server.events)
+    await server.runtime.reset(server.db, area, key, principal.name[:64], server.events)
     return Response(status_code=204)

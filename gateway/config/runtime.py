@@ -114,7 +114,7 @@ def merged(base: Section, values: dict[str, Any], area: str) -> Section:
         if unknown:
             raise SettingError([f"{area}.{unknown[0]}: cannot be changed while the server runs "
                                 f"(changeable: {', '.join(sorted(DEVICE_KEYS))})"])
-    data = {**base.model_dump(by_alias=True), **values}
+    data = {**base.model_dump(by_alias=True, exclude_unset=True), **values}  # what was unset stays unset
     try:
         return type(base).model_validate(data)
     except ValidationError as exc:

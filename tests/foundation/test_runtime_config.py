@@ -104,8 +104,8 @@ async def test_a_device_of_another_node_is_stored_and_read_back(tmp_path: Path, 
                                                                 db: Database) -> None:
     runtime = RuntimeConfig(node_config(tmp_path, store_url))
     await runtime.load(db)
-    await runtime.change(db, device_area("elsewhere1"), {"receive_mode": "manual", "routing_methods": {"folder": False}},
-                         "t")
+    values = {"receive_mode": "manual", "routing_methods": {"folder": False}}
+    await runtime.change(db, device_area("elsewhere1"), values, "t")
     assert runtime.device_value("elsewhere1", "receive_mode") == "manual"
     assert runtime.device_value("elsewhere1", "csid") == "faxgate"
     assert runtime.problems == {}
