@@ -268,3 +268,12 @@ settings = Table(
     Column("updated_at", Float, nullable=False),
     Column("updated_by", String(64), nullable=False, server_default=""),
 )
+
+settings_version = Table(
+    "settings_version",
+    metadata,
+    # 0007: one row; its version grows with every settings change, so a node compares one number to reload
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

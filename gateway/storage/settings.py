@@ -8,9 +8,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.storage.schema import server_state, settings
-
-VERSION_KEY = "settings.version"
+from gateway.storage.schema import settings, settings_version
 
 
 @dataclass(frozen=True)
@@ -26,8 +24,8 @@ class StoredSetting:
 
 async def read_version(conn: AsyncConnection) -> int:
     """The settings version: it grows with every change, so a node compares one number to know it must reload."""
-    row = (await conn.execute(select(server_state.c.value).where(server_state.c.key == VERSION_KEY))).first()
-    return int(dict(row[0]).get("version", 0)) if row else 0
+    row = (await conn.execute(select(settings_version.c.version).where(settings_version.c.id == 1))).first()
+    return int(row[0]) if row else 0
 
 
 async def read_all(conn: AsyncConnection) -> list[StoredSetting]:
@@ -37,16 +35,11 @@ async def read_all(conn: AsyncConnection) -> list[StoredSetting]:
 
 
 async def _bump(conn: AsyncConnection, now: float) -> int:
-    """Lock the counter row (PostgreSQL: FOR UPDATE, so concurrent writers get distinct versions), add one."""
-    query = select(server_state.c.value).where(server_state.c.key == VERSION_KEY).with_for_update()
-    row = (await conn.execute(query)).first()
-    version = (int(dict(row[0]).get("version", 0)) if row else 0) + 1
-    if row is None:
-        await conn.execute(insert(server_state).values(key=VERSION_KEY, value={"version": version}, updated_at=now))
-    else:
-        await conn.execute(update(server_state).where(server_state.c.key == VERSION_KEY)
-                           .values(value={"version": version}, updated_at=now))
-    return version
+    """Add one to the version in the change's transaction (the row lock orders concurrent writers)."""
+    result = await conn.execute(update(settings_version).where(settings_version.c.id == 1)
+                                .values(version=settings_version.c.version + 1, updated_at=now)
+                                .returning(settings_version.c.version))
+    return int(result.scalar_one())
 
 
 async def write(conn: AsyncConnection, area: str, values: dict[str, Any], by: str, now: float) -> int:

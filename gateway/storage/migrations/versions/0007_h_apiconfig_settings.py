@@ -29,12 +29,19 @@ def upgrade() -> None:
         sa.Column("updated_by", sa.String(length=64), nullable=False, server_default=""),
         sa.PrimaryKeyConstraint("area", "key"),
     )
-    state = sa.table("server_state", sa.column("key", sa.String), sa.column("value", sa.JSON),
-                     sa.column("updated_at", sa.Float))
-    op.bulk_insert(state, [{"key": "settings.version", "value": {"version": 0}, "updated_at": time.time()}])
+    op.create_table(
+        "settings_version",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    version = sa.table("settings_version", sa.column("id", sa.Integer), sa.column("version", sa.Integer),
+                       sa.column("updated_at", sa.Float))
+    op.bulk_insert(version, [{"id": 1, "version": 0, "updated_at": time.time()}])
 
 
 def downgrade() -> None:
     """Undo this revision."""
-    op.execute("DELETE FROM server_state WHERE key = 'settings.version'")
+    op.drop_table("settings_version")
     op.drop_table("settings")
