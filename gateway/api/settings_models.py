@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from gateway.api.models import OutgoingJob
 
 ClockText = str
+STATION_ID = r"^[\x20-\x7e]*$"
 TIME_PATTERN = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"
 ReceiveMode = Literal["no_answer", "auto", "manual"]
 RetryResultName = Literal["busy", "no_answer", "no_carrier", "no_dial_tone", "protocol", "line_unavailable", "other"]
@@ -78,7 +79,7 @@ class ArchiveChange(BaseModel):
     """The values to change; absent ones stay."""
 
     use_archive: bool | None = None
-    archive_folder: str | None = Field(default=None, max_length=1000, pattern=r"^(/.*)?$",
+    archive_folder: str | None = Field(default=None, max_length=1000, pattern=r"^(/[^\x00-\x1f\x7f]*)?$",
                                        description="An absolute path, or empty for the default")
     folder_mode: str | None = Field(default=None, pattern=r"^0?[0-7]{3}$")
     size_quota_warning: bool | None = None
@@ -179,8 +180,10 @@ class DeviceSettings(BaseModel):
 class DeviceSettingsChange(BaseModel):
     """The values to change; absent ones stay."""
 
-    tsid: str | None = Field(default=None, max_length=20)
-    csid: str | None = Field(default=None, max_length=20)
+    tsid: str | None = Field(default=None, max_length=20, pattern=STATION_ID,
+                             description="T.30 station id: printable ASCII, at most 20 characters")
+    csid: str | None = Field(default=None, max_length=20, pattern=STATION_ID,
+                             description="T.30 station id: printable ASCII, at most 20 characters")
     send_enabled: bool | None = None
     receive_mode: ReceiveMode | None = None
     rings_before_answer: int | None = Field(default=None, ge=1, le=20)

@@ -241,6 +241,8 @@ def test_device_settings_and_errors(api: Api) -> None:
         assert client.get("/devices/nosuch/settings").status_code == 404
         assert client.put("/devices/sim0/settings", json={"receive_mode": "sometimes"}).status_code == 422
         assert client.put("/devices/sim0/settings", json={"rings_before_answer": 0}).status_code == 422
+        assert client.put("/devices/sim0/settings", json={"csid": "Größe"}).status_code == 422  # T.30: ASCII
+        assert client.put("/devices/sim0/settings", json={"csid": "x" * 21}).status_code == 422
         changed = client.put("/devices/sim0/settings", json={"description": "front desk", "tsid": "+1 555 1000"})
         assert (changed.json()["description"], changed.json()["tsid"]) == ("front desk", "+1 555 1000")
         off = client.put("/devices/sim0/routing-methods/folder", json={"enabled": False}).json()
