@@ -48,6 +48,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     config, _, http_port = sim_config(folder, 9, speed=2.0)
     layout = folder / "layout.toml"  # the caller waits long enough for AnswerCall (manual mode waits 30 s)
     layout.write_text(layout.read_text().replace("no_answer_timeout_s = 8", "no_answer_timeout_s = 60"))
+    text = config.read_text()  # sim1 starts not answering: the AnswerCall test switches it to manual at runtime
+    config.write_text(text.replace('name = "sim1"\n', 'name = "sim1"\nreceive_mode = "no_answer"\n'))
     admin = make_token(config, "admin", ALL_RIGHTS)
     with ServerProcess(config, http_port) as server:
         yield Api(server, config, f"http://127.0.0.1:{http_port}", folder, admin)
@@ -259,6 +261,7 @@ def test_device_settings_and_errors(api: Api) -> None:
 def test_a_manual_answer_device_answers_on_answercall_and_the_sent_fax_is_archived(api: Api) -> None:
     document = pdf_document(api.folder / "letter.pdf")
     with api.client() as client:
+        assert client.get("/devices/sim1/settings").json()["receive_mode"] == "no_answer"  # no receive loop yet
         changed = client.put("/devices/sim1/settings", json={
             "receive_mode": "manual", "send_enabled": False, "csid": "API CSID 1", "rings_before_answer": 1})
         assert changed.status_code == 200, changed.text

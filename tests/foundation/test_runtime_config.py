@@ -3,6 +3,7 @@ RuntimeConfig through the version counter, report their source, and drive what t
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,13 +12,16 @@ import pytest
 
 from gateway.config import FaxgateConfig, parse_config
 from gateway.config.runtime import RuntimeConfig, SettingError, device_area
+from gateway.config.sections import LoggingSection
 from gateway.enums import ExtendedStatus, JobStatus, ScheduleType, ServerEvents
 from gateway.events import EventBus
+from gateway.logs import apply_logging, logger
 from gateway.model import OutgoingJob
 from gateway.queue.enqueue import JobFactory, JobRequest
 from gateway.queue.policy import after_failure
 from gateway.queue.scheduler import effective_policy
 from gateway.storage import Database
+from modem.providers import discover_device_providers
 from routing.registry import MethodRegistry
 
 
@@ -152,3 +156,38 @@ async def test_queue_policy_and_discount_window_follow_a_change(tmp_path: Path, 
     await runtime.change(db, "outbox", {"retries": 2}, "t")
     verdict = after_failure(job, ExtendedStatus.PROPRIETARY, "boom", now, effective_policy(config))
     assert not verdict.final and verdict.values["next_attempt_at"] == now + 30
+
+
+def test_stored_registrations_apply_when_the_registries_start() -> None:
+    registry = MethodRegistry()
+    loads = registry.start({"webhook": {"registered": False},
+                            "folder": {"registered": False},
+                            "again": {"registered": True, "target": "routing.methods.folder:FolderMethod"},
+                            "broken": {"registered": True, "target": "no.such.module:Method"}})
+    assert registry.find("webhook") is None
+    folder = registry.find("folder")  # unregistered, then registered again under another registration
+    assert folder is not None and any(load.source == "registered again = routing.methods.folder:FolderMethod"
+                                      for load in registry.loads)
+    assert [load.name for load in loads if load.error] == ["broken"]
+
+    providers = discover_device_providers()
+    providers.apply_registrations({"class1": {"registered": False},
+                                   "second": {"registered": True, "target": "modem.provider:Class1Provider"}})
+    with pytest.raises(LookupError, match="unregistered"):
+        providers.get("class1")
+    assert providers.get("second") is not None and "simulated" in providers.names()
+
+
+async def test_logging_options_changed_at_runtime_set_the_thresholds(tmp_path: Path, store_url: str,
+                                                                    db: Database) -> None:
+    config = node_config(tmp_path, store_url)
+    runtime = RuntimeConfig(config)
+    await runtime.load(db)
+    runtime.on_change(lambda areas: apply_logging(config.logging) if "logging" in areas else None)
+    try:
+        await runtime.change(db, "logging", {"events": {"outbound": "none", "inbound": "max"}}, "t")
+        assert not logger("outbound").isEnabledFor(logging.CRITICAL)
+        assert logger("inbound").isEnabledFor(logging.DEBUG)
+        assert logger("general").getEffectiveLevel() == logging.INFO
+    finally:
+        apply_logging(LoggingSection())
