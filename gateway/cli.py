@@ -34,6 +34,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "inbox": "routing.cli:inbox",
     "hash-password": "gateway.admin_cli:hash_password",
     "token": "gateway.api.cli:token",
+    "config": "gateway.config_cli:config",
 }
 
 
@@ -156,7 +157,7 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
     setup_logging(config.logging)
 
     async def run() -> None:
-        server = FaxServer(config)
+        server = FaxServer(config, from_file=config_path is not None)
         await server.start()
         click.echo(f"faxgate {__version__} serving; data in {config.server.data_dir.resolve()}")
         for name, address in server.listening().items():

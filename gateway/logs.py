@@ -108,3 +108,13 @@ def setup_logging(section: LoggingSection, stream: TextIO | None = None) -> None
         logger(category).setLevel(_THRESHOLDS[section.events.level(category)])
     for noisy in ("mail.log", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def apply_logging(section: LoggingSection) -> None:
+    """Apply changed logging options (format, per-category thresholds) to the handler already installed."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _SanitizingHandler):
+            handler.setFormatter(_LineFormatter(section.format == "json"))
+    logging.getLogger("faxgate").setLevel(_THRESHOLDS[section.events.level("general")])
+    for category in CATEGORIES:
+        logger(category).setLevel(_THRESHOLDS[section.events.level(category)])

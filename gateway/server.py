@@ -17,18 +17,21 @@ import uvicorn
 
 from gateway.api.app import create_app
 from gateway.config import FaxgateConfig
+from gateway.config.runtime import RuntimeConfig
 from gateway.context import ServiceContext
 from gateway.enums import ServerEvents
 from gateway.events import EventBus
 from gateway.filemodes import PRIVATE_UMASK, private_data_dir
 from gateway.intake.smtp import SmtpListener
-from gateway.logs import log_event, logger
+from gateway.logs import apply_logging, log_event, logger
 from gateway.queue.clock import SystemClock
 from gateway.queue.pool import DevicePool
 from gateway.queue.service import QueueService
 from gateway.storage import Database
 from gateway.textsafe import safe_filename_part
+from modem.providers import discover_device_providers
 from routing.answer import InboundService
+from routing.registry import MethodRegistry
 from routing.router import RoutingService
 
 log = logger("init")
@@ -103,9 +106,11 @@ class HttpService:
 class FaxServer:
     """Everything one `faxgate serve` process runs."""
 
-    def __init__(self, config: FaxgateConfig) -> None:
+    def __init__(self, config: FaxgateConfig, *, from_file: bool = True) -> None:
         self.config = config
         self.node_id = config.server.node_id or stored_node_id(config.server.data_dir)
+        self.runtime = RuntimeConfig(config, from_file=from_file, node_id=self.node_id)
+        """The file's values with the stored (API) ones over them; ``config`` is its live configuration."""
         self.db = Database(config.database_url, pool_size=config.storage.pool_size)
         self.events = EventBus()
         self.services: list[Service] = []
@@ -123,11 +128,23 @@ class FaxServer:
         if self.config.http.enabled:
             services.append(HttpService(self))
         context = ServiceContext(self.config, self.db, self.events, SystemClock(), self.node_id)
-        services.append(pool := DevicePool(context))
+        providers = discover_device_providers()
+        providers.apply_registrations(self.runtime.registrations("provider"))
+        services.append(pool := DevicePool(context, providers))
         services.append(QueueService(context, pool, self.hurry))
-        services.append(RoutingService(self.config, self.db, self.events, self.node_id))
+        registry = MethodRegistry(self.config.inbound, self.runtime.device_methods)
+        services.append(RoutingService(self.config, self.db, self.events, self.node_id, registry=registry,
+                                       registrations=self.runtime.registrations("routing")))
         services.append(InboundService(self.config, self.db, pool.devices, self.events, self.node_id))
+        for service in services:
+            reconfigure = getattr(service, "reconfigure", None)
+            if callable(reconfigure):
+                self.runtime.on_change(reconfigure)
         return services
+
+    def _logging_changed(self, areas: set[str]) -> None:
+        if "logging" in areas:
+            apply_logging(self.config.logging)
 
     def listening(self) -> dict[str, str]:
         """What this server listens on, by service name."""
@@ -143,6 +160,9 @@ class FaxServer:
         self._umask = os.umask(PRIVATE_UMASK)
         private_data_dir(self.config.server.data_dir)
         await self.db.migrate()
+        await self.runtime.load(self.db)  # stored values first, so every service starts with what is in force
+        self.runtime.on_change(self._logging_changed)
+        self._logging_changed({"logging"} if self.runtime.overrides("logging") else set())
         self.services = self.build_services()
         started: list[Service] = []
         try:
@@ -153,6 +173,7 @@ class FaxServer:
             await self._stop_services(started)
             await self._close_store()
             raise
+        self.runtime.start(self.db, self.events)
         self.events.publish(ServerEvents.QUEUE_STATE, "server.started", node=self.node_id)
         log_event(log, logging.INFO, "server.started", node=self.node_id, **self.listening())
 
@@ -163,6 +184,7 @@ class FaxServer:
         the store is closed whatever happened.
         """
         try:
+            await self.runtime.stop()
             await self._stop_services(self.services)
             self.events.publish(ServerEvents.FXSSVC_ENDED, "server.stopped", node=self.node_id)
         finally:

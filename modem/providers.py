@@ -11,7 +11,8 @@ crashing the server, while the lines of the other providers work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -56,6 +57,28 @@ class ProviderRegistry:
                 f"the device provider {name!r} ({entry.value}) failed to load: {type(exc).__name__}: {exc}")
             return None
         return self._providers[name]
+
+    def unregister(self, name: str) -> bool:
+        """Forget a provider (IFaxServer.UnregisterDeviceProvider, applied at start): its devices become not ready."""
+        found = self._providers.pop(name, None) is not None
+        self.failures[name] = f"the device provider {name!r} is unregistered"
+        return found
+
+    def apply_registrations(self, stored: Mapping[str, Mapping[str, Any]]) -> None:
+        """Stored registrations (name -> {"registered", "target": "module:attribute"}), as at the start of Windows."""
+        for name, item in sorted(stored.items()):
+            if not item.get("registered", True):
+                self.unregister(name)
+                continue
+            target = str(item.get("target") or "")
+            if not target or name in self._providers:
+                continue
+            try:
+                module_name, attribute = target.split(":", 1)
+                self.register(name, _instance(getattr(importlib.import_module(module_name), attribute)))
+            except Exception as exc:
+                self.failures[name] = (f"the device provider {name!r} ({target}) failed to load: "
+                                       f"{type(exc).__name__}: {exc}")
 
     def names(self) -> list[str]:
         """Every provider name installed or registered (loaded, failed, or not loaded yet), sorted."""

@@ -103,21 +103,36 @@ class InboundService:
         self.sections = {device.name: device for device in config.devices}
         self._answer_requests: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._serving: set[str] = set()
+        self.ringing: set[str] = set()
+        """Manual-answer devices with a call ringing now, waiting for AnswerCall."""
 
     async def start(self) -> None:
         """Keep what calls cut off by a crash received, then start waiting for calls on every device that receives."""
         await self.recover()
+        self._serve_receiving()
+
+    def _serve_receiving(self) -> None:
+        """A receive loop for each device that receives and has none yet."""
         for name, device in self.devices.items():
             section = self.sections.get(name)
-            if section is None or section.receive_mode == "no_answer":
+            if section is None or section.receive_mode == "no_answer" or name in self._serving:
                 continue
-            self._answer_requests[name] = asyncio.Event()
+            self._serving.add(name)
+            self._answer_requests.setdefault(name, asyncio.Event())
             self._tasks.append(asyncio.create_task(self._serve(name, device), name=f"inbound-{name}"))
+
+    def reconfigure(self, areas: set[str]) -> None:
+        """A device's receive mode changed at runtime: a device switched from no_answer starts listening now (one
+        switched off keeps its loop, which then lets calls go unanswered). CSID and mode are read at each call."""
+        if self._tasks and any(area.startswith("device:") for area in areas):
+            self._serve_receiving()
 
     async def stop(self) -> None:
         """Stop waiting; a call being received is cut off (the caller will retry). A line that ended with an
         error is logged, never raised, so the server goes on stopping the rest."""
         tasks, self._tasks = self._tasks, []
+        self._serving.clear()
         for task in tasks:
             task.cancel()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -128,6 +143,13 @@ class InboundService:
     def request_answer(self, device: str) -> None:
         """Answer the next ringing call on a manual-answer device (IFaxDevice.AnswerCall)."""
         self._answer_requests.setdefault(device, asyncio.Event()).set()
+
+    def answer_ringing(self, device: str) -> bool:
+        """AnswerCall as Windows has it: answer the call ringing now on ``device``; False when none is."""
+        if device not in self.ringing:
+            return False
+        self.request_answer(device)
+        return True
 
     async def _serve(self, name: str, device: FaxDevice) -> None:
         errors = 0
@@ -158,12 +180,18 @@ class InboundService:
         """None to answer now, else why not (inbox blocked, manual mode and nobody asked)."""
         if self.config.inbox.blocked:
             return "the incoming queue is blocked"
+        if section.receive_mode == "no_answer":
+            return "the device does not receive (receive mode no_answer)"
         if section.receive_mode != "manual":
             return None
         request = self._answer_requests.setdefault(name, asyncio.Event())
         if not request.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(request.wait(), self.manual_answer_wait)
+            self.ringing.add(name)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(request.wait(), self.manual_answer_wait)
+            finally:
+                self.ringing.discard(name)
         if request.is_set():
             request.clear()
             return None

@@ -32,9 +32,14 @@ class IncomingArchive:
     def __init__(self, config: FaxgateConfig, events: EventBus | None = None) -> None:
         section = config.archive.incoming
         self.section = section
-        self.folder = section.folder or (config.server.data_dir / "archive" / "incoming")
+        self._default_folder = config.server.data_dir / "archive" / "incoming"
         self.events = events
         self.warned = False
+
+    @property
+    def folder(self) -> Path:
+        """The archive folder in force now (it may be changed through the API while the server runs)."""
+        return self.section.folder or self._default_folder
 
     @property
     def enabled(self) -> bool:

@@ -9,7 +9,9 @@ Device providers are found the same way, by modem.providers.
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -46,8 +48,11 @@ def _load(entry: Any) -> Any:
 class MethodRegistry:
     """Every routing method known to this server, with its global priority and per-device enablement."""
 
-    def __init__(self, inbound: InboundSection | None = None) -> None:
+    def __init__(self, inbound: InboundSection | None = None,
+                 device_methods: Callable[[str], Mapping[str, bool]] | None = None) -> None:
         self.inbound = inbound or InboundSection()
+        self.device_methods = device_methods
+        """A device's own switches (IFaxDevice.UseRoutingMethod: name or GUID -> on/off), read at each decision."""
         self._methods: dict[str, RoutingMethod] = {}
         self.loads: list[ExtensionLoad] = []
         for method in (FolderMethod(), EmailMethod(), WebhookMethod()):
@@ -63,10 +68,21 @@ class MethodRegistry:
         self._methods[guid] = method
         self.loads.append(ExtensionLoad(method.name, source, ProviderStatus.SUCCESS))
 
-    def discover(self) -> list[ExtensionLoad]:
-        """Load the methods of installed packages (entry point group faxgate.routing_methods)."""
+    def unregister(self, name: str) -> bool:
+        """Drop a method by name or GUID (IFaxServer.UnregisterInboundRoutingExtension, applied at start)."""
+        method = self.find(name)
+        if method is None:
+            return False
+        del self._methods[method.guid]
+        self.loads = [load for load in self.loads if load.name != method.name]
+        return True
+
+    def discover(self, skip: frozenset[str] = frozenset()) -> list[ExtensionLoad]:
+        """Load the methods of installed packages (entry point group faxgate.routing_methods), but those in ``skip``."""
         found: list[ExtensionLoad] = []
         for entry in entry_points(group=ROUTING_METHODS_GROUP):
+            if entry.name in skip:
+                continue
             source = f"entry point {entry.name} = {entry.value}"
             try:
                 self.register(_load(entry), source=source)
@@ -77,6 +93,31 @@ class MethodRegistry:
                 self.loads.append(failed)
                 found.append(failed)
                 log_event(log, logging.ERROR, "routing.extension_failed", name=entry.name, error=failed.error)
+        return found
+
+    def start(self, registrations: Mapping[str, Mapping[str, Any]] | None = None) -> list[ExtensionLoad]:
+        """Load installed extensions with the stored registrations applied (name -> {"registered", "target"}):
+        unregistered ones are left out, registered ones with a "module:attribute" target are loaded too."""
+        stored = registrations or {}
+        skip = frozenset(name for name, item in stored.items() if not item.get("registered", True))
+        found = self.discover(skip)
+        for name in sorted(skip):
+            self.unregister(name)
+        for name, item in sorted(stored.items()):
+            target = str(item.get("target") or "")
+            if not item.get("registered", True) or not target or self.find(name) is not None:
+                continue
+            source = f"registered {name} = {target}"
+            try:
+                module_name, attribute = target.split(":", 1)
+                loaded = getattr(importlib.import_module(module_name), attribute)
+                self.register(loaded() if isinstance(loaded, type) else loaded, source=source)
+                found.append(self.loads[-1])
+            except Exception as exc:
+                failed = ExtensionLoad(name, source, ProviderStatus.CANT_LOAD, f"{type(exc).__name__}: {exc}")
+                self.loads.append(failed)
+                found.append(failed)
+                log_event(log, logging.ERROR, "routing.extension_failed", name=name, error=failed.error)
         return found
 
     def find(self, name_or_guid: str) -> RoutingMethod | None:
@@ -107,6 +148,12 @@ class MethodRegistry:
         return self.ordered().index(method) + 1
 
     def enabled_on(self, method: RoutingMethod, device: str) -> bool:
-        """Whether the device uses this method (IFaxDevice.UsedRoutingMethods); all devices unless configured."""
+        """Whether the device uses this method (IFaxDevice.UsedRoutingMethods): the device's own switch, else
+        [[inbound.methods]]; all devices unless configured."""
+        switches = self.device_methods(device) if self.device_methods is not None else {}
+        for key in (method.guid, method.name):
+            found = next((on for name, on in switches.items() if name.lower() == key.lower()), None)
+            if found is not None:
+                return found
         setting = self._setting(method)
         return setting is None or setting.devices is None or device in setting.devices

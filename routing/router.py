@@ -13,9 +13,10 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.config import FaxgateConfig
@@ -71,12 +72,15 @@ class RoutingService:
         registry: MethodRegistry | None = None,
         extensions: ExtensionConfigStore | None = None,
         clock: Callable[[], float] = time.time,
+        registrations: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.config = config
         self.db = db
         self.events = events
         self.node_id = node_id or "routing"
         self.registry = registry or MethodRegistry(config.inbound)
+        self.registrations = registrations
+        """Routing extensions registered or unregistered through the API (applied here, at start, as in Windows)."""
         self.ids = device_ids(config)
         self.extensions = extensions or ExtensionConfigStore(db, self.ids, events)
         self.archive = IncomingArchive(config, events)
@@ -95,7 +99,7 @@ class RoutingService:
         if taken:
             log_event(log, logging.INFO, "routing.claims_taken_back", jobs=",".join(map(str, taken)),
                       node=self.node_id)
-        self.registry.discover()
+        self.registry.start(self.registrations)
         if self.events is not None:
             self._subscription = self.events.subscribe(ServerEvents.IN_QUEUE)
             self._listener = asyncio.create_task(self._listen(self._subscription), name="routing-wake")

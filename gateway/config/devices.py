@@ -29,6 +29,11 @@ class DeviceSection(Section):
     rings_before_answer: int = Field(default=2, ge=1, le=20)
     max_bit_rate: Literal[2400, 4800, 7200, 9600, 12000, 14400] = 14400
     ecm: bool = True
+    description: str = Field(default="", max_length=256)
+    routing_methods: dict[str, bool] = Field(default_factory=dict)
+    """Routing methods (name or GUID) switched on or off for this device (IFaxDevice.UseRoutingMethod); a method
+    not named here follows [[inbound.methods]]."""
+    """Free text shown with the device (IFaxDevice.Description)."""
     enabled: bool = True
     """False keeps the line "disabled": configured and shown, never opened."""
 

@@ -40,7 +40,13 @@ class JobFactory:
 
     def __init__(self, config: FaxgateConfig, local_devices: list[str]) -> None:
         self.config = config
-        self.router = OutboundRouter(config.outbound, local_devices)
+        self.local_devices = local_devices
+        self.reconfigure()
+
+    def reconfigure(self) -> None:
+        """Build the routes and call windows from the configuration in force (again after a runtime change)."""
+        config = self.config
+        self.router = OutboundRouter(config.outbound, self.local_devices)
         self.windows = CallWindows(config.outbox.timezone, config.outbound.time_of_day,
                                    config.outbox.discount_start, config.outbox.discount_end)
 

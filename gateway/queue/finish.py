@@ -118,9 +118,14 @@ class OutgoingArchive:
     def __init__(self, config: FaxgateConfig, events: EventBus) -> None:
         section = config.archive.outgoing
         self.section = section
-        self.folder = section.folder or config.server.data_dir / "archive" / "outgoing"
+        self._default_folder = config.server.data_dir / "archive" / "outgoing"
         self.events = events
         self._warned = False
+
+    @property
+    def folder(self) -> Path:
+        """The archive folder in force now (it may be changed through the API while the server runs)."""
+        return self.section.folder or self._default_folder
 
     def store(self, job: OutgoingJob, tiff: bytes) -> Path:
         """Write the fax and its record atomically; returns the TIFF's path."""

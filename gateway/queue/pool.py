@@ -55,6 +55,17 @@ class DevicePool:
             await line.start()
         log_event(log, logging.INFO, "devices.started", devices=",".join(self.devices) or "none")
 
+    def reconfigure(self, areas: set[str]) -> None:
+        """A device's rings or CSID changed at runtime: the running device takes them for its next call."""
+        for name, line in self.devices.items():
+            section = self.sections[name]
+            if f"device:{name}" not in areas or line.device is None:
+                continue
+            config = getattr(line.device, "config", None)
+            if config is not None and hasattr(config, "rings_to_answer"):
+                config.rings_to_answer = section.rings_before_answer
+                config.csid = section.csid
+
     def _build(self) -> None:
         """Create every line now, so services built before start can hold the same objects."""
         if self.providers is None:
@@ -82,13 +93,14 @@ class DevicePool:
 
     def _maker(self, section: DeviceSection) -> Callable[[], FaxDevice]:
         """How the line gets its device: the named provider's ``create`` (a failure there is the line's reason)."""
-        spec = DeviceSpec(name=section.name, port=section.port, profile=section.profile, csid=section.csid,
-                          rings_to_answer=section.rings_before_answer, max_bit_rate=section.max_bit_rate,
-                          ecm=section.ecm, open_port=self._simulated_opener(section))
         providers = self.providers
+        opener = self._simulated_opener(section)
         assert providers is not None
 
         def make() -> FaxDevice:
+            spec = DeviceSpec(name=section.name, port=section.port, profile=section.profile, csid=section.csid,
+                              rings_to_answer=section.rings_before_answer, max_bit_rate=section.max_bit_rate,
+                              ecm=section.ecm, open_port=opener)  # read when made: runtime changes included
             return providers.get(section.provider).create(spec)
 
         return make

@@ -140,15 +140,12 @@ class Scheduler:
     ) -> None:
         self.db = db
         self.config = config
-        self.policy = effective_policy(config)
         self.manager = manager
         self.clock = clock
         self.events = events
         self.node_id = node_id
         self.finisher = finisher
-        self.router = OutboundRouter(config.outbound, manager.order)
-        self.windows = CallWindows(config.outbox.timezone, config.outbound.time_of_day,
-                                   config.outbox.discount_start, config.outbox.discount_end)
+        self.reconfigure()
         self.workdir = workdir or Path(tempfile.gettempdir())
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self.transmitting: set[str] = set()
@@ -161,6 +158,14 @@ class Scheduler:
         self._claiming = asyncio.Lock()
         """Held while claims turn into call tasks, so stop() sees every call that will run."""
         self.lease_s = config.outbound.claim_lease.total_seconds()
+
+    def reconfigure(self) -> None:
+        """Build the retry policy, routes and call windows from the configuration in force (again after a change)."""
+        config = self.config
+        self.policy = effective_policy(config)
+        self.router = OutboundRouter(config.outbound, self.manager.order)
+        self.windows = CallWindows(config.outbox.timezone, config.outbound.time_of_day,
+                                   config.outbox.discount_start, config.outbox.discount_end)
 
     # ------------------------------------------------------------------------------------------ loop
 

@@ -39,6 +39,8 @@ class QueueService:
         self.finisher: JobFinisher | None = None
         self.render_pool: RenderPool | None = None
         self.chores: PeriodicWork | None = None
+        self.manager: DeviceManager | None = None
+        self.factory: JobFactory | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -47,7 +49,7 @@ class QueueService:
         slots = [DeviceSlot(name, line, tsid=self.pool.sections[name].tsid,
                             send_enabled=self.pool.sections[name].send_enabled, usable=_usable(line))
                  for name, line in self.pool.devices.items()]
-        manager = DeviceManager(slots, clock=self.clock)
+        manager = self.manager = DeviceManager(slots, clock=self.clock)
         workdir = config.server.data_dir / "tmp"
         workdir.mkdir(parents=True, exist_ok=True)
         self.finisher = JobFinisher(db, config, self.clock, events)
@@ -57,7 +59,8 @@ class QueueService:
         for line in self.pool.devices.values():
             line.listeners.append(lambda _line: wake())  # a line back to ready takes the jobs that waited
         self.render_pool = RenderPool.configured(config.render, workdir)
-        self.worker = SubmissionWorker(db=db, config=config, factory=JobFactory(config, manager.order),
+        self.factory = JobFactory(config, manager.order)
+        self.worker = SubmissionWorker(db=db, config=config, factory=self.factory,
                                        pool=self.render_pool, clock=self.clock, node_id=node_id,
                                        on_queued=self.scheduler.wake, events=events)
         self._tasks = [asyncio.create_task(self.worker.run(), name="queue-worker"),
@@ -65,6 +68,20 @@ class QueueService:
         self.chores = queue_chores(self.scheduler, self.finisher)
         self.chores.start()
         log_event(log, logging.INFO, "queue.started", devices=",".join(manager.order) or "none")
+
+    def reconfigure(self, areas: set[str]) -> None:
+        """Configuration changed at runtime: rebuild the policy, windows and routes, take the devices' new TSID and
+        send switch, and look at the queue again (a shorter retry delay or a window may make jobs due now)."""
+        if self.manager is not None:
+            for name, slot in self.manager.slots.items():
+                section = self.pool.sections.get(name)
+                if section is not None:
+                    slot.tsid, slot.send_enabled = section.tsid, section.send_enabled
+        if self.factory is not None:
+            self.factory.reconfigure()
+        if self.scheduler is not None:
+            self.scheduler.reconfigure()
+            self.scheduler.wake()
 
     async def stop(self) -> None:
         """Stop taking work; calls in progress end after their page in flight (within the server's grace period)

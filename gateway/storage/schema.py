@@ -257,3 +257,23 @@ api_tokens = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
 )
+
+settings = Table(
+    "settings",
+    metadata,
+    # 0007: runtime configuration written through the API; stored values win over the TOML file
+    Column("area", String(80), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(64), nullable=False, server_default=""),
+)
+
+settings_version = Table(
+    "settings_version",
+    metadata,
+    # 0007: one row; its version grows with every settings change, so a node compares one number to reload
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

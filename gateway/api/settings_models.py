@@ -1,0 +1,285 @@
+"""The typed documents of the configuration endpoints: queue, archives, receipts, logging, devices, routing.
+
+Each configuration has a read model (every value in force) and a change model (every field optional: an absent one
+stays as it is). Durations are seconds, times of day "HH:MM", as in the Windows objects they follow.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from gateway.api.models import OutgoingJob
+
+ClockText = str
+STATION_ID = r"^[\x20-\x7e]*$"
+TIME_PATTERN = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"
+ReceiveMode = Literal["no_answer", "auto", "manual"]
+RetryResultName = Literal["busy", "no_answer", "no_carrier", "no_dial_tone", "protocol", "line_unavailable", "other"]
+
+
+class RetryRuleModel(BaseModel):
+    """A row of the per-result retry table: the delay before the next call, and how many such results are allowed."""
+
+    delay_s: float = Field(ge=0, le=7 * 86400)
+    max: int = Field(ge=0, le=1000)
+
+
+class OutgoingQueueConfig(BaseModel):
+    """IFaxOutgoingQueue configuration (Retries, RetryDelay, DiscountRateStart/End, AgeLimit, Branding,
+    UseDeviceTSID) with faxgate's per-result retry table."""
+
+    retries: int = Field(description="Retries of a result without a row of its own in retry_rules")
+    retry_delay_s: float = Field(description="RetryDelay, for results without a row of their own")
+    discount_rate_start: ClockText = Field(examples=["20:00"])
+    discount_rate_end: ClockText = Field(examples=["07:00"])
+    age_limit_s: float = Field(description="AgeLimit (HylaFAX dirty days): failed jobs are kept this long; 0: always")
+    branding: bool
+    branding_format: str
+    use_device_tsid: bool
+    max_pages: int
+    max_recipients: int
+    timezone: str
+    retry_rules: dict[RetryResultName, RetryRuleModel]
+
+
+class OutgoingQueueChange(BaseModel):
+    """The values to change; absent ones stay."""
+
+    retries: int | None = Field(default=None, ge=0, le=100)
+    retry_delay_s: float | None = Field(default=None, ge=0, le=7 * 86400)
+    discount_rate_start: ClockText | None = Field(default=None, pattern=TIME_PATTERN)
+    discount_rate_end: ClockText | None = Field(default=None, pattern=TIME_PATTERN)
+    age_limit_s: float | None = Field(default=None, ge=0, le=3650 * 86400)
+    branding: bool | None = None
+    branding_format: str | None = Field(default=None, max_length=500)
+    use_device_tsid: bool | None = None
+    max_pages: int | None = Field(default=None, ge=1, le=100000)
+    max_recipients: int | None = Field(default=None, ge=1, le=100000)
+    timezone: str | None = Field(default=None, max_length=64)
+    retry_rules: dict[RetryResultName, RetryRuleModel] | None = Field(
+        default=None, description="Rows to replace; rows not named stay")
+
+
+class ArchiveConfig(BaseModel):
+    """IFaxOutgoingArchive / IFaxIncomingArchive: UseArchive, ArchiveFolder, SizeQuotaWarning, High/LowQuotaWaterMark
+    (bytes), AgeLimit."""
+
+    use_archive: bool
+    archive_folder: str = Field(description="Empty: the folder under the data directory")
+    folder_mode: str = Field(examples=["0700"])
+    size_quota_warning: bool
+    high_quota_water_mark: int
+    low_quota_water_mark: int
+    age_limit_s: float
+
+
+class ArchiveChange(BaseModel):
+    """The values to change; absent ones stay."""
+
+    use_archive: bool | None = None
+    archive_folder: str | None = Field(default=None, max_length=1000, pattern=r"^(/[^\x00-\x1f\x7f]*)?$",
+                                       description="An absolute path, or empty for the default")
+    folder_mode: str | None = Field(default=None, pattern=r"^0?[0-7]{3}$")
+    size_quota_warning: bool | None = None
+    high_quota_water_mark: int | None = Field(default=None, ge=0, le=2**62)
+    low_quota_water_mark: int | None = Field(default=None, ge=0, le=2**62)
+    age_limit_s: float | None = Field(default=None, ge=0, le=3650 * 86400)
+
+
+class ReceiptOptions(BaseModel):
+    """IFaxReceiptOptions: the SMTP server that carries receipts (and faxes routed by e-mail). The password is
+    never shown: ``has_password`` says whether one is set."""
+
+    enabled: bool
+    smtp_server: str
+    smtp_port: int
+    smtp_sender: str
+    security: Literal["none", "starttls", "tls"]
+    smtp_user: str
+    has_password: bool
+    attach_fax: bool
+    group_broadcast_receipts: bool
+    use_for_inbound_routing: bool
+
+
+class ReceiptOptionsChange(BaseModel):
+    """The values to change; absent ones stay."""
+
+    enabled: bool | None = None
+    smtp_server: str | None = Field(default=None, min_length=1, max_length=255)
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_sender: str | None = Field(default=None, max_length=320)
+    security: Literal["none", "starttls", "tls"] | None = None
+    smtp_user: str | None = Field(default=None, max_length=320)
+    smtp_password: str | None = Field(default=None, max_length=1000)
+    attach_fax: bool | None = None
+    group_broadcast_receipts: bool | None = None
+    use_for_inbound_routing: bool | None = None
+
+
+LevelName = Literal["none", "min", "med", "max"]
+
+
+class LoggingOptions(BaseModel):
+    """IFaxLoggingOptions / IFaxEventLogging: the threshold per event category and the line format."""
+
+    init_events_level: LevelName
+    inbound_events_level: LevelName
+    outbound_events_level: LevelName
+    general_events_level: LevelName
+    format: Literal["text", "json"]
+
+
+class LoggingOptionsChange(BaseModel):
+    """The values to change; absent ones stay."""
+
+    init_events_level: LevelName | None = None
+    inbound_events_level: LevelName | None = None
+    outbound_events_level: LevelName | None = None
+    general_events_level: LevelName | None = None
+    format: Literal["text", "json"] | None = None
+
+
+class EffectiveValue(BaseModel):
+    """One configuration value in force and where it came from."""
+
+    path: str
+    value: object
+    source: Literal["default", "file", "store"]
+    updated_by: str = ""
+    updated_at: float | None = None
+
+
+class DeviceRoutingMethod(BaseModel):
+    """A routing method as one device uses it (IFaxDevice.UsedRoutingMethods / UseRoutingMethod)."""
+
+    guid: str
+    name: str
+    friendly_name: str
+    priority: int
+    enabled: bool
+
+
+class DeviceSettings(BaseModel):
+    """IFaxDevice properties that may change while the server runs, for a device of any node."""
+
+    name: str
+    node_id: str = Field(description="The node that runs the device, as it last reported")
+    tsid: str
+    csid: str
+    send_enabled: bool
+    receive_mode: ReceiveMode
+    rings_before_answer: int
+    description: str
+    ringing: bool = Field(description="A call rings now, waiting for AnswerCall (manual mode, on this node)")
+    routing_methods: list[DeviceRoutingMethod]
+
+
+class DeviceSettingsChange(BaseModel):
+    """The values to change; absent ones stay."""
+
+    tsid: str | None = Field(default=None, max_length=20, pattern=STATION_ID,
+                             description="T.30 station id: printable ASCII, at most 20 characters")
+    csid: str | None = Field(default=None, max_length=20, pattern=STATION_ID,
+                             description="T.30 station id: printable ASCII, at most 20 characters")
+    send_enabled: bool | None = None
+    receive_mode: ReceiveMode | None = None
+    rings_before_answer: int | None = Field(default=None, ge=1, le=20)
+    description: str | None = Field(default=None, max_length=256)
+
+
+class RoutingMethodUse(BaseModel):
+    """IFaxDevice.UseRoutingMethod: switch one method on or off for one device."""
+
+    enabled: bool
+
+
+class AnswerResult(BaseModel):
+    """IFaxDevice.AnswerCall: the ringing call is being answered; its fax appears in the incoming queue."""
+
+    device: str
+    answered: bool
+
+
+class ProviderInfo(BaseModel):
+    """IFaxDeviceProvider: a device provider, whether it loaded, and what is registered for the next start."""
+
+    name: str
+    status: str = Field(description="FAX_PROVIDER_STATUS_ENUM name: success, cant_load, ...")
+    init_error: str
+    registered: bool = Field(description="What the next start will do (Register/UnregisterDeviceProvider)")
+    target: str
+
+
+class Registration(BaseModel):
+    """Register an extension or device provider by its "module:attribute"; in force at the next start."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    target: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$", max_length=200)
+
+
+class RegistrationResult(BaseModel):
+    """Stored; takes effect when the server starts again (as in Windows)."""
+
+    name: str
+    registered: bool
+    restart_required: bool = True
+
+
+class ExtensionInfo(BaseModel):
+    """IFaxInboundRoutingExtension: how loading it went and what is registered for the next start."""
+
+    name: str
+    source: str
+    status: str
+    init_error: str
+    registered: bool
+    methods: list[str]
+
+
+class RoutingMethodInfo(BaseModel):
+    """IFaxInboundRoutingMethod: a method in global order, and the devices of this node that use it."""
+
+    guid: str
+    name: str
+    friendly_name: str
+    extension: str
+    priority: int
+    devices: list[str]
+
+
+class MethodOrder(BaseModel):
+    """The methods (names or GUIDs) in the order they should run; methods not named follow, in their order."""
+
+    methods: list[str] = Field(min_length=1, max_length=100)
+
+
+class OutboundGroup(BaseModel):
+    """IFaxOutboundRoutingGroup: an ordered device list (the built-in <All Devices> group is not listed)."""
+
+    name: str = Field(min_length=1, max_length=128)
+    devices: list[str] = Field(default_factory=list, max_length=256)
+
+
+class OutboundRule(BaseModel):
+    """IFaxOutboundRoutingRule: country and area code (0 = any area) to a group or a device."""
+
+    country_code: int = Field(ge=1, le=999)
+    area_code: int = Field(default=0, ge=0, le=2**31 - 1)
+    group: str = Field(default="", max_length=128)
+    device: str = Field(default="", max_length=64)
+
+
+class ArchivedJob(OutgoingJob):
+    """IFaxOutgoingMessage: a sent fax kept in the outgoing archive."""
+
+    archived_time: float | None
+
+
+class ArchivedJobPage(BaseModel):
+    """One page of sent faxes, newest first; pass ``next_before`` as ``before`` for older ones."""
+
+    messages: list[ArchivedJob]
+    next_before: int | None
