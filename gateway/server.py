@@ -16,6 +16,7 @@ from typing import Protocol
 import uvicorn
 
 from gateway.api.app import create_app
+from gateway.api.localadmin import admin_token_path, ensure_admin_token
 from gateway.config import FaxgateConfig
 from gateway.context import ServiceContext
 from gateway.enums import ServerEvents
@@ -84,8 +85,11 @@ class HttpService:
         sock.listen(128)
         sock.setblocking(False)
         self.address = sock.getsockname()[:2]
+        section = self.fax_server.config.http
         config = uvicorn.Config(create_app(self.fax_server), log_config=None, lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=HTTP_CLOSE_S)
+                                timeout_graceful_shutdown=HTTP_CLOSE_S,
+                                ssl_certfile=str(section.tls_cert) if section.tls_cert else None,
+                                ssl_keyfile=str(section.tls_key) if section.tls_key else None)
         self._uvicorn = _EmbeddedUvicorn(config)
         self._task = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))
         while not self._uvicorn.started and not self._task.done():
@@ -143,6 +147,11 @@ class FaxServer:
         self._umask = os.umask(PRIVATE_UMASK)
         private_data_dir(self.config.server.data_dir)
         await self.db.migrate()
+        if self.config.http.enabled:
+            async with self.db.transaction() as conn:
+                if await ensure_admin_token(conn, self.config.server.data_dir, self.node_id):
+                    log_event(log, logging.INFO, "server.admin_token_created",
+                              path=str(admin_token_path(self.config.server.data_dir)))
         self.services = self.build_services()
         started: list[Service] = []
         try:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 
 from gateway import __version__
-from gateway.api import incoming, outgoing, system
+from gateway.api import incoming, outgoing, system, tokens
 from gateway.api.models import API_VERSION
 from gateway.api.security import ApiError
 from gateway.intake.auth import Authority
@@ -53,5 +53,6 @@ def create_app(server: FaxServer) -> FastAPI:
     api.include_router(system.router)
     api.include_router(outgoing.router)
     api.include_router(incoming.router)
+    api.include_router(tokens.router)
     app.include_router(api)
     return app
