@@ -78,14 +78,16 @@ class Target:
         return read_admin_token(self.config.server.data_dir)
 
     def verify(self) -> ssl.SSLContext | bool:
-        """Trust --ca-file for an https server, else the system CAs plus this config's own certificate."""
+        """Trust --ca-file for an https server; on the server's own machine (no --server) also the certificate its
+        config serves, so the CLI needs no flag there; else the system CAs."""
         if self.ca_file is not None:
             return ssl.create_default_context(cafile=str(self.ca_file))
         cert = None if self.server else self.config.http.tls_cert
-        if cert is not None and cert.exists():
+        if cert is not None:
             context = ssl.create_default_context()
             with contextlib.suppress(OSError, ssl.SSLError):
                 context.load_verify_locations(cafile=str(cert))
+                context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the served leaf itself is the anchor
             return context
         return True
 
