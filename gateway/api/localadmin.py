@@ -17,6 +17,7 @@ from gateway.storage import tokens
 
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 ALL_RIGHTS = AccessRights(0x7FF)
+ADMIN_TOKEN_PREFIX = "local-admin."  # noqa: S105 - a name prefix, not a secret
 
 
 def admin_token_path(data_dir: Path) -> Path:
@@ -26,7 +27,7 @@ def admin_token_path(data_dir: Path) -> Path:
 
 def admin_token_name(node_id: str) -> str:
     """One token per node, so nodes sharing a store each keep their own."""
-    return "local-admin." + re.sub(r"[^A-Za-z0-9_.@-]", "_", node_id)[:52]
+    return ADMIN_TOKEN_PREFIX + re.sub(r"[^A-Za-z0-9_.@-]", "_", node_id)[:52]
 
 
 def read_admin_token(data_dir: Path) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 API_VERSION = "v1"
 PriorityName = Literal["low", "normal", "high"]
@@ -116,6 +116,8 @@ class QueueState(BaseModel):
 
 class QueueChange(BaseModel):
     """The switches to change; an absent one stays as it is."""
+
+    model_config = ConfigDict(strict=True)  # "blocked": 0 is a mistake, not false
 
     paused: bool | None = None
     blocked: bool | None = None
@@ -228,6 +230,8 @@ class ActivityLog(BaseModel):
 class ExtensionData(BaseModel):
     """A value to store under an extension GUID: opaque bytes, base64-encoded."""
 
+    model_config = ConfigDict(strict=True)
+
     data: str = Field(description="base64 of the blob", examples=["aGVsbG8="],
                       pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
 
@@ -246,6 +250,8 @@ RightName = Literal["submit_low", "submit_normal", "submit_high", "query_jobs", 
 
 class TokenRequest(BaseModel):
     """A token to create: who it is for and the access rights it carries (at most the caller's own)."""
+
+    model_config = ConfigDict(strict=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
     rights: list[RightName] = Field(min_length=1)

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import TypeAdapter, ValidationError
@@ -253,6 +253,31 @@ async def put_queue(request: Request, change: QueueChange,
     async with server.db.transaction() as conn:
         await controls.set_switches(conn, time.time(), server.config, paused=change.paused, blocked=change.blocked)
         return await _queue_state(conn, server)
+
+
+RECIPIENTS_SCHEMA: dict[str, Any] = {
+    "type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/FaxRecipient"},
+    "description": 'JSON: [{"number": "+15550100", "name": "Ada"}, ...]',
+}
+
+
+def document_submit_form(document: dict[str, Any]) -> None:
+    """Describe the submit form as multipart really carries it, where FastAPI's generated schema cannot.
+
+    ``recipients`` is a JSON part: FastAPI can only declare the form field as a string, OpenAPI says it with the
+    field's schema and an encoding of application/json. An optional field has no null in a form (it is left out),
+    so the null branch FastAPI writes for ``X | None`` goes; the files part is then plainly an array of files.
+    """
+    content = document["paths"]["/api/v1/outgoing/submit"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    body = document["components"]["schemas"][content["schema"]["$ref"].rsplit("/", 1)[1]]
+    for name, field in body["properties"].items():
+        branches = [branch for branch in field.get("anyOf", []) if branch != {"type": "null"}]
+        if "anyOf" in field and len(branches) == 1:
+            del field["anyOf"]
+            body["properties"][name] = {**branches[0], **field}
+    body["properties"]["recipients"] = RECIPIENTS_SCHEMA
+    content["encoding"] = {"recipients": {"contentType": "application/json"}}
+    document["components"]["schemas"].setdefault("FaxRecipient", FaxRecipient.model_json_schema())
 
 
 @router.post("/submit", response_model=SubmitResult, status_code=202, summary="FaxDocument.Submit",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
+from gateway.api.localadmin import ADMIN_TOKEN_PREFIX
 from gateway.api.models import NewToken, Problem, TokenInfo, TokenRequest
 from gateway.api.security import REFUSALS, ApiError, denied, require, right_names
 from gateway.config.security import rights_from_names
@@ -37,7 +38,7 @@ async def list_tokens(request: Request, _: Reader) -> list[TokenInfo]:
 
 
 @router.post("", response_model=NewToken, status_code=201, summary="Create an API token",
-             responses={409: {"model": Problem}})
+             responses={400: {"model": Problem}, 409: {"model": Problem}})
 async def create_token(request: Request, principal: Manager, wanted: TokenRequest) -> NewToken:
     """A new token; its secret is in this answer only, and only its hash is stored."""
     rights = rights_from_names(list(wanted.rights))
@@ -56,9 +57,13 @@ async def create_token(request: Request, principal: Manager, wanted: TokenReques
 
 
 @router.delete("/{name}", status_code=204, response_class=Response, summary="Revoke an API token",
-               responses={404: {"model": Problem}})
+               responses={404: {"model": Problem}, 409: {"model": Problem}})
 async def revoke_token(request: Request, _: Manager, name: TokenName) -> Response:
-    """The next request that presents the token is refused, on every node."""
+    """The next request that presents the token is refused, on every node; a node's local administrator token
+    is the server's own (made again at its start) and is revoked only offline."""
+    if name.startswith(ADMIN_TOKEN_PREFIX):
+        raise ApiError(409, f"{name!r} is a node's local administrator token; revoke it with "
+                            "`faxgate token revoke --offline` on that node")
     async with _server(request).db.transaction() as conn:
         done = await store.revoke_token(conn, name)
     if not done:
