@@ -130,7 +130,8 @@ def server_options(offline_use: str) -> Callable[[F], F]:
         def wrapper(*args: Any, config_path: Path | None, server: str | None, token_file: Path | None,
                     ca_file: Path | None, offline: bool, **kwargs: Any) -> Any:
             target = Target(config_path, server, token_file, ca_file, offline, offline_use)
-            if offline and server:
+            source = click.get_current_context().get_parameter_source("server")
+            if offline and server and source == click.core.ParameterSource.COMMANDLINE:
                 raise click.UsageError("--offline works on the store; it takes no --server")
             return command(*args, target=target, **kwargs)
 
