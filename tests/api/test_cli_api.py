@@ -179,3 +179,24 @@ def test_no_server_is_one_clear_line_and_offline_still_works(tmp_path: Path) -> 
     secret = json.loads(first.output)["token"]
     with ServerProcess(config, http_port), FaxServer.connect(f"http://127.0.0.1:{http_port}", secret) as server:
         assert server.granted_rights == ["query_config", "manage_config"]
+
+
+def test_the_local_administrator_token_is_kept_across_starts_and_made_again_once_revoked(tmp_path: Path) -> None:
+    config = tmp_path / "faxgate.toml"
+    _, http_port = write_config(config, tmp_path / "data")
+    data_dir = load_config(config).server.data_dir
+    runner = CliRunner()
+    with ServerProcess(config, http_port):
+        first = read_admin_token(data_dir)
+    with ServerProcess(config, http_port):
+        assert read_admin_token(data_dir) == first
+    names = [row["name"] for row in json.loads(runner.invoke(
+        main, ["token", "list", "--offline", "--json", "--config", str(config)]).output)]
+    assert len(names) == 1 and names[0].startswith("local-admin.")
+    revoked = runner.invoke(main, ["token", "revoke", names[0], "--offline", "--config", str(config)])
+    assert revoked.exit_code == 0, revoked.output
+    with ServerProcess(config, http_port):
+        second = read_admin_token(data_dir)
+        assert second is not None and second != first
+        listed = runner.invoke(main, ["devices", "list", "--config", str(config)], env={"FAXGATE_TOKEN": None})
+        assert listed.exit_code == 0 and listed.output.strip() == "no devices"
