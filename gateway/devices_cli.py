@@ -1,17 +1,23 @@
-"""`faxgate devices list|show`: each line's lifecycle state as its node last stored it (any node, from the store)."""
+"""`faxgate devices list|show`: each line's lifecycle state as its node last stored it (through the API, or the
+store with --offline)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from gateway.cli import config_from_option, config_option, emit, with_db
+from gateway.cli import emit
+from gateway.cli_remote import Target, server_options
 from gateway.storage import Database
 from gateway.storage.devices import list_devices
+
+if TYPE_CHECKING:
+    from gateway.client import AsyncFaxServer
+
+ROW_KEYS = ("name", "provider", "state", "reason", "node_id", "status", "updated_at", "retry_at", "failures")
 
 
 @click.group()
@@ -19,9 +25,16 @@ def devices() -> None:
     """Fax lines and their state (ready, sending, retrying with the reason, ...)."""
 
 
-def _rows(config_path: Path | None) -> list[dict[str, Any]]:
+def _rows(target: Target) -> list[dict[str, Any]]:
     """Every configured line with its stored state; a line no node has started yet shows "unknown"."""
-    config = config_from_option(config_path)
+    if not target.offline:
+        async def fetch(server: AsyncFaxServer) -> list[dict[str, Any]]:
+            return [{"name": d.name, "provider": d.provider, "state": d.state, "reason": d.status_text,
+                     "node_id": d.node_id, "status": d.status, "updated_at": d.updated_at, "retry_at": d.retry_at,
+                     "failures": d.failures} for d in await server.get_devices()]
+
+        return target.call(fetch)
+    config = target.config
 
     async def work(db: Database) -> list[dict[str, Any]]:
         async with db.transaction() as conn:
@@ -35,14 +48,14 @@ def _rows(config_path: Path | None) -> list[dict[str, Any]]:
             if record is not None:
                 row.update(asdict(record))
                 row["reason"] = row.pop("status_text")
-            rows.append(row)
+            rows.append({key: row[key] for key in ROW_KEYS})
         for record in stored.values():  # lines another node's config has
             row = asdict(record)
             row["reason"] = row.pop("status_text")
-            rows.append(row)
+            rows.append({key: row[key] for key in ROW_KEYS})
         return rows
 
-    return with_db(config, work)
+    return target.with_db(work)
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -53,21 +66,21 @@ def _line(row: dict[str, Any]) -> str:
 
 
 @devices.command("list")
-@config_option
+@server_options("reading line states when the server is down")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_command(config_path: Path | None, as_json: bool) -> None:
+def list_command(target: Target, as_json: bool) -> None:
     """List every line with its state and the reason."""
-    rows = _rows(config_path)
+    rows = _rows(target)
     emit(rows, as_json, "\n".join(_line(row) for row in rows) or "no devices")
 
 
 @devices.command("show")
-@config_option
+@server_options("reading line states when the server is down")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show_command(config_path: Path | None, name: str, as_json: bool) -> None:
+def show_command(target: Target, name: str, as_json: bool) -> None:
     """Show one line."""
-    found = [row for row in _rows(config_path) if row["name"] == name]
+    found = [row for row in _rows(target) if row["name"] == name]
     if not found:
         raise click.ClickException(f"no device {name!r}")
     emit(found[0], as_json, "\n".join(f"{key}: {value}" for key, value in found[0].items()))

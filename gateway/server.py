@@ -16,6 +16,7 @@ from typing import Protocol
 import uvicorn
 
 from gateway.api.app import create_app
+from gateway.api.localadmin import admin_token_path, ensure_admin_token
 from gateway.config import FaxgateConfig
 from gateway.config.runtime import RuntimeConfig
 from gateway.context import ServiceContext
@@ -83,12 +84,18 @@ class HttpService:
         host, port = self.fax_server.config.http.listen
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: uvicorn writes headers and body apart, and with Nagle the body of every
+        # answer on a kept-alive connection waited for the client's delayed ACK (40 ms a request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(128)
         sock.setblocking(False)
         self.address = sock.getsockname()[:2]
+        section = self.fax_server.config.http
         config = uvicorn.Config(create_app(self.fax_server), log_config=None, lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=HTTP_CLOSE_S)
+                                timeout_graceful_shutdown=HTTP_CLOSE_S,
+                                ssl_certfile=str(section.tls_cert) if section.tls_cert else None,
+                                ssl_keyfile=str(section.tls_key) if section.tls_key else None)
         self._uvicorn = _EmbeddedUvicorn(config)
         self._task = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))
         while not self._uvicorn.started and not self._task.done():
@@ -163,6 +170,11 @@ class FaxServer:
         await self.runtime.load(self.db)  # stored values first, so every service starts with what is in force
         self.runtime.on_change(self._logging_changed)
         self._logging_changed({"logging"} if self.runtime.overrides("logging") else set())
+        if self.config.http.enabled:
+            async with self.db.transaction() as conn:
+                if await ensure_admin_token(conn, self.config.server.data_dir, self.node_id):
+                    log_event(log, logging.INFO, "server.admin_token_created",
+                              path=str(admin_token_path(self.config.server.data_dir)))
         self.services = self.build_services()
         started: list[Service] = []
         try:

@@ -1,17 +1,22 @@
-"""`faxgate route test|methods` (dry-run the rules) and `faxgate inbox list|show|reroute|delete`."""
+"""`faxgate route test|methods` (dry-run the rules of the local config) and `faxgate inbox ...` (through the API,
+or the store with --offline)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
-from gateway.cli import config_from_option, config_option, emit, with_db
-from gateway.enums import ExtendedStatus, JobStatus
+from gateway.api.incoming import incoming_model
+from gateway.api.models import IncomingJob, IncomingRouting, RoutingDelivery
+from gateway.cli import config_from_option, config_option, emit
+from gateway.cli_remote import Target, server_options
+from gateway.enums import JobStatus
 from gateway.storage import Database
 from gateway.storage import incoming as store
 from gateway.textsafe import safe_text
@@ -20,6 +25,9 @@ from routing.plan import plan
 from routing.registry import MethodRegistry
 from routing.router import device_ids
 from routing.rules import decide
+
+if TYPE_CHECKING:
+    from gateway.client import AsyncFaxServer
 
 T = TypeVar("T")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -114,38 +122,50 @@ def route_methods(config_path: Path | None, as_json: bool) -> None:
 
 
 
-def _summary(record: store.IncomingRecord) -> dict[str, Any]:
-    job = record.job
+def _summary(job: IncomingJob) -> dict[str, Any]:
+    """A received fax for --json output (the same from the API or the store)."""
     return {
-        "id": job.id, "device": job.device_name, "received_at": job.received_at,
-        "received": datetime.fromtimestamp(job.received_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        "status": str(JobStatus(job.status).name).lower(), "extended_status": ExtendedStatus(job.extended_status).name,
-        "caller_id": job.caller_id, "caller_name": job.caller_name, "did": job.did, "tsid": job.remote_tsid,
-        "csid": job.csid, "subaddress": record.subaddress, "pages": job.pages, "reason": job.reason,
-        "routing_status": job.routing_status, "routing_retries": job.routing_retries,
+        "id": job.id, "device": job.device_name, "received_at": job.transmission_start,
+        "received": datetime.fromtimestamp(job.transmission_start, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "status": str(JobStatus(job.status).name).lower(), "extended_status": job.extended_status.upper(),
+        "caller_id": job.caller_id, "caller_name": job.caller_name, "did": job.routing_information,
+        "tsid": job.tsid, "csid": job.csid, "subaddress": job.subaddress, "pages": job.pages, "reason": job.reason,
+        "routing_status": job.routing_status, "routing_retries": job.retries,
         "next_routing_at": job.next_routing_at, "routed_at": job.routed_at, "quality": job.quality,
-        "archive_path": record.archive_path, "size": record.size,
+        "archive_path": job.archive_path, "size": job.size,
     }
+
+
+def _routing_from_store(record: store.IncomingRecord, deliveries: list[store.Delivery]) -> IncomingRouting:
+    return IncomingRouting(decision=record.decision, session_log=record.session_log, deliveries=[
+        RoutingDelivery(key=d.key, method=d.method_name, state=d.state, attempts=d.attempts, last_error=d.last_error,
+                        detail=d.detail, delivered_at=d.delivered_at) for d in deliveries])
 
 
 @click.group()
 def inbox() -> None:
-    """Received faxes: list, show, route again, delete."""
+    """Received faxes: list, show, route again, delete (IFaxIncomingArchive)."""
 
 
 @inbox.command("list")
-@config_option
-@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@server_options("reading received faxes when the server is down")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500),
+              help="At most this many, newest first.")
 @json_option
-def inbox_list(config_path: Path | None, limit: int, as_json: bool) -> None:
+def inbox_list(target: Target, limit: int, as_json: bool) -> None:
     """List received faxes, newest first."""
-    config = config_from_option(config_path)
+    if target.offline:
+        async def work(db: Database) -> list[IncomingJob]:
+            async with db.transaction() as conn:
+                return [incoming_model(r) for r in await store.list_jobs(conn, limit=limit)]
 
-    async def work(db: Database) -> list[dict[str, Any]]:
-        async with db.transaction() as conn:
-            return [_summary(r) for r in await store.list_jobs(conn, limit=limit)]
+        found = target.with_db(work)
+    else:
+        async def fetch(server: AsyncFaxServer) -> list[IncomingJob]:
+            return (await server.folders.incoming_archive.get_messages(limit)).jobs
 
-    rows = with_db(config, work)
+        found = target.call(fetch)
+    rows = [_summary(job) for job in found]
     text = "\n".join(
         f"{r['id']:>6}  {r['received']}  {r['device']:<8} {r['status']:<16} {r['pages']:>3}p  "
         f"from {safe_text(r['caller_id'] or r['tsid'] or '-', 24):<24} to {safe_text(r['did'] or '-', 12):<12} "
@@ -154,33 +174,43 @@ def inbox_list(config_path: Path | None, limit: int, as_json: bool) -> None:
 
 
 @inbox.command("show")
-@config_option
+@server_options("reading received faxes when the server is down")
 @click.argument("job_id", type=int)
 @click.option("--log", "with_log", is_flag=True, help="Include the call's session log.")
 @json_option
-def inbox_show(config_path: Path | None, job_id: int, with_log: bool, as_json: bool) -> None:
+def inbox_show(target: Target, job_id: int, with_log: bool, as_json: bool) -> None:
     """Show one received fax: the call, the routing decision and every delivery."""
-    config = config_from_option(config_path)
+    if target.offline:
+        async def work(db: Database) -> tuple[IncomingJob, IncomingRouting] | None:
+            async with db.transaction() as conn:
+                record = await store.get(conn, job_id)
+                if record is None:
+                    return None
+                return incoming_model(record), _routing_from_store(record, await store.deliveries(conn, job_id))
 
-    async def work(db: Database) -> dict[str, Any] | None:
-        async with db.transaction() as conn:
-            record = await store.get(conn, job_id)
-            if record is None:
-                return None
-            data = _summary(record)
-            data["decision"] = record.decision
-            data["deliveries"] = [
-                {"key": d.key, "method": d.method_name, "state": d.state, "attempts": d.attempts,
-                 "last_error": d.last_error, "detail": d.detail, "delivered_at": d.delivered_at}
-                for d in await store.deliveries(conn, job_id)]
-            if with_log:
-                data["session_log"] = record.session_log
-            return data
+        found = target.with_db(work)
+    else:
+        from gateway.client import FaxApiError
 
-    data = with_db(config, work)
-    if data is None:
+        async def fetch(server: AsyncFaxServer) -> tuple[IncomingJob, IncomingRouting] | None:
+            archive = server.folders.incoming_archive
+            try:
+                return await archive.get_message(job_id), await archive.get_routing(job_id)
+            except FaxApiError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        found = target.call(fetch)
+    if found is None:
         click.echo(f"no received fax {job_id}", err=True)
         sys.exit(1)
+    job, routing = found
+    data = _summary(job)
+    data["decision"] = routing.decision
+    data["deliveries"] = [d.model_dump() for d in routing.deliveries]
+    if with_log:
+        data["session_log"] = routing.session_log
     lines = [f"{key}: {safe_text(data[key], 200)}" for key in (
         "id", "received", "device", "status", "extended_status", "caller_id", "caller_name", "did", "tsid",
         "csid", "pages", "reason", "routing_status", "archive_path")]
@@ -199,18 +229,19 @@ def inbox_show(config_path: Path | None, job_id: int, with_log: bool, as_json: b
 
 
 @inbox.command("reroute")
-@config_option
+@server_options("routing again when the server is down")
 @click.argument("job_id", type=int)
 @json_option
-def inbox_reroute(config_path: Path | None, job_id: int, as_json: bool) -> None:
+def inbox_reroute(target: Target, job_id: int, as_json: bool) -> None:
     """Route a received fax again with the rules as they are now (every method runs again)."""
-    config = config_from_option(config_path)
+    if target.offline:
+        async def work(db: Database) -> bool:
+            async with db.transaction() as conn:
+                return await store.reroute(conn, job_id, datetime.now(UTC).timestamp())
 
-    async def work(db: Database) -> bool:
-        async with db.transaction() as conn:
-            return await store.reroute(conn, job_id, datetime.now(UTC).timestamp())
-
-    done = with_db(config, work)
+        done = target.with_db(work)
+    else:
+        done = target.call(_remote_or_missing(lambda server: server.folders.incoming_archive.reroute(job_id)))
     emit({"id": job_id, "rerouted": done}, as_json,
          f"fax {job_id} will be routed again" if done else f"no received fax {job_id} with pages to route")
     if not done:
@@ -218,18 +249,36 @@ def inbox_reroute(config_path: Path | None, job_id: int, as_json: bool) -> None:
 
 
 @inbox.command("delete")
-@config_option
+@server_options("deleting when the server is down")
 @click.argument("job_id", type=int)
 @json_option
-def inbox_delete(config_path: Path | None, job_id: int, as_json: bool) -> None:
+def inbox_delete(target: Target, job_id: int, as_json: bool) -> None:
     """Delete a received fax and its stored TIFF (copies already delivered stay where they went)."""
-    config = config_from_option(config_path)
+    if target.offline:
+        async def work(db: Database) -> bool:
+            async with db.transaction() as conn:
+                return await store.delete_job(conn, job_id)
 
-    async def work(db: Database) -> bool:
-        async with db.transaction() as conn:
-            return await store.delete_job(conn, job_id)
-
-    done = with_db(config, work)
+        done = target.with_db(work)
+    else:
+        done = target.call(_remote_or_missing(lambda server: server.folders.incoming_archive.delete(job_id)))
     emit({"id": job_id, "deleted": done}, as_json, f"fax {job_id} deleted" if done else f"no received fax {job_id}")
     if not done:
         sys.exit(1)
+
+
+def _remote_or_missing(action: Callable[[AsyncFaxServer], Awaitable[None]]
+                       ) -> Callable[[AsyncFaxServer], Awaitable[bool]]:
+    """True when the server did it, False when it has no such fax (404); any other refusal is raised."""
+    from gateway.client import FaxApiError
+
+    async def run(server: AsyncFaxServer) -> bool:
+        try:
+            await action(server)
+        except FaxApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    return run

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.routing import compile_path
 
 from gateway import __version__
-from gateway.api import archive, config, devices, incoming, outgoing, routing, system
+from gateway.api import archive, config, devices, incoming, outgoing, routing, system, tokens
 from gateway.api.models import API_VERSION
 from gateway.api.security import ApiError
 from gateway.intake.auth import Authority
@@ -34,6 +38,16 @@ def create_app(server: FaxServer) -> FastAPI:
         headers = {"WWW-Authenticate": 'Bearer, Basic realm="faxgate"'} if exc.status == 401 else None
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's errors as a Problem; a 405 names in Allow every method the path has, not only its first
+        route's."""
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return JSONResponse({"detail": exc.detail, "missing_right": None}, status_code=exc.status_code,
+                            headers=headers)
+
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
         """Liveness plus a round trip to the store, so a wedged database shows as unhealthy."""
@@ -53,7 +67,50 @@ def create_app(server: FaxServer) -> FastAPI:
     api.include_router(system.router)
     api.include_router(outgoing.router)
     api.include_router(incoming.router)
-    for module in (config, devices, routing, archive):
+    for module in (config, devices, routing, archive, tokens):
         api.include_router(module.router)
     app.include_router(api)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at the request's path (the routes of one path are separate objects)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        path = context.path
+        if path and compile_path(path)[0].fullmatch(request.url.path):
+            methods |= context.methods or set()
+    return sorted(methods)
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The generated document, once per app, with what FastAPI cannot say itself: the JSON part of the submit form
+    and the links from a listing (or a creation) to the operations on what it returned."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        outgoing.document_submit_form(document)
+        add_links(document)
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+# (source path, method, status, link parameter, runtime expression, path prefix the targets share)
+LINKS = [
+    (f"{PREFIX}/outgoing/jobs", "get", "200", "job_id", "$response.body#/jobs/0/id", f"{PREFIX}/outgoing/jobs/{{"),
+    (f"{PREFIX}/incoming/jobs", "get", "200", "job_id", "$response.body#/jobs/0/id", f"{PREFIX}/incoming/jobs/{{"),
+    (f"{PREFIX}/tokens", "post", "201", "name", "$response.body#/name", f"{PREFIX}/tokens/{{"),
+]
+
+
+def add_links(document: dict[str, Any]) -> None:
+    """OpenAPI links, so a client (and schemathesis' stateful tests) can follow an id from one answer to the next."""
+    paths: dict[str, dict[str, Any]] = document["paths"]
+    for source, method, status, parameter, expression, prefix in LINKS:
+        links = paths[source][method]["responses"][status].setdefault("links", {})
+        for path, operations in paths.items():
+            if not path.startswith(prefix):
+                continue
+            for operation in operations.values():
+                links[operation["operationId"]] = {"operationId": operation["operationId"],
+                                                   "parameters": {parameter: expression}}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from gateway.api.models import IncomingJob, IncomingJobPage, Problem
+from gateway.api.models import IncomingJob, IncomingJobPage, IncomingRouting, Problem, Rerouted, RoutingDelivery
 from gateway.api.security import REFUSALS, ApiError, require
 from gateway.enums import AccessRights, ExtendedStatus, JobStatus
 from gateway.intake.auth import Principal
@@ -20,6 +21,7 @@ MAX_ID = 2**31 - 1
 JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Reader = Annotated[Principal, Depends(require(AccessRights.QUERY_IN_ARCHIVE, "reading the incoming archive"))]
 Manager = Annotated[Principal, Depends(require(AccessRights.MANAGE_IN_ARCHIVE, "deleting a received fax"))]
+Rerouter = Annotated[Principal, Depends(require(AccessRights.MANAGE_IN_ARCHIVE, "routing a received fax again"))]
 router = APIRouter(prefix="/incoming", tags=["incoming"], responses=REFUSALS)
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem}}
 
@@ -37,7 +39,9 @@ def incoming_model(record: store.IncomingRecord) -> IncomingJob:
         subaddress=record.subaddress, csid=job.csid, tsid=job.remote_tsid, pages=job.pages, size=record.size,
         status=job.status, status_names=[str(f.name) for f in JobStatus if f & JobStatus(job.status) and f.name],
         extended_status=extended, extended_status_code=job.extended_status, reason=job.reason,
-        routing_status=job.routing_status, retries=job.routing_retries, has_tiff=job.tiff_blob_id is not None,
+        routing_status=job.routing_status, retries=job.routing_retries, next_routing_at=job.next_routing_at,
+        routed_at=job.routed_at, quality=job.quality or {}, archive_path=record.archive_path or "",
+        has_tiff=job.tiff_blob_id is not None,
     )
 
 
@@ -67,6 +71,31 @@ async def get_job(request: Request, _: Reader, job_id: JobId) -> IncomingJob:
     if record is None:
         raise ApiError(404, f"there is no received fax {job_id}")
     return incoming_model(record)
+
+
+@router.get("/jobs/{job_id}/routing", response_model=IncomingRouting, summary="How a received fax was routed",
+            responses=NOT_FOUND)
+async def get_routing(request: Request, _: Reader, job_id: JobId) -> IncomingRouting:
+    """The routing decision (every rule checked), each method's delivery, and the call's session log."""
+    async with _server(request).db.transaction() as conn:
+        record = await store.get(conn, job_id)
+        if record is None:
+            raise ApiError(404, f"there is no received fax {job_id}")
+        deliveries = await store.deliveries(conn, job_id)
+    return IncomingRouting(decision=record.decision, session_log=record.session_log, deliveries=[
+        RoutingDelivery(key=d.key, method=d.method_name, state=d.state, attempts=d.attempts, last_error=d.last_error,
+                        detail=d.detail, delivered_at=d.delivered_at) for d in deliveries])
+
+
+@router.post("/jobs/{job_id}/reroute", response_model=Rerouted, summary="Route a received fax again",
+             responses=NOT_FOUND)
+async def reroute(request: Request, _: Rerouter, job_id: JobId) -> Rerouted:
+    """Route the fax again with the rules in force now (every method runs again)."""
+    async with _server(request).db.transaction() as conn:
+        done = await store.reroute(conn, job_id, time.time())
+    if not done:
+        raise ApiError(404, f"there is no received fax {job_id} with pages to route")
+    return Rerouted(id=job_id, rerouted=True)
 
 
 async def _tiff(request: Request, job_id: int) -> bytes:

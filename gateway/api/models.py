@@ -5,9 +5,9 @@ Names follow the Windows FaxServer objects in snake case; times are UNIX seconds
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 API_VERSION = "v1"
 PriorityName = Literal["low", "normal", "high"]
@@ -50,10 +50,12 @@ class OutgoingJob(BaseModel):
     recipient: FaxRecipient
     status: int = Field(description="FAX_JOB_STATUS_ENUM bits (PAUSED and NOLINE are modifiers)")
     status_names: list[str]
+    queue_status: str = Field(description="The status in the words of the legacy FaxJob.QueueStatus")
     extended_status: str
     extended_status_code: int
     extended_status_text: str
     priority: PriorityName
+    bulk: bool
     schedule_type: Literal["now", "specific_time", "discount_period"]
     scheduled_time: float | None
     submission_time: float
@@ -66,6 +68,8 @@ class OutgoingJob(BaseModel):
     pages: int
     current_page: int = Field(description="Pages the far end confirmed")
     retries: int
+    dials: int = Field(description="Calls made, counting busy and no-answer tries")
+    route: str = Field(description='The outbound routing target: "group:NAME" or "device:NAME"')
     receipt_address: str
     final_time: float | None
     available_operations: list[str]
@@ -85,6 +89,7 @@ class Attempt(BaseModel):
     bit_rate: int
     ecm: bool
     remote_csid: str
+    call_id: str
 
 
 class OutgoingJobDetail(OutgoingJob):
@@ -111,6 +116,8 @@ class QueueState(BaseModel):
 
 class QueueChange(BaseModel):
     """The switches to change; an absent one stays as it is."""
+
+    model_config = ConfigDict(strict=True)  # "blocked": 0 is a mistake, not false
 
     paused: bool | None = None
     blocked: bool | None = None
@@ -145,7 +152,38 @@ class IncomingJob(BaseModel):
     reason: str
     routing_status: str
     retries: int = Field(description="Routing retries so far")
+    next_routing_at: float | None
+    routed_at: float | None
+    quality: dict[str, Any] = Field(description="How clean the received pages were (bad lines, rates)")
+    archive_path: str = Field(description="Where the incoming archive keeps the fax on the server, if anywhere")
     has_tiff: bool
+
+
+class RoutingDelivery(BaseModel):
+    """One routing method run for a received fax."""
+
+    key: str
+    method: str
+    state: str
+    attempts: int
+    last_error: str
+    detail: str
+    delivered_at: float | None
+
+
+class IncomingRouting(BaseModel):
+    """How a received fax was routed: the rule decision, each delivery, and the call's session log."""
+
+    decision: dict[str, Any] | None
+    deliveries: list[RoutingDelivery]
+    session_log: str
+
+
+class Rerouted(BaseModel):
+    """A received fax put back to be routed again with the rules in force now."""
+
+    id: int
+    rerouted: bool
 
 
 class IncomingJobPage(BaseModel):
@@ -168,6 +206,9 @@ class Device(BaseModel):
     rings_before_answer: int
     status: int | None = Field(description="FPS_* state last reported; null if no node runs this device")
     status_text: str
+    state: str = Field(description="Lifecycle: ready, sending, ringing, receiving, retrying, not ready, disabled")
+    retry_at: float | None = Field(description="When a retrying line tries to open its port again")
+    failures: int
     node_id: str
     updated_at: float | None
 
@@ -180,8 +221,16 @@ class Activity(BaseModel):
     queued_messages: int
 
 
+class ActivityLog(BaseModel):
+    """The activity log of every call, oldest first, one HylaFAX xferfaxlog line each."""
+
+    lines: list[str]
+
+
 class ExtensionData(BaseModel):
     """A value to store under an extension GUID: opaque bytes, base64-encoded."""
+
+    model_config = ConfigDict(strict=True)
 
     data: str = Field(description="base64 of the blob", examples=["aGVsbG8="],
                       pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
@@ -192,3 +241,31 @@ class ExtensionProperty(ExtensionData):
 
     guid: str
     device_id: int = Field(description="0 for server-wide data, else the device id")
+
+
+RightName = Literal["submit_low", "submit_normal", "submit_high", "query_jobs", "manage_jobs", "query_config",
+                    "manage_config", "query_in_archive", "manage_in_archive", "query_out_archive",
+                    "manage_out_archive"]
+
+
+class TokenRequest(BaseModel):
+    """A token to create: who it is for and the access rights it carries (at most the caller's own)."""
+
+    model_config = ConfigDict(strict=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    rights: list[RightName] = Field(min_length=1)
+
+
+class TokenInfo(BaseModel):
+    """A stored token by name (the secret is never shown again)."""
+
+    name: str
+    rights: list[str]
+    created_at: float
+
+
+class NewToken(TokenInfo):
+    """A token just created: ``token`` is the secret, shown this once."""
+
+    token: str

@@ -7,9 +7,9 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +29,7 @@ from gateway.api.security import REFUSALS, ApiError, CurrentPrincipal, denied, r
 from gateway.config import FaxgateConfig
 from gateway.enums import AccessRights, ExtendedStatus, JobOperations, JobStatus, Priority, ScheduleType
 from gateway.intake.auth import Principal
+from gateway.model import Attempt as StoredAttempt
 from gateway.model import OutgoingJob as StoredJob
 from gateway.numbers import NumberError, NumberPolicy
 from gateway.queue import controls
@@ -61,17 +62,28 @@ def job_model(job: StoredJob) -> OutgoingJob:
         id=job.id, submission_id=job.submission_id,
         recipient=FaxRecipient(number=job.recipient_number, name=job.recipient_name),
         status=job.status, status_names=[str(f.name) for f in JobStatus if f & job.job_status and f.name],
+        queue_status=controls.describe(job),
         extended_status=job.ext_status.name.lower(), extended_status_code=job.extended_status,
-        extended_status_text=job.extended_status_text, priority=_priority_name(job.job_priority),
+        extended_status_text=job.extended_status_text, priority=_priority_name(job.job_priority), bulk=job.bulk,
         schedule_type=_schedule_name(job.job_schedule), scheduled_time=job.scheduled_at,
         submission_time=job.submitted_at, next_attempt_time=job.next_attempt_at,
         transmission_start=job.transmission_start, transmission_end=job.transmission_end,
         device_name=job.device_name, csid=job.remote_csid, tsid=job.tsid, pages=job.pages,
-        current_page=job.pages_sent, retries=job.retries, receipt_address=job.receipt_address,
+        current_page=job.pages_sent, retries=job.retries, dials=job.dials, route=job.route,
+        receipt_address=job.receipt_address,
         final_time=job.final_at,
         available_operations=[str(op.name).lower() for op in JobOperations
                               if op & controls.available_operations(job) and op.name],
     )
+
+
+def job_detail(job: StoredJob, calls: list[StoredAttempt]) -> OutgoingJobDetail:
+    """A stored job with every call made for it."""
+    attempts = [Attempt(device_name=a.device_name, started_at=a.started_at, ended_at=a.ended_at,
+                        result=_ext_name(a.extended_status), reason=a.reason, dialed=a.dialed,
+                        start_page=a.start_page, pages_sent=a.pages_sent, bit_rate=a.bit_rate, ecm=bool(a.ecm),
+                        remote_csid=a.remote_csid, call_id=a.call_id) for a in calls]
+    return OutgoingJobDetail(**job_model(job).model_dump(), attempts=attempts)
 
 
 def _priority_name(priority: Priority) -> PriorityName:
@@ -134,11 +146,32 @@ async def get_job(request: Request, principal: CurrentPrincipal, job_id: JobId) 
     async with _server(request).db.transaction() as conn:
         job = await _visible_job(conn, principal, job_id)
         calls = await store.list_attempts(conn, job_id=job_id)
-    attempts = [Attempt(device_name=a.device_name, started_at=a.started_at, ended_at=a.ended_at,
-                        result=_ext_name(a.extended_status), reason=a.reason, dialed=a.dialed,
-                        start_page=a.start_page, pages_sent=a.pages_sent, bit_rate=a.bit_rate, ecm=bool(a.ecm),
-                        remote_csid=a.remote_csid) for a in calls]
-    return OutgoingJobDetail(**job_model(job).model_dump(), attempts=attempts)
+    return job_detail(job, calls)
+
+
+_DOCUMENT_TYPES = {"tiff": "image/tiff", "pdf": "application/pdf"}
+
+
+def _document_route(fmt: str, summary: str) -> None:
+    async def document(request: Request, principal: CurrentPrincipal, job_id: JobId) -> Response:
+        async with _server(request).db.transaction() as conn:
+            await _visible_job(conn, principal, job_id)
+            try:
+                data = await controls.job_document(conn, job_id, fmt)
+            except controls.JobControlError as exc:
+                raise ApiError(404, str(exc)) from None
+        suffix = "tif" if fmt == "tiff" else fmt
+        return Response(data, media_type=_DOCUMENT_TYPES[fmt],
+                        headers={"Content-Disposition": f'attachment; filename="job-{job_id}.{suffix}"'})
+
+    document.__doc__ = f"The job's fax as {fmt.upper()}: the caller's own with a submit right, any with QUERY_JOBS."
+    router.add_api_route(f"/jobs/{{job_id}}/{fmt}", document, methods=["GET"], response_class=Response,
+                         summary=summary, name=f"job_{fmt}",
+                         responses={200: {"content": {_DOCUMENT_TYPES[fmt]: {}}}, 404: {"model": Problem}})
+
+
+_document_route("tiff", "IFaxOutgoingJob.CopyTiff")
+_document_route("pdf", "The job's fax as PDF")
 
 
 Control = Callable[[AsyncConnection, int, float, FaxgateConfig, Principal], Awaitable[StoredJob]]
@@ -220,6 +253,31 @@ async def put_queue(request: Request, change: QueueChange,
     async with server.db.transaction() as conn:
         await controls.set_switches(conn, time.time(), server.config, paused=change.paused, blocked=change.blocked)
         return await _queue_state(conn, server)
+
+
+RECIPIENTS_SCHEMA: dict[str, Any] = {
+    "type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/FaxRecipient"},
+    "description": 'JSON: [{"number": "+15550100", "name": "Ada"}, ...]',
+}
+
+
+def document_submit_form(document: dict[str, Any]) -> None:
+    """Describe the submit form as multipart really carries it, where FastAPI's generated schema cannot.
+
+    ``recipients`` is a JSON part: FastAPI can only declare the form field as a string, OpenAPI says it with the
+    field's schema and an encoding of application/json. An optional field has no null in a form (it is left out),
+    so the null branch FastAPI writes for ``X | None`` goes; the files part is then plainly an array of files.
+    """
+    content = document["paths"]["/api/v1/outgoing/submit"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    body = document["components"]["schemas"][content["schema"]["$ref"].rsplit("/", 1)[1]]
+    for name, field in body["properties"].items():
+        branches = [branch for branch in field.get("anyOf", []) if branch != {"type": "null"}]
+        if "anyOf" in field and len(branches) == 1:
+            del field["anyOf"]
+            body["properties"][name] = {**branches[0], **field}
+    body["properties"]["recipients"] = RECIPIENTS_SCHEMA
+    content["encoding"] = {"recipients": {"contentType": "application/json"}}
+    document["components"]["schemas"].setdefault("FaxRecipient", FaxRecipient.model_json_schema())
 
 
 @router.post("/submit", response_model=SubmitResult, status_code=202, summary="FaxDocument.Submit",

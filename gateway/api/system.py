@@ -10,11 +10,21 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from gateway import __version__
-from gateway.api.models import API_VERSION, Activity, Device, ExtensionData, ExtensionProperty, Problem, ServerInfo
+from gateway.api.models import (
+    API_VERSION,
+    Activity,
+    ActivityLog,
+    Device,
+    ExtensionData,
+    ExtensionProperty,
+    Problem,
+    ServerInfo,
+)
 from gateway.api.security import REFUSALS, ApiError, CurrentPrincipal, require, right_names
 from gateway.enums import AccessRights
 from gateway.intake.auth import Principal
 from gateway.queue import controls
+from gateway.queue.activity import xferfaxlog
 from gateway.storage import incoming
 from gateway.storage.devices import list_devices
 from routing.extconfig import ExtensionConfigStore, UnknownDevice
@@ -65,7 +75,9 @@ async def get_devices(request: Request, _: ConfigReader) -> list[Device]:
             id=ids[section.name], name=section.name, provider=section.provider, csid=section.csid,
             tsid=section.tsid, send_enabled=section.send_enabled, receive_mode=RECEIVE_MODES[section.receive_mode],
             rings_before_answer=section.rings_before_answer, status=state.status if state else None,
-            status_text=state.status_text if state else "", node_id=state.node_id if state else "",
+            status_text=state.status_text if state else "", state=state.state if state else "unknown",
+            retry_at=state.retry_at if state else None, failures=state.failures if state else 0,
+            node_id=state.node_id if state else "",
             updated_at=state.updated_at if state else None))
     return found
 
@@ -77,6 +89,19 @@ async def get_activity(request: Request, _: ConfigReader) -> Activity:
         queued, sending = await controls.queue_counts(conn)
         routing = await incoming.count_routing(conn)
     return Activity(routing_messages=routing, outgoing_messages=sending, queued_messages=queued)
+
+
+@router.get("/activity/log", response_model=ActivityLog, summary="The activity log (ActivityLogging)")
+async def get_activity_log(
+    request: Request,
+    _: Annotated[Principal, Depends(require(AccessRights.QUERY_JOBS, "reading the activity log"))],
+    since: Annotated[float | None, Query(ge=0, le=1e11, description="Only calls started at or after (UNIX time)")]
+    = None,
+) -> ActivityLog:
+    """One xferfaxlog line per call, every sender's (so it needs QUERY_JOBS)."""
+    server = _server(request)
+    async with server.db.transaction() as conn:
+        return ActivityLog(lines=await xferfaxlog(conn, since=since, timezone=server.config.outbox.timezone))
 
 
 def extension_store(server: FaxServer) -> ExtensionConfigStore:

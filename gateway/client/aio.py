@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from types import TracebackType
 from typing import Any
 
@@ -12,16 +13,20 @@ import httpx
 from gateway.api.models import (
     API_VERSION,
     Activity,
+    ActivityLog,
     Device,
     ExtensionProperty,
     IncomingJob,
     IncomingJobPage,
+    IncomingRouting,
+    NewToken,
     OutgoingJob,
     OutgoingJobDetail,
     OutgoingJobPage,
     QueueState,
     ServerInfo,
     SubmitResult,
+    TokenInfo,
 )
 from gateway.client.document import FaxDocument
 
@@ -46,12 +51,17 @@ class AsyncFaxServer:
 
     @classmethod
     async def connect(cls, url: str, token: str | None = None, *, username: str | None = None,
-                      password: str | None = None, timeout: float = 30.0) -> AsyncFaxServer:
-        """Connect with an API token (or a [security] user and password) and read the server's identity."""
+                      password: str | None = None, timeout: float = 30.0,
+                      verify: ssl.SSLContext | bool = True) -> AsyncFaxServer:
+        """Connect with an API token (or a [security] user and password) and read the server's identity.
+
+        ``verify`` checks an https server's certificate: True for the system CAs, or an SSLContext that trusts
+        a private CA (``ssl.create_default_context(cafile=...)``).
+        """
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         auth = httpx.BasicAuth(username, password or "") if username is not None else None
         client = httpx.AsyncClient(base_url=url.rstrip("/") + f"/api/{API_VERSION}", headers=headers, auth=auth,
-                                   timeout=timeout)
+                                   timeout=timeout, verify=verify)
         server = cls(client, ServerInfo(server_name="", node_id="", api_version="", windows_api_version=0,
                                         version="", major_version=0, minor_version=0, major_build=0, debug=False,
                                         granted_rights=[]))
@@ -84,6 +94,11 @@ class AsyncFaxServer:
         """IFaxServer.Activity."""
         return Activity.model_validate((await self.request("GET", "/activity")).json())
 
+    async def get_activity_log(self, since: float | None = None) -> list[str]:
+        """The activity log: one xferfaxlog line per call, oldest first."""
+        params = {"since": since} if since is not None else {}
+        return ActivityLog.model_validate((await self.request("GET", "/activity/log", params=params)).json()).lines
+
     async def get_extension_property(self, guid: str, device: int = 0) -> bytes | None:
         """IFaxServer.GetExtensionProperty (device 0) or IFaxDevice's (device N); None when nothing is stored."""
         try:
@@ -98,6 +113,19 @@ class AsyncFaxServer:
         """IFaxServer.SetExtensionProperty (device 0) or IFaxDevice's (device N)."""
         await self.request("PUT", f"/extensions/{guid}", params={"device": device},
                            json={"data": base64.b64encode(data).decode()})
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        """The API tokens by name, with their rights."""
+        return [TokenInfo.model_validate(item) for item in (await self.request("GET", "/tokens")).json()]
+
+    async def create_token(self, name: str, rights: list[str]) -> NewToken:
+        """A new token (at most the caller's rights); its secret is in the answer only."""
+        reply = await self.request("POST", "/tokens", json={"name": name, "rights": rights})
+        return NewToken.model_validate(reply.json())
+
+    async def revoke_token(self, name: str) -> None:
+        """Revoke a token on every node."""
+        await self.request("DELETE", f"/tokens/{name}")
 
     async def submit(self, document: FaxDocument) -> SubmitResult:
         """FaxDocument.Submit: queue the document for each recipient."""
@@ -229,6 +257,14 @@ class AsyncOutgoingJob:
         """IFaxOutgoingJob.Restart."""
         return await self._control("restart")
 
+    async def copy_tiff(self) -> bytes:
+        """IFaxOutgoingJob.CopyTiff, as bytes (TIFF Class F)."""
+        return (await self._server.request("GET", f"/outgoing/jobs/{self.id}/tiff")).content
+
+    async def pdf(self) -> bytes:
+        """The job's fax as PDF."""
+        return (await self._server.request("GET", f"/outgoing/jobs/{self.id}/pdf")).content
+
 
 class AsyncIncomingArchive:
     """IFaxIncomingArchive: received faxes, their TIFF and PDF, delete."""
@@ -254,6 +290,15 @@ class AsyncIncomingArchive:
     async def pdf(self, message_id: int) -> bytes:
         """The received fax as PDF."""
         return (await self._server.request("GET", f"/incoming/jobs/{message_id}/pdf")).content
+
+    async def get_routing(self, message_id: int) -> IncomingRouting:
+        """How the fax was routed: the decision, each delivery, the call's session log."""
+        reply = await self._server.request("GET", f"/incoming/jobs/{message_id}/routing")
+        return IncomingRouting.model_validate(reply.json())
+
+    async def reroute(self, message_id: int) -> None:
+        """Route the fax again with the rules in force now."""
+        await self._server.request("POST", f"/incoming/jobs/{message_id}/reroute")
 
     async def delete(self, message_id: int) -> None:
         """IFaxIncomingMessage.Delete."""

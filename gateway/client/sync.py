@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from gateway.api.models import Activity, Device, IncomingJob, IncomingJobPage, OutgoingJob, QueueState, SubmitResult
+from gateway.api.models import (
+    Activity,
+    Device,
+    IncomingJob,
+    IncomingJobPage,
+    IncomingRouting,
+    OutgoingJob,
+    QueueState,
+    SubmitResult,
+)
 from gateway.client.aio import AsyncFaxServer, AsyncIncomingArchive, AsyncOutgoingJob, AsyncOutgoingQueue
 from gateway.client.document import FaxDocument
 
@@ -34,12 +44,13 @@ class FaxServer:
 
     @classmethod
     def connect(cls, url: str, token: str | None = None, *, username: str | None = None,
-                password: str | None = None, timeout: float = 30.0) -> FaxServer:
-        """Connect with an API token (or a [security] user and password)."""
+                password: str | None = None, timeout: float = 30.0,
+                verify: ssl.SSLContext | bool = True) -> FaxServer:
+        """Connect with an API token (or a [security] user and password); ``verify`` as for AsyncFaxServer."""
         loop = _Loop()
         try:
             server = loop.run(AsyncFaxServer.connect(url, token, username=username, password=password,
-                                                     timeout=timeout))
+                                                     timeout=timeout, verify=verify))
         except BaseException:
             loop.runner.close()
             raise
@@ -67,6 +78,10 @@ class FaxServer:
     def get_activity(self) -> Activity:
         """IFaxServer.Activity."""
         return self._loop.run(self._server.get_activity())
+
+    def get_activity_log(self, since: float | None = None) -> list[str]:
+        """The activity log: one xferfaxlog line per call, oldest first."""
+        return self._loop.run(self._server.get_activity_log(since))
 
     def get_extension_property(self, guid: str, device: int = 0) -> bytes | None:
         """IFaxServer.GetExtensionProperty; None when nothing is stored."""
@@ -165,6 +180,14 @@ class FaxOutgoingJob:
         """IFaxOutgoingJob.Restart."""
         return self._loop.run(self._job.restart())
 
+    def copy_tiff(self) -> bytes:
+        """IFaxOutgoingJob.CopyTiff, as bytes."""
+        return self._loop.run(self._job.copy_tiff())
+
+    def pdf(self) -> bytes:
+        """The job's fax as PDF."""
+        return self._loop.run(self._job.pdf())
+
 
 class IncomingArchive:
     """IFaxIncomingArchive."""
@@ -188,6 +211,14 @@ class IncomingArchive:
     def pdf(self, message_id: int) -> bytes:
         """The received fax as PDF."""
         return self._loop.run(self._archive.pdf(message_id))
+
+    def get_routing(self, message_id: int) -> IncomingRouting:
+        """How the fax was routed."""
+        return self._loop.run(self._archive.get_routing(message_id))
+
+    def reroute(self, message_id: int) -> None:
+        """Route the fax again with the rules in force now."""
+        self._loop.run(self._archive.reroute(message_id))
 
     def delete(self, message_id: int) -> None:
         """IFaxIncomingMessage.Delete."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.config.base import Section
 from gateway.config.types import (
@@ -42,11 +42,39 @@ class StorageSection(Section):
     pool_size: int = Field(default=5, ge=1, le=100)
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
 class HttpSection(Section):
-    """The HTTP API and health endpoint."""
+    """The HTTP API and health endpoint: loopback by default; TLS whenever it listens where others can reach it."""
 
     listen: Listen = ("127.0.0.1", 8025)
     enabled: bool = True
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    """PEM certificate chain and key: the listener speaks HTTPS. Required when listen is not a loopback address."""
+    allow_plaintext: bool = False
+    """Serve plain HTTP on a non-loopback address anyway (tokens and passwords then cross the network in clear)."""
+
+    @model_validator(mode="after")
+    def _tls_when_reachable(self) -> HttpSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both http.tls_cert and http.tls_key, or neither")
+        host = self.listen[0]
+        if self.enabled and self.tls_cert is None and not is_loopback(host) and not self.allow_plaintext:
+            raise ValueError(f"http.listen {host!r} is not a loopback address, so it needs http.tls_cert and "
+                             "http.tls_key (or http.allow_plaintext = true to send tokens in clear)")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether the listener speaks HTTPS."""
+        return self.tls_cert is not None
 
 
 LevelName = Literal["none", "min", "med", "max"]

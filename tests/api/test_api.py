@@ -125,6 +125,14 @@ def _cases(owners: Owners, api: Api) -> list[tuple[str, str, object, AccessRight
         ("GET", f"/incoming/jobs/{received}/tiff", None, AccessRights.QUERY_IN_ARCHIVE),
         ("GET", f"/incoming/jobs/{received}/pdf", None, AccessRights.QUERY_IN_ARCHIVE),
         ("DELETE", f"/incoming/jobs/{received}", None, AccessRights.MANAGE_IN_ARCHIVE),
+        ("GET", f"/outgoing/jobs/{other_job}/tiff", None, AccessRights.QUERY_JOBS),
+        ("GET", f"/outgoing/jobs/{other_job}/pdf", None, AccessRights.QUERY_JOBS),
+        ("GET", "/activity/log", None, AccessRights.QUERY_JOBS),
+        ("GET", f"/incoming/jobs/{received}/routing", None, AccessRights.QUERY_IN_ARCHIVE),
+        ("POST", f"/incoming/jobs/{received}/reroute", None, AccessRights.MANAGE_IN_ARCHIVE),
+        ("GET", "/tokens", None, AccessRights.QUERY_CONFIG),
+        ("POST", "/tokens", {"name": "never-made", "rights": ["query_config"]}, AccessRights.MANAGE_CONFIG),
+        ("DELETE", "/tokens/low", None, AccessRights.MANAGE_CONFIG),
     ]
 
 
@@ -339,3 +347,67 @@ def test_the_sync_client_reads_the_server(api: Api, owners: Owners) -> None:
         with pytest.raises(FaxApiError) as refused:
             server.get_devices()
         assert (refused.value.status, refused.value.missing_right) == (403, "query_config")
+
+
+def test_a_job_copies_out_as_tiff_and_pdf_for_its_owner(api: Api, owners: Owners) -> None:
+    job = owners.low_jobs[0]
+    with api.client(owners.low) as client:
+        tiff = client.get(f"/outgoing/jobs/{job}/tiff")
+        assert (tiff.status_code, tiff.headers["content-type"]) == (200, "image/tiff")
+        assert tiff.content[:4] in (b"II*\0", b"MM\0*")
+        pdf = client.get(f"/outgoing/jobs/{job}/pdf")
+        assert load_pymupdf().open(stream=pdf.content, filetype="pdf").page_count == 1
+        other = client.get(f"/outgoing/jobs/{owners.other_jobs[0]}/tiff")
+        assert (other.status_code, other.json()["missing_right"]) == (403, "query_jobs")
+        assert client.get(f"/outgoing/jobs/{2**31 - 1}/pdf").status_code == 404
+
+
+def test_activity_log_and_incoming_routing_and_reroute(api: Api) -> None:
+    token = api.token("routing-reader", AccessRights.QUERY_JOBS | AccessRights.QUERY_IN_ARCHIVE
+                      | AccessRights.MANAGE_IN_ARCHIVE)
+    with api.client(token) as client:
+        log = client.get("/activity/log", params={"since": 0})
+        assert log.status_code == 200 and isinstance(log.json()["lines"], list)
+        routing = client.get(f"/incoming/jobs/{api.received_id}/routing").json()
+        assert set(routing) == {"decision", "deliveries", "session_log"}
+        rerouted = client.post(f"/incoming/jobs/{api.received_id}/reroute")
+        assert rerouted.json() == {"id": api.received_id, "rerouted": True}
+        assert client.get(f"/incoming/jobs/{api.received_id}").json()["routing_status"] == "waiting to be routed again"
+        assert client.post(f"/incoming/jobs/{2**31 - 1}/reroute").status_code == 404
+
+
+def test_tokens_over_the_api_never_exceed_their_creator(api: Api) -> None:
+    manager = api.token("token-manager", AccessRights.QUERY_CONFIG | AccessRights.MANAGE_CONFIG)
+    with api.client(manager) as client:
+        made = client.post("/tokens", json={"name": "made-by-api", "rights": ["query_config"]})
+        assert made.status_code == 201 and made.json()["token"].startswith("fgt_")
+        with api.client(made.json()["token"]) as fresh:
+            assert fresh.get("/server").json()["granted_rights"] == ["query_config"]
+        again = client.post("/tokens", json={"name": "made-by-api", "rights": ["query_config"]})
+        assert again.status_code == 409
+        beyond = client.post("/tokens", json={"name": "beyond", "rights": ["manage_jobs"]})
+        assert (beyond.status_code, beyond.json()["missing_right"]) == (403, "manage_jobs")
+        assert "made-by-api" in [row["name"] for row in client.get("/tokens").json()]
+        assert "token" not in client.get("/tokens").json()[0]
+        assert client.delete("/tokens/made-by-api").status_code == 204
+        assert client.delete("/tokens/made-by-api").status_code == 404
+        local = [row["name"] for row in client.get("/tokens").json() if row["name"].startswith("local-admin.")]
+        assert len(local) == 1
+        kept = client.delete(f"/tokens/{local[0]}")
+        assert kept.status_code == 409 and "--offline" in kept.json()["detail"]
+
+
+def test_a_wrong_method_names_every_method_of_the_path_and_bodies_are_strict(api: Api) -> None:
+    with api.client(api.token("strict", ALL_RIGHTS)) as client:
+        wrong = client.request("PATCH", "/outgoing/queue")
+        assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET, PUT")
+        assert client.request("PATCH", f"/incoming/jobs/{api.received_id}").headers["allow"] == "DELETE, GET"
+        assert client.put("/outgoing/queue", json={"blocked": 0}).status_code == 422
+    document = httpx.get(api.url + "/api/v1/openapi.json").json()
+    form = document["components"]["schemas"]["Body_submit_api_v1_outgoing_submit_post"]["properties"]
+    assert form["recipients"]["items"] == {"$ref": "#/components/schemas/FaxRecipient"}
+    assert "anyOf" not in form["files"] and "anyOf" not in form["priority"]
+    encoding = document["paths"]["/api/v1/outgoing/submit"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert encoding["encoding"] == {"recipients": {"contentType": "application/json"}}
+    links = document["paths"]["/api/v1/outgoing/jobs"]["get"]["responses"]["200"]["links"]
+    assert {link["parameters"]["job_id"] for link in links.values()} == {"$response.body#/jobs/0/id"}

@@ -73,16 +73,16 @@ class SimLine:
 
 
 def faxgate(config: Path, *args: str) -> Any:
-    """Run a `faxgate ... --json` command against the config's store; its parsed output."""
+    """Run a `faxgate ... --json` command for the config's server (its local administrator token); its parsed output."""
     done = subprocess.run([sys.executable, "-m", "gateway", *args, "--config", str(config), "--json"],
                           capture_output=True, text=True, timeout=60, env={**os.environ})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def devices(config: Path) -> dict[str, dict[str, Any]]:
-    """`faxgate devices list --json`, by line name."""
-    return {row["name"]: row for row in faxgate(config, "devices", "list")}
+def devices(config: Path, *flags: str) -> dict[str, dict[str, Any]]:
+    """`faxgate devices list --json`, by line name (through the server's API unless flags say --offline)."""
+    return {row["name"]: row for row in faxgate(config, "devices", "list", *flags)}
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, context: Callable[[], str] = str) -> T:

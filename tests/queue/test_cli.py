@@ -23,8 +23,8 @@ from modem.faxtiff import write_fax_tiff
 
 
 def run(config: Path, *args: str) -> Any:
-    """`faxgate ARGS --config CONFIG`, in process."""
-    return CliRunner().invoke(main, [*args, "--config", str(config)])
+    """`faxgate ARGS --config CONFIG --offline`, in process, on the store (the API path is tested in tests/api)."""
+    return CliRunner().invoke(main, [*args, "--config", str(config), "--offline"])
 
 
 def setup(tmp_path: Path) -> tuple[Path, Path]:

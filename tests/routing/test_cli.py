@@ -88,23 +88,24 @@ def test_inbox_list_show_reroute_delete(tmp_path: Path) -> None:
 
     job_id = asyncio.run(setup())
     runner = CliRunner()
-    listed = runner.invoke(main, ["inbox", "list", "-c", str(config), "--json"])
+    listed = runner.invoke(main, ["inbox", "list", "--offline", "-c", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
     (row,) = json.loads(listed.output)
     assert (row["id"], row["status"], row["did"], row["caller_id"], row["pages"]) == (
         job_id, "completed", "100", "+15551234567", 2)
 
-    shown = runner.invoke(main, ["inbox", "show", "-c", str(config), str(job_id)])
+    shown = runner.invoke(main, ["inbox", "show", "--offline", "-c", str(config), str(job_id)])
     assert shown.exit_code == 0, shown.output
     assert "routing_status: routed: x" in shown.output
 
-    rerouted = runner.invoke(main, ["inbox", "reroute", "-c", str(config), str(job_id)])
+    rerouted = runner.invoke(main, ["inbox", "reroute", "--offline", "-c", str(config), str(job_id)])
     assert rerouted.exit_code == 0, rerouted.output
-    again = json.loads(runner.invoke(main, ["inbox", "show", "-c", str(config), str(job_id), "--json"]).output)
+    again = json.loads(runner.invoke(main, ["inbox", "show", "--offline", "-c", str(config), str(job_id),
+                                            "--json"]).output)
     assert (again["status"], again["routing_status"]) == ("routing", "waiting to be routed again")
 
-    deleted = runner.invoke(main, ["inbox", "delete", "-c", str(config), str(job_id)])
+    deleted = runner.invoke(main, ["inbox", "delete", "--offline", "-c", str(config), str(job_id)])
     assert deleted.exit_code == 0, deleted.output
-    assert json.loads(runner.invoke(main, ["inbox", "list", "-c", str(config), "--json"]).output) == []
-    missing = runner.invoke(main, ["inbox", "show", "-c", str(config), str(job_id)])
+    assert json.loads(runner.invoke(main, ["inbox", "list", "--offline", "-c", str(config), "--json"]).output) == []
+    missing = runner.invoke(main, ["inbox", "show", "--offline", "-c", str(config), str(job_id)])
     assert missing.exit_code == 1

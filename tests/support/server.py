@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -31,8 +32,11 @@ def write_config(path: Path, data_dir: Path, store_url: str = "", extra: str = "
 class ServerProcess:
     """A `faxgate serve` child process; started ready (both ports answer) and stopped or killed on request."""
 
-    def __init__(self, config: Path, http_port: int, cwd: Path | None = None, env: dict[str, str] | None = None):
+    def __init__(self, config: Path, http_port: int, cwd: Path | None = None, env: dict[str, str] | None = None,
+                 tls: ssl.SSLContext | None = None):
         self.config = config
+        self.tls = tls
+        """Trusts the server's certificate when its listener speaks HTTPS."""
         self.http_port = http_port
         self.cwd = cwd or config.parent
         self.env = {**os.environ, **(env or {})}
@@ -51,12 +55,17 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"faxgate serve exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=2) as reply:
+                with urllib.request.urlopen(self.health_url, timeout=2, context=self.tls) as reply:
                     if reply.status == 200:
                         return self
             except OSError:
                 time.sleep(0.1)
         raise TimeoutError(f"faxgate serve did not become healthy:\n{self.output()}")
+
+    @property
+    def health_url(self) -> str:
+        """GET /health on loopback, https when the listener speaks TLS."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}/health"
 
     def output(self) -> str:
         """Everything the process printed so far."""
@@ -66,7 +75,7 @@ class ServerProcess:
         """The /health document."""
         import json
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=5) as reply:
+        with urllib.request.urlopen(self.health_url, timeout=5, context=self.tls) as reply:
             return dict(json.load(reply))
 
     def terminate(self, timeout: float = 30) -> int:
