@@ -77,10 +77,13 @@ def test_a_change_on_node_a_is_in_force_on_node_b_without_restart_and_after_rest
 
         with client(port_b, token) as api_b:
             def applied() -> bool:
+                """Node B applies A's three changes at its next version poll; each may land in a different one."""
                 queue = api_b.get("/config/outgoing-queue").json()
-                return bool(queue["retries"] == 6 and queue["retry_rules"]["no_answer"]["max"] == 0)
+                methods = api_b.get("/devices/simb1/settings").json()["routing_methods"]
+                return bool(queue["retries"] == 6 and queue["retry_rules"]["no_answer"]["max"] == 0
+                            and {m["name"]: m["enabled"] for m in methods}["folder"] is False)
 
-            poll(applied, "node b applying the queue change", node_b, timeout=30)
+            poll(applied, "node b applying the queue, device and routing changes", node_b, timeout=30)
             device = api_b.get("/devices/simb1/settings").json()
             assert (device["csid"], device["send_enabled"]) == ("SET ON NODE A", False)
             assert {m["name"]: m["enabled"] for m in device["routing_methods"]}["folder"] is False
