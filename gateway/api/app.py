@@ -1,16 +1,17 @@
-"""The application served by uvicorn inside faxgate's own event loop: /health, and the FaxServer API under /api/v1."""
+"""The application served by uvicorn inside faxgate's own event loop: /health, /metrics, the FaxServer API under
+/api/v1, and the web console under /console/."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.requests import Request
 
-from gateway import __version__
-from gateway.api import incoming, outgoing, system
+from gateway import __version__, console, metrics
+from gateway.api import console_events_shim, incoming, outgoing, routing, session, simulation, system
 from gateway.api.models import API_VERSION
 from gateway.api.security import ApiError
 from gateway.intake.auth import Authority
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from gateway.server import FaxServer
 
 PREFIX = f"/api/{API_VERSION}"
+CONSOLE_HEADER = "x-faxgate-console"
+"""Sent by the web console, so a 401 carries no Basic challenge (browsers would pop up a password box)."""
 
 
 def create_app(server: FaxServer) -> FastAPI:
@@ -31,7 +34,8 @@ def create_app(server: FaxServer) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def refused(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": 'Bearer, Basic realm="faxgate"'} if exc.status == 401 else None
+        challenge = exc.status == 401 and CONSOLE_HEADER not in request.headers  # no browser password box
+        headers = {"WWW-Authenticate": 'Bearer, Basic realm="faxgate"'} if challenge else None
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.get("/health", include_in_schema=False)
@@ -49,9 +53,21 @@ def create_app(server: FaxServer) -> FastAPI:
             status_code=status,
         )
 
+    @app.get("/metrics", include_in_schema=False)
+    async def scrape() -> Response:
+        """Prometheus text format; the store's figures are read now, so every node answers the same."""
+        async with server.db.transaction() as conn:
+            figures = await metrics.read_figures(conn)
+        return Response(metrics.exposition(figures), media_type=metrics.CONTENT_TYPE)
+
     api = APIRouter(prefix=PREFIX)
     api.include_router(system.router)
     api.include_router(outgoing.router)
     api.include_router(incoming.router)
+    api.include_router(routing.router)
+    api.include_router(simulation.router)
+    api.include_router(session.router)
+    api.include_router(console_events_shim.router)  # TEMPORARY: replaced by h-eventsapi's /events at integration
     app.include_router(api)
+    console.mount(app)
     return app

@@ -1,13 +1,15 @@
-"""IFaxIncomingArchive over HTTP: received faxes (QUERY_IN_ARCHIVE), their TIFF and PDF, delete (MANAGE_IN_ARCHIVE)."""
+"""IFaxIncomingArchive over HTTP: received faxes (QUERY_IN_ARCHIVE), their TIFF, PDF and page images, how they were
+routed; delete and reroute (MANAGE_IN_ARCHIVE)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from gateway.api.models import IncomingJob, IncomingJobPage, Problem
+from gateway.api.models import IncomingJob, IncomingJobPage, Problem, RoutingDelivery, RoutingReport
 from gateway.api.security import REFUSALS, ApiError, require
 from gateway.enums import AccessRights, ExtendedStatus, JobStatus
 from gateway.intake.auth import Principal
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 MAX_ID = 2**31 - 1
 JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Reader = Annotated[Principal, Depends(require(AccessRights.QUERY_IN_ARCHIVE, "reading the incoming archive"))]
-Manager = Annotated[Principal, Depends(require(AccessRights.MANAGE_IN_ARCHIVE, "deleting a received fax"))]
+Manager = Annotated[Principal, Depends(require(AccessRights.MANAGE_IN_ARCHIVE, "deleting or rerouting a received fax"))]
 router = APIRouter(prefix="/incoming", tags=["incoming"], responses=REFUSALS)
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem}}
 
@@ -95,6 +97,61 @@ async def get_pdf(request: Request, _: Reader, job_id: JobId) -> Response:
     pdf = await asyncio.to_thread(lambda: pages_pdf(tiff_pages(data)))
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="fax-{job_id}.pdf"'})
+
+
+PageNumber = Annotated[int, Path(ge=1, le=10_000)]
+Width = Annotated[int | None, Query(ge=16, le=4000, description="Scale down to this many pixels wide (a thumbnail)")]
+PNG: dict[int | str, dict[str, object]] = {200: {"content": {"image/png": {}}}, **NOT_FOUND}
+
+
+async def page_png_response(data: bytes, page: int, width: int | None, what: str) -> Response:
+    """One page of a stored TIFF as PNG, decoded and drawn off the event loop; 404 past the last page."""
+    from gateway.queue.documents import page_png, tiff_pages
+
+    def render() -> bytes | None:
+        pages = tiff_pages(data)
+        return page_png(pages[page - 1], width) if page <= len(pages) else None
+
+    png = await asyncio.to_thread(render)
+    if png is None:
+        raise ApiError(404, f"{what} has no page {page}")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/jobs/{job_id}/pages/{page}.png", response_class=Response, summary="One received page as PNG",
+            responses=PNG)
+async def get_page(request: Request, _: Reader, job_id: JobId, page: PageNumber, width: Width = None) -> Response:
+    """A page of the received fax at its true aspect ratio; ``width`` makes a thumbnail."""
+    return await page_png_response(await _tiff(request, job_id), page, width, f"received fax {job_id}")
+
+
+@router.get("/jobs/{job_id}/routing", response_model=RoutingReport, summary="How a received fax was routed",
+            responses=NOT_FOUND)
+async def get_routing(request: Request, _: Reader, job_id: JobId) -> RoutingReport:
+    """The rules' decision stored when it was routed, and every delivery with its state."""
+    async with _server(request).db.transaction() as conn:
+        record = await store.get(conn, job_id)
+        if record is None:
+            raise ApiError(404, f"there is no received fax {job_id}")
+        found = await store.deliveries(conn, job_id)
+    decision = record.decision or {}
+    return RoutingReport(
+        routing_status=record.job.routing_status, why=str(decision.get("why", "")),
+        matched=[str(name) for name in decision.get("matched", [])],
+        deliveries=[RoutingDelivery(rule=d.rule, method=d.method_name, state=d.state, attempts=d.attempts,
+                                    last_error=d.last_error, detail=d.detail, delivered_at=d.delivered_at)
+                    for d in found])
+
+
+@router.post("/jobs/{job_id}/reroute", status_code=202, response_class=Response, summary="Route a received fax again",
+             responses=NOT_FOUND)
+async def reroute(request: Request, _: Manager, job_id: JobId) -> Response:
+    """Route it again with the rules as they are now (every method runs again), as `faxgate inbox reroute`."""
+    async with _server(request).db.transaction() as conn:
+        done = await store.reroute(conn, job_id, time.time())
+    if not done:
+        raise ApiError(404, f"there is no received fax {job_id} with pages to route")
+    return Response(status_code=202)
 
 
 @router.delete("/jobs/{job_id}", status_code=204, response_class=Response, summary="IFaxIncomingMessage.Delete",

@@ -94,10 +94,12 @@ class OutgoingJobDetail(OutgoingJob):
 
 
 class OutgoingJobPage(BaseModel):
-    """One page of jobs, oldest first; pass ``next_after`` as ``after`` for the next page (null: no more)."""
+    """One page of jobs, oldest first; pass ``next_after`` as ``after`` for the next page (null: no more); newest
+    first (asked with ``before``), pass ``next_before`` as ``before``."""
 
     jobs: list[OutgoingJob]
     next_after: int | None
+    next_before: int | None = None
 
 
 class QueueState(BaseModel):
@@ -153,6 +155,27 @@ class IncomingJobPage(BaseModel):
 
     jobs: list[IncomingJob]
     next_before: int | None
+
+
+class RoutingDelivery(BaseModel):
+    """One routing method run for a received fax."""
+
+    rule: str
+    method: str
+    state: str = Field(description="pending, delivered or failed")
+    attempts: int
+    last_error: str
+    detail: str
+    delivered_at: float | None
+
+
+class RoutingReport(BaseModel):
+    """How a received fax was routed and why."""
+
+    routing_status: str
+    why: str
+    matched: list[str]
+    deliveries: list[RoutingDelivery]
 
 
 class Device(BaseModel):

@@ -53,9 +53,18 @@ async def list_jobs(
     principal: str | None = None,
     after_id: int | None = None,
     limit: int = 1000,
+    final: bool | None = None,
+    before_id: int | None = None,
+    newest_first: bool = False,
 ) -> list[OutgoingJob]:
-    """Jobs, oldest first, optionally filtered: ``principal`` keeps only that submitter's, ``after_id`` pages on."""
-    query = select(outgoing_jobs).order_by(outgoing_jobs.c.id).limit(limit)
+    """Jobs, oldest first (or newest first), optionally filtered: ``principal`` keeps only that submitter's,
+    ``final`` only the archive (True) or the queue (False), ``after_id`` / ``before_id`` page on."""
+    order = outgoing_jobs.c.id.desc() if newest_first else outgoing_jobs.c.id
+    query = select(outgoing_jobs).order_by(order).limit(limit)
+    if final is not None:
+        query = query.where(outgoing_jobs.c.final_at.is_not(None) if final else outgoing_jobs.c.final_at.is_(None))
+    if before_id is not None:
+        query = query.where(outgoing_jobs.c.id < before_id)
     if principal is not None:
         own = select(submissions.c.id).where(submissions.c.principal == principal)
         query = query.where(outgoing_jobs.c.submission_id.in_(own))
