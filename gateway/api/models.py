@@ -191,6 +191,9 @@ class Device(BaseModel):
     rings_before_answer: int
     status: int | None = Field(description="FPS_* state last reported; null if no node runs this device")
     status_text: str
+    state: str = Field(default="", description="The line's lifecycle state (ready, sending, retrying...); "
+                       "empty if no node runs this device")
+    retry_at: float | None = None
     node_id: str
     updated_at: float | None
 
@@ -215,3 +218,18 @@ class ExtensionProperty(ExtensionData):
 
     guid: str
     device_id: int = Field(description="0 for server-wide data, else the device id")
+
+
+class Statistics(BaseModel):
+    """The dashboard's figures, read from the shared store."""
+
+    outgoing_by_status: dict[str, int] = Field(description="Outgoing jobs by base status name")
+    queue: int = Field(description="Outgoing jobs not yet final")
+    archive: int = Field(description="Outgoing jobs that are final")
+    incoming: int = Field(description="Received faxes kept")
+    sent_since: int = Field(description="Jobs completed since `since`")
+    failed_since: int = Field(description="Jobs that failed or were canceled since `since`")
+    pages_sent_since: int
+    received_since: int
+    pages_received_since: int
+    routing_failed: int = Field(description="Received faxes with a routing method that failed for good")

@@ -10,8 +10,18 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from gateway import __version__
-from gateway.api.models import API_VERSION, Activity, Device, ExtensionData, ExtensionProperty, Problem, ServerInfo
+from gateway.api.models import (
+    API_VERSION,
+    Activity,
+    Device,
+    ExtensionData,
+    ExtensionProperty,
+    Problem,
+    ServerInfo,
+    Statistics,
+)
 from gateway.api.security import REFUSALS, ApiError, CurrentPrincipal, require, right_names
+from gateway.api.statistics import statistics
 from gateway.enums import AccessRights
 from gateway.intake.auth import Principal
 from gateway.queue import controls
@@ -65,7 +75,8 @@ async def get_devices(request: Request, _: ConfigReader) -> list[Device]:
             id=ids[section.name], name=section.name, provider=section.provider, csid=section.csid,
             tsid=section.tsid, send_enabled=section.send_enabled, receive_mode=RECEIVE_MODES[section.receive_mode],
             rings_before_answer=section.rings_before_answer, status=state.status if state else None,
-            status_text=state.status_text if state else "", node_id=state.node_id if state else "",
+            status_text=state.status_text if state else "", state=state.state if state else "",
+            retry_at=state.retry_at if state else None, node_id=state.node_id if state else "",
             updated_at=state.updated_at if state else None))
     return found
 
@@ -77,6 +88,15 @@ async def get_activity(request: Request, _: ConfigReader) -> Activity:
         queued, sending = await controls.queue_counts(conn)
         routing = await incoming.count_routing(conn)
     return Activity(routing_messages=routing, outgoing_messages=sending, queued_messages=queued)
+
+
+@router.get("/statistics", response_model=Statistics, summary="Counts for the console's dashboard")
+async def get_statistics(request: Request, _: ConfigReader,
+                         since: Annotated[float, Query(ge=0, description="Start of 'today', UNIX seconds")] = 0.0,
+                         ) -> Statistics:
+    """Jobs by status, what went out and came in since ``since``, and what needs attention, across every node."""
+    async with _server(request).db.transaction() as conn:
+        return await statistics(conn, since)
 
 
 def extension_store(server: FaxServer) -> ExtensionConfigStore:
