@@ -50,8 +50,12 @@ export function relative(seconds) {
   return new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }).format(value, unit);
 }
 
+const LABELS = { inprogress: "In progress", noline: "No line", retries_exceeded: "Retries exceeded", not_ready: "Not ready",
+  call_completed: "Call completed", no_answer: "No answer", line_unavailable: "Line unavailable" };
+
 export function humanize(name) {
-  return String(name || "").replaceAll("_", " ").replace(/^\w/, (c) => c.toUpperCase());
+  const key = String(name || "").toLowerCase();
+  return LABELS[key] || String(name || "").replaceAll("_", " ").replace(/^\w/, (c) => c.toUpperCase());
 }
 
 const TONES = {
