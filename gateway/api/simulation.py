@@ -92,18 +92,20 @@ def _font(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def demo_pages(count: int, caller: str, ident: str) -> list[np.ndarray]:
     """Pages with a letterhead and lines of text, packed one bit per pixel (1 = black) as the fax engine wants."""
-    big, small = _font("DejaVuSans-Bold.ttf", 56), _font("DejaVuSans.ttf", 30)
+    big, small = _font("DejaVuSans-Bold.ttf", 64), _font("DejaVuSans.ttf", 32)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     pages = []
     for number in range(1, count + 1):
-        image = Image.new("1", (WIDTH, ROWS), 1)
+        image = Image.new("L", (WIDTH, ROWS * 2), 255)  # square pixels, squeezed to standard resolution below
         draw = ImageDraw.Draw(image)
-        draw.rectangle((120, 80, WIDTH - 120, 96), fill=0)
-        draw.text((120, 120), f"Fax from {ident or caller}", font=big, fill=0)
-        draw.text((120, 210), f"Simulated machine {caller} - {stamp} - page {number} of {count}", font=small, fill=0)
-        for row in range(8):
-            draw.rectangle((120, 330 + row * 80, WIDTH - 120 - (row % 3) * 240, 350 + row * 80), fill=0)
-        bits = 1 - (np.asarray(image, dtype=np.uint8))
+        draw.rectangle((120, 160, WIDTH - 120, 192), fill=0)
+        draw.text((120, 240), f"Fax from {ident or caller}", font=big, fill=0)
+        draw.text((120, 340), f"Simulated machine {caller} - {stamp} - page {number} of {count}", font=small, fill=0)
+        for row in range(14):
+            draw.text((120, 480 + row * 60), f"{row + 1:>2}. " + "Lorem ipsum dolor sit amet, consectetur " * 2,
+                      font=small, fill=0)
+        squeezed = image.resize((WIDTH, ROWS), Image.Resampling.BOX).point(lambda v: 255 if v > 160 else 0)
+        bits = (np.asarray(squeezed, dtype=np.uint8) == 0).astype(np.uint8)
         pages.append(np.packbits(bits, axis=1))
     return pages
 

@@ -125,7 +125,7 @@ def test_a_fax_arrives_live_and_opens_in_the_page_viewer(console: Console, brows
     page.keyboard.press("ArrowRight")
     expect(page.locator(".pager-count")).to_have_text("Page 2 of 2")
     expect(page.locator(".facts")).to_contain_text("5550100")
-    pdf = page.request.get(page.get_by_role("link", name="Download PDF").get_attribute("href") or "")
+    pdf = page.request.get(console.url + (page.get_by_role("link", name="Download PDF").get_attribute("href") or ""))
     assert pdf.ok and pdf.body().startswith(b"%PDF")
     shoot(page, "09-fax-viewer")
     check_accessibility(page, "fax viewer")

@@ -94,10 +94,10 @@ function setLive(state) {
 
 function buildShell() {
   const allowed = PAGES.filter((p) => p.allowed(session.rights));
-  const nav = h("nav", { class: "sidebar", "aria-label": "Main" },
+  const nav = h("nav", { class: "sidebar", "aria-label": "Main" }, h("div", { class: "sidebar-inner" },
     h("div", { class: "brand" }, h("img", { src: "static/icon.svg", alt: "", width: 28, height: 28 }), h("span", {}, "faxgate")),
     h("ul", {}, allowed.map((p) => h("li", {}, h("a", { href: `#/${p.path}`, dataset: { path: p.path } },
-      h("span", { class: "nav-icon", "aria-hidden": "true" }, p.icon), p.title)))));
+      h("span", { class: "nav-icon", "aria-hidden": "true" }, p.icon), p.title))))));
   const menu = h("button", { type: "button", class: "menu-toggle", "aria-label": "Menu", "aria-expanded": "false",
     onclick: () => { const open = document.body.classList.toggle("nav-open"); menu.setAttribute("aria-expanded", String(open)); } }, "☰");
   liveBadge = h("span", { class: "live", dataset: { state: "connecting" }, role: "status", title: "Live updates from the event stream" }, "Connecting…");

@@ -55,7 +55,7 @@ const LABELS = { inprogress: "In progress", noline: "No line", retries_exceeded:
 
 export function humanize(name) {
   const key = String(name || "").toLowerCase();
-  return LABELS[key] || String(name || "").replaceAll("_", " ").replace(/^\w/, (c) => c.toUpperCase());
+  return LABELS[key] || key.replaceAll("_", " ").replace(/^\w/, (c) => c.toUpperCase());
 }
 
 const TONES = {
@@ -140,4 +140,9 @@ export function tableRow(columns, row, rowKey) {
   const tr = h("tr", rowKey ? { dataset: { key: String(rowKey(row)) } } : {});
   for (const c of columns) tr.append(h("td", { "data-label": c.title, class: c.class }, c.cell(row)));
   return tr;
+}
+
+// A table that may scroll sideways: a named region reachable by keyboard.
+export function tableWrap(label, ...children) {
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": label }, children);
 }

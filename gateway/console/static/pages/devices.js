@@ -1,9 +1,9 @@
 // Devices: each line's configuration (TSID/CSID, rings, receive mode, sending) and its live state.
 import * as api from "../api.js";
-import { h, clear, pageHeader, errorText, table, badge, humanize, timeTag, emptyState } from "../ui.js";
+import { h, clear, pageHeader, errorText, table, badge, humanize, timeTag, emptyState, tableWrap } from "../ui.js";
 
 export default function devices(ctx) {
-  const box = h("div", { class: "table-wrap" });
+  const box = tableWrap("Devices");
   ctx.main.append(pageHeader("Devices", "Fax lines of every node, with the state each last reported"), h("section", { class: "card flush" }, box));
   let found = [];
   const columns = [

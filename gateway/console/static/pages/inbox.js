@@ -1,7 +1,7 @@
 // Inbox / incoming archive: received faxes with page-1 thumbnails, a page viewer, PDF, who sent it, how it was routed.
 import * as api from "../api.js";
 import { jobId } from "../live.js";
-import { h, clear, pageHeader, timeTag, badge, emptyState, button, toast, errorText, field, table, humanize, confirmDialog } from "../ui.js";
+import { h, clear, pageHeader, timeTag, badge, emptyState, button, toast, errorText, field, table, humanize, confirmDialog, tableWrap } from "../ui.js";
 
 export default function inbox(ctx) {
   const [view] = ctx.param.split("/");
@@ -122,7 +122,7 @@ function viewer(ctx, id) {
           h("section", { class: "card", "aria-labelledby": "routing-title" }, h("h2", { id: "routing-title" }, "How it was routed"),
             h("p", {}, routing.routing_status || "—"),
             routing.why ? h("p", { class: "muted" }, `Why: ${routing.why}`) : null,
-            h("div", { class: "table-wrap" }, deliveries)))));
+            tableWrap("Deliveries", deliveries)))));
     if (pages) show(Math.min(page, pages));
   }
 

@@ -1,7 +1,7 @@
 // Outgoing queue and archive: jobs with status, pages, tries, next try; pause, resume, cancel, restart; job detail.
 import * as api from "../api.js";
 import { jobId } from "../live.js";
-import { h, clear, pageHeader, timeTag, jobStatus, emptyState, button, toast, errorText, table, tableRow, relative, humanize, confirmDialog } from "../ui.js";
+import { h, clear, pageHeader, timeTag, jobStatus, emptyState, button, toast, errorText, table, tableRow, relative, humanize, confirmDialog, tableWrap } from "../ui.js";
 
 const PAGE = 100;
 const ACTIONS = [["pause", "Pause"], ["resume", "Resume"], ["cancel", "Cancel"], ["restart", "Restart"]];
@@ -32,7 +32,7 @@ function list(ctx, view) {
   const archive = view === "archive";
   const mine = !ctx.can("query_jobs");
   const queueBox = h("div", { class: "queue-state" });
-  const tableBox = h("div", { class: "table-wrap" });
+  const tableBox = tableWrap(archive ? "Archived jobs" : "Queued jobs");
   const more = h("div", { class: "more" });
   const tabs = h("nav", { class: "tabs", "aria-label": "Outgoing" },
     h("a", { href: "#/outgoing", "aria-current": archive ? null : "page" }, "Queue"),
@@ -139,7 +139,7 @@ function detail(ctx, id) {
     clear(body,
       h("section", { class: "card" }, h("div", { class: "detail-actions" }, actionsFor(job, () => draw())),
         h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
-      h("section", { class: "card", "aria-labelledby": "calls-title" }, h("h2", { id: "calls-title" }, "Calls"), h("div", { class: "table-wrap" }, attempts)),
+      h("section", { class: "card", "aria-labelledby": "calls-title" }, h("h2", { id: "calls-title" }, "Calls"), tableWrap("Calls made", attempts)),
       h("section", { class: "card", "aria-labelledby": "pages-title" }, h("h2", { id: "pages-title" }, "Pages as sent"), previews));
     if (!job.pages) previews.append(emptyState("The document is being rendered."));
     for (let page = 1; page <= Math.min(job.pages, 12); page += 1) {

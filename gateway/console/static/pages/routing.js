@@ -1,6 +1,6 @@
 // Inbound routing: the rules in the order they are tried, and the dry-run tester (`faxgate route test`).
 import * as api from "../api.js";
-import { h, clear, pageHeader, field, errorText, table, emptyState, badge, humanize } from "../ui.js";
+import { h, clear, pageHeader, field, errorText, table, emptyState, badge, humanize, tableWrap } from "../ui.js";
 
 function matchText(match) {
   const parts = Object.entries(match).map(([key, value]) => `${humanize(key)}: ${Array.isArray(value) ? value.join(", ") : value}`);
@@ -8,7 +8,7 @@ function matchText(match) {
 }
 
 export default function routing(ctx) {
-  const rulesBox = h("div", { class: "table-wrap" });
+  const rulesBox = tableWrap("Routing rules");
   const result = h("div", { "aria-live": "polite" });
   ctx.main.append(pageHeader("Inbound routing", "Rules are tried in order; a fax no rule takes goes to the administrator"),
     h("section", { class: "card flush", "aria-labelledby": "rules-title" }, h("h2", { id: "rules-title", class: "card-title" }, "Rules"), rulesBox));
