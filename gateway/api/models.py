@@ -233,3 +233,4 @@ class Statistics(BaseModel):
     received_since: int
     pages_received_since: int
     routing_failed: int = Field(description="Received faxes with a routing method that failed for good")
+    routing_retrying: int = Field(default=0, description="Received faxes with a routing method failing, to be retried")

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.models import Statistics
 from gateway.enums import JobStatus
-from gateway.storage.incoming import FAILED
+from gateway.storage.incoming import FAILED, PENDING
 from gateway.storage.schema import incoming_deliveries, incoming_jobs, outgoing_jobs
 
 
@@ -34,7 +34,9 @@ async def statistics(conn: AsyncConnection, since: float) -> Statistics:
                                    .where(incoming_jobs.c.received_at >= since))).one()
     routing_failed = (await conn.execute(select(func.count(func.distinct(incoming_deliveries.c.job_id)))
                                          .where(incoming_deliveries.c.state == FAILED))).scalar_one()
+    retrying = (await conn.execute(select(func.count(func.distinct(incoming_deliveries.c.job_id))).where(
+        incoming_deliveries.c.state == PENDING, incoming_deliveries.c.last_error != ""))).scalar_one()
     return Statistics(outgoing_by_status=by_status, queue=queue, archive=archive, incoming=int(incoming_total),
                       sent_since=int(sent[0]), pages_sent_since=int(sent[1]), failed_since=int(failed),
                       received_since=int(received[0]), pages_received_since=int(received[1]),
-                      routing_failed=int(routing_failed))
+                      routing_failed=int(routing_failed), routing_retrying=int(retrying))

@@ -28,9 +28,9 @@ let liveBadge = null;
 
 async function start() {
   try {
-    session = await api.get("/session");
+    [session, server] = await Promise.all([api.get("/session"), api.get("/server")]);
     api.setCsrf(session.csrf);
-    await enter();
+    await enter(server);
   } catch (error) {
     if (error.status === 401) showSignIn();
     else clear(root, h("p", { class: "boot" }, `The console could not start: ${errorText(error)}`));
@@ -78,8 +78,8 @@ function showSignIn(message) {
   user.focus();
 }
 
-async function enter() {
-  server = await api.get("/server");
+async function enter(known) {
+  server = known || await api.get("/server");
   buildShell();
   live.connect(session.rights, setLive);
   window.addEventListener("hashchange", route);

@@ -59,8 +59,27 @@ export default function dashboard(ctx) {
     if (!devices.length) { clear(devicesBox, emptyState("No devices are configured.")); return; }
     clear(devicesBox, devices.map((d) => h("article", { class: "device", dataset: { device: d.name } },
       h("div", { class: "device-head" }, h("strong", {}, d.name), badge(d.state || "unknown", d.state)),
-      h("p", { class: "device-text" }, d.status_text || "—"),
+      h("p", { class: "device-text" }, deviceText(d)),
       h("p", { class: "device-meta" }, `${humanize(d.provider)} · ${d.receive_mode.replace("_", " ")}${d.node_id ? ` · ${d.node_id}` : ""}`))));
+  }
+
+  function deviceText(d) {
+    if (d.activity && (d.state === "sending" || d.state === "dialing")) return d.activity;
+    const text = (d.status_text || "").toLowerCase();
+    if (!text || text === d.state || text === "available") {
+      return { ready: "Idle, waiting for calls", sending: "Sending", receiving: "Receiving a fax", ringing: "Ringing",
+        offline: "No node runs this line" }[d.state] || humanize(d.state);
+    }
+    return d.status_text;
+  }
+
+  async function followJob(id, deviceName) {
+    const device = devices.find((d) => d.name === deviceName);
+    if (!device) return;
+    const job = await api.get(`/outgoing/jobs/${id}`);
+    const to = job.recipient.name || job.recipient.number;
+    device.activity = job.final_time ? "" : `Sending page ${Math.min(job.current_page + 1, job.pages)} of ${job.pages} to ${to}`;
+    drawDevices();
   }
 
   function drawAlerts() {
@@ -71,6 +90,7 @@ export default function dashboard(ctx) {
     if (queue && queue.paused) items.push(["warn", "The outgoing queue is paused: nothing is sent until it is resumed."]);
     if (queue && queue.blocked) items.push(["warn", "The outgoing queue is blocked: new faxes are refused."]);
     if (figures && figures.routing_failed) items.push(["bad", `${figures.routing_failed} received fax(es) have a routing method that failed.`]);
+    if (figures && figures.routing_retrying) items.push(["warn", `${figures.routing_retrying} received fax(es) are waiting for a routing method that is failing (retried).`]);
     items.push(...liveAlerts);
     if (!items.length) { clear(alertsBox, h("li", { class: "alert alert-ok" }, "Everything is working.")); return; }
     clear(alertsBox, items.map(([tone, text]) => h("li", { class: `alert alert-${tone}` }, text)));
@@ -127,6 +147,7 @@ export default function dashboard(ctx) {
       const device = devices.find((d) => d.name === (p.device || p.device_name));
       if (device) {
         device.state = p.state || device.state;
+        if (device.state !== "sending" && device.state !== "dialing") device.activity = "";
         device.status_text = p.text ?? device.status_text;
         device.node_id = p.node || device.node_id;
         drawDevices();
@@ -142,6 +163,7 @@ export default function dashboard(ctx) {
         liveAlerts.push(["bad", `Archive quota: ${humanize(event.kind.split(".").pop())} (${relative(event.at)})`]);
         drawAlerts();
       }
+      if (event.topic === "OUT_QUEUE" && event.payload.device && jobId(event) !== null) followJob(jobId(event), event.payload.device).catch(() => {});
       if (jobId(event) !== null || event.topic !== "OUT_QUEUE") refreshCounts();
     }
   });
