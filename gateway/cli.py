@@ -24,7 +24,7 @@ T = TypeVar("T")
 LAZY_COMMANDS: dict[str, str] = {
     "render": "gateway.render.cli:render",
     "modem": "modem.cli:modem",
-    "simline": "modem.simnet.cli:simline",
+    "simline": "gateway.simline_cli:simline",
     "submissions": "gateway.admin_cli:submissions",
     "devices": "gateway.devices_cli:devices",
     "jobs": "gateway.queue.cli:jobs",
