@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.console.conftest import (
     OUTPUT,
@@ -184,7 +184,8 @@ def test_a_submit_low_principal_sees_only_its_own_jobs_and_no_configuration(cons
     page = context.new_page()
     sign_in(page, console.url, "clerk")
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link")).to_have_text([re.compile(f"{name}$") for name in ("Dashboard", "Outgoing", "Send a fax")])
+    links = [re.compile(f"{name}$") for name in ("Dashboard", "Outgoing", "Send a fax")]
+    expect(nav.get_by_role("link")).to_have_text(links)
     shoot(page, "11-clerk-dashboard")
     check_accessibility(page, "clerk dashboard")
     shown: set[int] = set()
