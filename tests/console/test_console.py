@@ -76,6 +76,7 @@ def test_send_a_two_page_fax_with_a_cover_page_and_watch_it_complete(console: Co
     expect(status).to_contain_text(re.compile("Pending|In progress"), timeout=60_000)
     expect(page.locator(".thumbs img").first).to_be_visible(timeout=60_000)
     expect(status).to_contain_text("In progress", timeout=CALL_TIMEOUT_MS)
+    page.wait_for_function("() => [...document.querySelectorAll('.thumbs img')].every((i) => i.complete)")
     shoot(page, "04-send-in-progress")
     expect(status).to_contain_text("Completed", timeout=CALL_TIMEOUT_MS)
     expect(page.locator(".sent-jobs")).to_contain_text("3/3 pages")
@@ -211,14 +212,15 @@ def test_every_page_in_a_screenshot_and_accessible(console: Console, browser: Br
     page = context.new_page()
     sign_in(page, console.url, "admin")
     pages = {
-        "02-dashboard": ("#/dashboard", ".device"),
-        "13-outgoing-archive": ("#/outgoing/archive", "tbody tr, .empty"),
-        "14-routing": ("#/routing", "select option"),
-        "15-devices": ("#/devices", "tbody tr"),
+        "02-dashboard": ("#/dashboard", (".device", ".stat", ".recent-list")),
+        "13-outgoing-archive": ("#/outgoing/archive", ("tbody tr, .empty",)),
+        "14-routing": ("#/routing", ("select option",)),
+        "15-devices": ("#/devices", ("tbody tr",)),
     }
     for name, (route, ready) in pages.items():
         page.goto(console.url + "/console/" + route)
-        page.locator(ready).first.wait_for(state="attached")
+        for selector in ready:  # each must be there; a selector with a comma is any of its parts
+            page.locator(selector).first.wait_for(state="attached")
         shoot(page, name)
         check_accessibility(page, name)
     page.goto(console.url + "/console/#/routing")
@@ -232,7 +234,8 @@ def test_every_page_in_a_screenshot_and_accessible(console: Console, browser: Br
     phone = new_context(browser, phone=True)
     page = phone.new_page()
     sign_in(page, console.url, "admin")
-    page.locator(".device").first.wait_for()
+    for selector in (".device", ".stat", ".recent-list"):
+        page.locator(selector).first.wait_for()
     shoot(page, "17-phone-dashboard")
     check_accessibility(page, "phone dashboard")
     page.get_by_role("button", name="Menu").click()

@@ -1,7 +1,7 @@
 // Dashboard: devices with live state, queue and archive counts, today's activity, alerts.
 import * as api from "../api.js";
 import { jobId } from "../live.js";
-import { h, clear, badge, pageHeader, timeTag, jobStatus, emptyState, humanize, relative, errorText } from "../ui.js";
+import { h, append as appendTo, clear, badge, pageHeader, timeTag, jobStatus, emptyState, humanize, relative, errorText } from "../ui.js";
 
 const WORKING = new Set(["ready", "sending", "receiving", "ringing", "dialing"]);
 
@@ -25,7 +25,7 @@ export default function dashboard(ctx) {
 
   function append() {
     const callIn = ctx.can("manage_config") ? h("a", { class: "btn btn-secondary", href: "#/inbox/call" }, "Simulate an incoming fax") : null;
-    ctx.main.append(
+    appendTo(ctx.main, [
       pageHeader("Dashboard", `${ctx.server.server_name} · node ${ctx.server.node_id}`,
         ctx.can("submit_low") || ctx.can("submit_normal") || ctx.can("submit_high")
           ? h("a", { class: "btn btn-primary", href: "#/send" }, "Send a fax") : null, callIn),
@@ -36,7 +36,7 @@ export default function dashboard(ctx) {
         h("section", { class: "card", "aria-labelledby": "alerts-title" },
           h("h2", { id: "alerts-title" }, "Alerts"), alertsBox)) : null,
       h("section", { class: "card", "aria-labelledby": "recent-title" },
-        h("h2", { id: "recent-title" }, config ? "Recent faxes" : "Your recent faxes"), recentBody));
+        h("h2", { id: "recent-title" }, config ? "Recent faxes" : "Your recent faxes"), recentBody)]);
   }
 
   function stat(label, value, detail, href) {
