@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.responses import PlainTextResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -164,6 +165,18 @@ async def get_page(request: Request, principal: CurrentPrincipal, job_id: JobId,
             raise ApiError(404, f"job {job_id} has no rendered pages")
         data = await get_blob(conn, job.document_blob_id)
     return await page_png_response(data, page, width, f"job {job_id}")
+
+
+@router.get("/jobs/{job_id}/log", response_class=PlainTextResponse, summary="The session logs of a job's calls",
+            responses={200: {"content": {"text/plain": {}}}, 404: {"model": Problem}})
+async def get_log(request: Request, principal: CurrentPrincipal, job_id: JobId) -> PlainTextResponse:
+    """Every call's T.30 session log, oldest call first, each under a heading line."""
+    async with _server(request).db.transaction() as conn:
+        await _visible_job(conn, principal, job_id)
+        logs = await store.attempt_logs(conn, job_id)
+    text = "\n".join(f"== call on {device} at {datetime.fromtimestamp(started, UTC):%Y-%m-%d %H:%M:%S} UTC\n"
+                     f"{log.rstrip() or '(no session log)'}\n" for started, device, log in logs)
+    return PlainTextResponse(text or "no call has been made yet\n")
 
 
 Control = Callable[[AsyncConnection, int, float, FaxgateConfig, Principal], Awaitable[StoredJob]]

@@ -408,3 +408,10 @@ async def mark_no_line(conn: AsyncConnection, routes: Sequence[str], now: float)
         .values(status=outgoing_jobs.c.status.op("|")(int(JobStatus.NOLINE)))
     )
     return int(result.rowcount or 0)
+
+
+async def attempt_logs(conn: AsyncConnection, job_id: int) -> list[tuple[float, str, str]]:
+    """Each call's T.30 session log for a job, oldest first: (started_at, device, log)."""
+    rows = await conn.execute(select(attempts.c.started_at, attempts.c.device_name, attempts.c.session_log)
+                              .where(attempts.c.job_id == job_id).order_by(attempts.c.id))
+    return [(row.started_at, row.device_name, row.session_log) for row in rows]

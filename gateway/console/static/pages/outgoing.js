@@ -136,10 +136,14 @@ function detail(ctx, id) {
       { title: "Remote CSID", cell: (a) => a.remote_csid || "—" },
     ], job.attempts, { caption: "Calls made" }) : emptyState("No call has been made yet.");
     const previews = h("div", { class: "thumbs" });
+    const log = h("pre", { class: "log", tabindex: "0", "aria-label": "Session log" });
     clear(body,
       h("section", { class: "card" }, h("div", { class: "detail-actions" }, actionsFor(job, () => draw())),
         h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
       h("section", { class: "card", "aria-labelledby": "calls-title" }, h("h2", { id: "calls-title" }, "Calls"), tableWrap("Calls made", attempts)),
+      job.attempts.length ? h("section", { class: "card", "aria-labelledby": "log-title" }, h("h2", { id: "log-title" }, "Session log"),
+        h("details", { ontoggle: (e) => { if (e.target.open && !log.textContent) api.call("GET", `/outgoing/jobs/${id}/log`, undefined, { raw: true }).then((r) => r.text()).then((t) => { log.textContent = t; }); } },
+          h("summary", {}, "Show the T.30 session log of every call"), log)) : null,
       h("section", { class: "card", "aria-labelledby": "pages-title" }, h("h2", { id: "pages-title" }, "Pages as sent"), previews));
     if (!job.pages) previews.append(emptyState("The document is being rendered."));
     for (let page = 1; page <= Math.min(job.pages, 12); page += 1) {
