@@ -11,7 +11,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 
 from gateway import __version__, console, metrics
-from gateway.api import console_events_shim, incoming, outgoing, routing, session, simulation, system
+from gateway.api import console_events_shim, incoming, outgoing, preview, routing, session, simulation, system
 from gateway.api.models import API_VERSION
 from gateway.api.security import ApiError
 from gateway.intake.auth import Authority
@@ -63,6 +63,7 @@ def create_app(server: FaxServer) -> FastAPI:
     api = APIRouter(prefix=PREFIX)
     api.include_router(system.router)
     api.include_router(outgoing.router)
+    api.include_router(preview.router)
     api.include_router(incoming.router)
     api.include_router(routing.router)
     api.include_router(simulation.router)

@@ -108,6 +108,7 @@ def shoot(page: Page, name: str) -> Path:
     """A full-page screenshot kept under test-output/console/."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = OUTPUT / f"{name}.png"
+    page.evaluate("() => window.scrollTo(0, 0)")  # sticky bars sit at the top of a full-page shot
     page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path
 

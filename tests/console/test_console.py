@@ -68,13 +68,16 @@ def test_send_a_two_page_fax_with_a_cover_page_and_watch_it_complete(console: Co
     page.get_by_label("Add a cover page").check()
     page.get_by_label("Subject").fill("Quarterly figures")
     page.get_by_label("Note on the cover page").fill("Two pages follow. Please call back on receipt.")
+    page.get_by_role("button", name="Preview pages").click()
+    expect(page.locator("#preview-count")).to_contain_text("3 pages", timeout=60_000)
+    expect(page.get_by_role("img", name="Preview of page 1")).to_be_visible()
     shoot(page, "03-send-form")
     check_accessibility(page, "send form")
     page.get_by_role("button", name="Send fax").click()
     status = page.locator(".sent-jobs .job-status").first
     # Live: the page never reloads or polls; each state arrives as an OUT_QUEUE event.
     expect(status).to_contain_text(re.compile("Pending|In progress"), timeout=60_000)
-    expect(page.locator(".thumbs img").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("img", name="Page 1 as sent")).to_be_visible(timeout=60_000)
     expect(status).to_contain_text("In progress", timeout=CALL_TIMEOUT_MS)
     page.wait_for_function("() => [...document.querySelectorAll('.thumbs img')].every((i) => i.complete)")
     shoot(page, "04-send-in-progress")

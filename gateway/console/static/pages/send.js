@@ -35,6 +35,9 @@ export default function send(ctx) {
   const error = h("p", { class: "form-error", role: "alert" });
   const result = h("div");
   const submitButton = h("button", { type: "submit", class: "btn btn-primary" }, "Send fax");
+  const previewBox = h("section", { class: "card", "aria-labelledby": "preview-title", hidden: true },
+    h("h2", { id: "preview-title" }, "Preview"), h("p", { class: "muted", id: "preview-count" }), h("div", { class: "thumbs" }));
+  const previewButton = button("Preview pages", showPreview, { kind: "secondary" });
 
   const form = h("form", { class: "send-form", onsubmit: submit, novalidate: true },
     h("section", { class: "card", "aria-labelledby": "to-title" }, h("h2", { id: "to-title" }, "Recipients"), recipients,
@@ -45,9 +48,9 @@ export default function send(ctx) {
     h("section", { class: "card", "aria-labelledby": "opt-title" }, h("h2", { id: "opt-title" }, "Options"),
       h("div", { class: "grid-3" }, field("Priority", priority), field("When", schedule), field("Send at", sendAt)),
       field("Receipt to (e-mail)", receipt, "Leave empty for no delivery receipt.")),
-    error, h("div", { class: "form-actions" }, submitButton));
+    error, previewBox, h("div", { class: "form-actions" }, previewButton, submitButton));
   sendAt.closest(".field").hidden = true;
-  ctx.main.append(pageHeader("Send a fax", "Faxed as you see it in the preview after sending"), form, result);
+  ctx.main.append(pageHeader("Send a fax", "Recipients, documents and a cover page; preview the pages before you send"), form, result);
   addRecipient();
 
   function addRecipient() {
@@ -70,20 +73,48 @@ export default function send(ctx) {
       button("Remove", () => { files.splice(i, 1); drawFiles(); }, { kind: "ghost", "aria-label": `Remove ${file.name}`, class: "btn btn-sm" }))));
   }
 
-  async function submit(event) {
-    event.preventDefault();
-    error.textContent = "";
-    const list = [...recipients.querySelectorAll(".recipient")].map((row) => ({
+  function recipientList() {
+    return [...recipients.querySelectorAll(".recipient")].map((row) => ({
       name: row.querySelector("[name=name]").value.trim(), number: row.querySelector("[name=number]").value.trim() })).filter((r) => r.number);
-    if (!list.length) { error.textContent = "Give at least one fax number."; return; }
-    if (!files.length && !(cover.checked && note.value.trim())) { error.textContent = "Add a document, or a cover page with a note."; return; }
+  }
+
+  function documentData(list) {
     const data = new FormData();
     data.append("recipients", JSON.stringify(list));
     for (const file of files) data.append("files", file, file.name);
-    data.append("priority", priority.value);
     data.append("cover", cover.checked ? "true" : "false");
     data.append("subject", subject.value);
     data.append("note", note.value);
+    return data;
+  }
+
+  async function showPreview() {
+    error.textContent = "";
+    if (!files.length && !(cover.checked && note.value.trim())) { error.textContent = "Add a document, or a cover page with a note."; return; }
+    previewButton.disabled = true;
+    previewButton.textContent = "Rendering…";
+    try {
+      const answer = await api.postForm("/outgoing/preview", documentData(recipientList()));
+      previewBox.hidden = false;
+      previewBox.querySelector("#preview-count").textContent = `${answer.pages} page${answer.pages === 1 ? "" : "s"} as the first recipient will get them${answer.pages > answer.images.length ? ` (first ${answer.images.length} shown)` : ""}.`;
+      clear(previewBox.querySelector(".thumbs"), answer.images.map((src, i) => h("figure", { class: "thumb" },
+        h("img", { src, alt: `Preview of page ${i + 1}`, width: 220 }), h("figcaption", {}, `Page ${i + 1}`))));
+    } catch (failure) {
+      error.textContent = errorText(failure);
+    } finally {
+      previewButton.disabled = false;
+      previewButton.textContent = "Preview pages";
+    }
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    error.textContent = "";
+    const list = recipientList();
+    if (!list.length) { error.textContent = "Give at least one fax number."; return; }
+    if (!files.length && !(cover.checked && note.value.trim())) { error.textContent = "Add a document, or a cover page with a note."; return; }
+    const data = documentData(list);
+    data.append("priority", priority.value);
     data.append("schedule", schedule.value);
     if (schedule.value === "specific_time") {
       if (!sendAt.value) { error.textContent = "Choose when to send."; return; }
