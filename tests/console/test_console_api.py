@@ -103,3 +103,24 @@ def test_metrics_read_the_store(console: Console) -> None:
     assert found["faxgate_pages_received_total"] >= 2
     assert any(series.startswith('faxgate_device_state{device="sim0"') for series in found)
     assert "faxgate_queue_oldest_age_seconds" in found
+
+
+def test_preview_renders_without_storing_anything(console: Console) -> None:
+    from tests.console.conftest import two_page_pdf
+
+    document = two_page_pdf(console.folder / "preview.pdf").read_bytes()
+    with console.api("clerk") as clerk:
+        before = clerk.get("/outgoing/jobs", params={"limit": 500}).json()["jobs"]
+        reply = clerk.post("/outgoing/preview", data={"recipients": json.dumps([{"number": "5550100", "name": "Ada"}]),
+                                                      "cover": "true", "note": "hello"},
+                           files=[("files", ("letter.pdf", document, "application/pdf"))])
+        assert reply.status_code == 200, reply.text
+        answer = reply.json()
+        assert answer["pages"] == 3 and len(answer["images"]) == 3
+        assert all(image.startswith("data:image/png;base64,") for image in answer["images"])
+        assert clerk.post("/outgoing/preview", data={}).status_code == 400
+        assert clerk.get("/outgoing/jobs", params={"limit": 500}).json()["jobs"] == before
+    secret = make_token(console.config, "reader", AccessRights.QUERY_CONFIG)
+    refused = httpx.post(console.url + "/api/v1/outgoing/preview", headers={"Authorization": f"Bearer {secret}"},
+                         data={"note": "x", "cover": "true"}, timeout=30)
+    assert refused.status_code == 403 and refused.json()["missing_right"] == "submit_low"
