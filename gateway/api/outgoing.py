@@ -3,6 +3,7 @@ switches, and FaxDocument.Submit through the same pipeline as mail."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -165,6 +166,26 @@ async def get_page(request: Request, principal: CurrentPrincipal, job_id: JobId,
             raise ApiError(404, f"job {job_id} has no rendered pages")
         data = await get_blob(conn, job.document_blob_id)
     return await page_png_response(data, page, width, f"job {job_id}")
+
+
+@router.get("/jobs/{job_id}/document", response_class=Response, summary="IFaxOutgoingJob.CopyTiff (and as PDF)",
+            responses={200: {"content": {"image/tiff": {}, "application/pdf": {}}}, 404: {"model": Problem}})
+async def get_document(request: Request, principal: CurrentPrincipal, job_id: JobId,
+                       format: Annotated[Literal["tiff", "pdf"], Query()] = "pdf") -> Response:
+    """The job's pages as stored (cover page included, header line not yet stamped)."""
+    async with _server(request).db.transaction() as conn:
+        job = await _visible_job(conn, principal, job_id)
+        if job.document_blob_id is None:
+            raise ApiError(404, f"job {job_id} has no rendered pages")
+        data = await get_blob(conn, job.document_blob_id)
+    if format == "tiff":
+        return Response(data, media_type="image/tiff",
+                        headers={"Content-Disposition": f'attachment; filename="job-{job_id}.tif"'})
+    from gateway.queue.documents import pages_pdf, tiff_pages
+
+    pdf = await asyncio.to_thread(lambda: pages_pdf(tiff_pages(data)))
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="job-{job_id}.pdf"'})
 
 
 @router.get("/jobs/{job_id}/log", response_class=PlainTextResponse, summary="The session logs of a job's calls",

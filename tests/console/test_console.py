@@ -99,6 +99,19 @@ def test_send_a_two_page_fax_with_a_cover_page_and_watch_it_complete(console: Co
     expect(page.locator("pre.log")).to_contain_text(re.compile(r"\bDCS\b"))
     shoot(page, "06-job-detail")
     check_accessibility(page, "job detail")
+    pdf = page.request.get(console.url + (page.get_by_role("link", name="Download PDF").get_attribute("href") or ""))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    with console.api() as api:
+        jobs_before = len(api.get("/outgoing/jobs", params={"limit": 500}).json()["jobs"])
+    page.get_by_role("button", name="Send again").click()
+    expect(page.locator(".toast")).to_contain_text("is sent again")
+    with console.api() as api:
+        deadline = time.monotonic() + 120
+        while len(api.get("/outgoing/jobs", params={"limit": 500}).json()["jobs"]) == jobs_before:
+            assert time.monotonic() < deadline, "the resent fax never became a job"
+            time.sleep(0.3)
+        resent = api.get("/outgoing/jobs", params={"limit": 500}).json()["jobs"][-1]
+        assert resent["recipient"]["number"] == "5550100" and resent["pages"] == 3
     context.close()
 
 

@@ -111,6 +111,24 @@ function list(ctx, view) {
   return { dispose: unsubscribe };
 }
 
+function canSubmit(ctx) {
+  return ["submit_low", "submit_normal", "submit_high"].some((right) => ctx.can(right));
+}
+
+// Resend: the job's pages exactly as stored (cover page included) go out again as a new fax to the same recipient.
+async function resend(ctx, job) {
+  try {
+    const reply = await api.call("GET", `/outgoing/jobs/${job.id}/document?format=tiff`, undefined, { raw: true });
+    const data = new FormData();
+    data.append("recipients", JSON.stringify([{ number: job.recipient.number, name: job.recipient.name }]));
+    data.append("files", await reply.blob(), `job-${job.id}.tif`);
+    data.append("subject", `Resent job ${job.id}`);
+    const done = await api.postForm("/outgoing/submit", data);
+    toast(`Job ${job.id} is sent again (submission ${done.submission_id.slice(0, 8)}).`, "ok");
+    ctx.navigate("#/outgoing");
+  } catch (error) { toast(errorText(error), "bad"); }
+}
+
 function detail(ctx, id) {
   const body = h("div");
   ctx.main.append(pageHeader(`Job #${id}`, "", h("a", { class: "btn btn-ghost", href: "#/outgoing" }, "← Queue")), body);
@@ -138,7 +156,10 @@ function detail(ctx, id) {
     const previews = h("div", { class: "thumbs" });
     const log = h("pre", { class: "log", tabindex: "0", "aria-label": "Session log" });
     clear(body,
-      h("section", { class: "card" }, h("div", { class: "detail-actions" }, actionsFor(job, () => draw())),
+      h("section", { class: "card" }, h("div", { class: "detail-actions" }, actionsFor(job, () => draw()),
+        job.pages ? h("a", { class: "btn btn-secondary btn-sm", href: api.url(`/outgoing/jobs/${id}/document?format=pdf`), download: `job-${id}.pdf` }, "Download PDF") : null,
+        job.pages ? h("a", { class: "btn btn-ghost btn-sm", href: api.url(`/outgoing/jobs/${id}/document?format=tiff`), download: `job-${id}.tif` }, "TIFF") : null,
+        job.pages && canSubmit(ctx) ? button("Send again", () => resend(ctx, job), { kind: "ghost", class: "btn btn-sm" }) : null),
         h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
       h("section", { class: "card", "aria-labelledby": "calls-title" }, h("h2", { id: "calls-title" }, "Calls"), tableWrap("Calls made", attempts)),
       job.attempts.length ? h("section", { class: "card", "aria-labelledby": "log-title" }, h("h2", { id: "log-title" }, "Session log"),
