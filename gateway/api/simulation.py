@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api.models import Problem
 from gateway.api.security import REFUSALS, ApiError, require
-from gateway.enums import AccessRights
+from gateway.enums import AccessRights, DeviceState
 from gateway.intake.auth import Principal
 
 if TYPE_CHECKING:
@@ -74,6 +74,19 @@ def _lines(request: Request) -> dict[str, str]:
     return {d.name: d.number for d in server.config.devices if d.provider == "simulated" and d.number}
 
 
+def _idle_line(request: Request, lines: dict[str, str]) -> str:
+    """The number of the first simulated line that is ready (a busy one would turn the caller away), else the first."""
+    server: FaxServer = request.app.state.fax_server
+    for service in server.services:
+        devices = getattr(service, "devices", None)
+        if isinstance(devices, dict):
+            for name, number in lines.items():
+                line = devices.get(name)
+                if line is not None and getattr(line, "state", None) == DeviceState.READY:
+                    return number
+    return next(iter(lines.values()), "")
+
+
 @router.get("", response_model=Simulation, summary="The simulated network")
 async def get_simulation(request: Request, _: Reader) -> Simulation:
     """Its remote machines and faxgate's numbers on it (running is false when this node has none)."""
@@ -121,7 +134,7 @@ async def place_call(request: Request, _: Caller, call: CallRequest) -> CallPlac
     if remote is None:
         raise ApiError(404, f"there is no remote machine {call.caller} on the simulated network")
     lines = _lines(request)
-    target = call.to or next(iter(lines.values()), "")
+    target = call.to or _idle_line(request, lines)
     if target not in lines.values():
         raise ApiError(404, f"no faxgate line answers {target or 'any number'} on the simulated network")
     pages = await asyncio.to_thread(demo_pages, call.pages, call.caller, remote.spec.ident)

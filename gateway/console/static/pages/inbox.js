@@ -146,7 +146,8 @@ function simulate(ctx) {
   api.get("/simulation").then((sim) => {
     if (!sim.running) { clear(body, emptyState("This node runs no simulated network.")); return; }
     const caller = h("select", { name: "caller" }, sim.remotes.map((r) => h("option", { value: r.number }, `${r.number} · ${r.ident}`)));
-    const to = h("select", { name: "to" }, Object.entries(sim.lines).map(([name, number]) => h("option", { value: number }, `${number} · ${name}`)));
+    const to = h("select", { name: "to" }, h("option", { value: "" }, "Any idle line"),
+      Object.entries(sim.lines).map(([name, number]) => h("option", { value: number }, `${number} · ${name}`)));
     const pages = h("input", { type: "number", name: "pages", min: 1, max: 10, value: 2 });
     const form = h("form", { onsubmit: async (event) => {
       event.preventDefault();
