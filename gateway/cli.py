@@ -156,16 +156,16 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
     setup_logging(config.logging)
 
     async def run() -> None:
+        from gateway.console.firstrun import FIRST_TOKEN_NAME, console_url, first_start_token
+
+        token = await first_start_token(config) if config.http.enabled else None
         server = FaxServer(config)
         await server.start()
         click.echo(f"faxgate {__version__} serving; data in {config.server.data_dir.resolve()}")
         for name, address in server.listening().items():
             click.echo(f"  {name:<6} listening on {address}")
         if "http" in server.listening():
-            from gateway.console.firstrun import FIRST_TOKEN_NAME, console_url, first_start_token
-
             click.echo(f"  console {console_url(server.listening()['http'])}")
-            token = await first_start_token(server.db, len(config.security.users))
             if token:
                 click.echo(f"  first start: sign in to the console with the token {token}\n"
                            f"  (token {FIRST_TOKEN_NAME!r}, every right; shown only now: "
