@@ -24,7 +24,7 @@ T = TypeVar("T")
 LAZY_COMMANDS: dict[str, str] = {
     "render": "gateway.render.cli:render",
     "modem": "modem.cli:modem",
-    "simline": "modem.simnet.cli:simline",
+    "simline": "gateway.simline_cli:simline",
     "submissions": "gateway.admin_cli:submissions",
     "devices": "gateway.devices_cli:devices",
     "jobs": "gateway.queue.cli:jobs",
@@ -157,11 +157,20 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
     setup_logging(config.logging)
 
     async def run() -> None:
+        from gateway.console.firstrun import FIRST_TOKEN_NAME, console_url, first_start_token
+
+        token = await first_start_token(config) if config.http.enabled else None
         server = FaxServer(config, from_file=config_path is not None)
         await server.start()
         click.echo(f"faxgate {__version__} serving; data in {config.server.data_dir.resolve()}")
         for name, address in server.listening().items():
             click.echo(f"  {name:<6} listening on {address}")
+        if "http" in server.listening():
+            click.echo(f"  console {console_url(server.listening()['http'])}")
+            if token:
+                click.echo(f"  first start: sign in to the console with the token {token}\n"
+                           f"  (token {FIRST_TOKEN_NAME!r}, every right; shown only now: "
+                           "`faxgate token create` makes others, `faxgate token revoke` ends it)")
         sys.stdout.flush()
         await server.run()
 

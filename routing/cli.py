@@ -12,19 +12,16 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from gateway.api.incoming import incoming_model
-from gateway.api.models import IncomingJob, IncomingRouting, RoutingDelivery
+from gateway.api.incoming import incoming_model, routing_model
+from gateway.api.models import IncomingJob, IncomingRouting
 from gateway.cli import config_from_option, config_option, emit
 from gateway.cli_remote import Target, server_options
 from gateway.enums import JobStatus
 from gateway.storage import Database
 from gateway.storage import incoming as store
 from gateway.textsafe import safe_text
-from routing.fax import ReceivedFax
-from routing.plan import plan
+from routing.dryrun import dry_run
 from routing.registry import MethodRegistry
-from routing.router import device_ids
-from routing.rules import decide
 
 if TYPE_CHECKING:
     from gateway.client import AsyncFaxServer
@@ -68,35 +65,16 @@ def route_test(config_path: Path | None, device: str, did: str, caller_id: str, 
                subaddress: str, at: str | None, pages: int, as_json: bool) -> None:
     """Show which rules match a call like this and what would be done with the fax."""
     config = config_from_option(config_path)
-    device = device or (config.devices[0].name if config.devices else "")
-    ids = device_ids(config)
-    fax = ReceivedFax(id=0, device=device, device_id=ids.get(device, 0),
-                      received_at=_when(at, config.inbound.timezone), caller_id=caller_id, caller_name=caller_name,
-                      did=did, tsid=tsid, subaddress=subaddress, pages=pages)
-    registry = MethodRegistry(config.inbound)
-    registry.discover()
-    decision = decide(config.inbound, fax)
-    planned = plan(decision, registry, device)
-    data: dict[str, Any] = {
-        "fax": fax.to_json(),
-        "rules": [{"rule": c.rule, "matched": c.matched, "skipped": c.skipped, "reasons": c.reasons}
-                  for c in decision.checks],
-        "matched": decision.matched,
-        "catch_all": decision.catch_all,
-        "why": decision.why,
-        "deliveries": [{"key": d.key, "rule": d.rule, "method": d.method_name, "guid": d.method_guid,
-                        "priority": d.priority, "action": d.description} for d in planned.deliveries],
-        "notes": planned.notes,
-    }
-    if device not in ids:
-        data["notes"].append(f"device {device!r} is not configured")
+    data = dry_run(config, device=device, did=did, caller_id=caller_id, caller_name=caller_name, tsid=tsid,
+                   subaddress=subaddress, received_at=_when(at, config.inbound.timezone), pages=pages)
+    device = data["fax"]["device"]
     lines = [f"call to {did or '-'} from {caller_id or '-'} {caller_name} (TSID {tsid or '-'}) on {device or '-'}"]
-    for check in decision.checks:
-        mark = "MATCH" if check.matched else ("skip " if check.skipped else "no   ")
-        lines.append(f"  {mark} {check.rule}: {'; '.join(check.reasons)}")
-    lines.append(f"decision: {decision.why}")
-    for delivery in planned.deliveries:
-        lines.append(f"  {delivery.priority}. {delivery.method_name} ({delivery.rule}): {delivery.description}")
+    for check in data["rules"]:
+        mark = "MATCH" if check["matched"] else ("skip " if check["skipped"] else "no   ")
+        lines.append(f"  {mark} {check['rule']}: {'; '.join(check['reasons'])}")
+    lines.append(f"decision: {data['why']}")
+    for delivery in data["deliveries"]:
+        lines.append(f"  {delivery['priority']}. {delivery['method']} ({delivery['rule']}): {delivery['action']}")
     lines.extend(f"  note: {note}" for note in data["notes"])
     emit(data, as_json, "\n".join(lines))
 
@@ -134,12 +112,6 @@ def _summary(job: IncomingJob) -> dict[str, Any]:
         "next_routing_at": job.next_routing_at, "routed_at": job.routed_at, "quality": job.quality,
         "archive_path": job.archive_path, "size": job.size,
     }
-
-
-def _routing_from_store(record: store.IncomingRecord, deliveries: list[store.Delivery]) -> IncomingRouting:
-    return IncomingRouting(decision=record.decision, session_log=record.session_log, deliveries=[
-        RoutingDelivery(key=d.key, method=d.method_name, state=d.state, attempts=d.attempts, last_error=d.last_error,
-                        detail=d.detail, delivered_at=d.delivered_at) for d in deliveries])
 
 
 @click.group()
@@ -186,7 +158,7 @@ def inbox_show(target: Target, job_id: int, with_log: bool, as_json: bool) -> No
                 record = await store.get(conn, job_id)
                 if record is None:
                     return None
-                return incoming_model(record), _routing_from_store(record, await store.deliveries(conn, job_id))
+                return incoming_model(record), routing_model(record, await store.deliveries(conn, job_id))
 
         found = target.with_db(work)
     else:

@@ -1,4 +1,5 @@
-"""The application served by uvicorn inside faxgate's own event loop: /health, and the FaxServer API under /api/v1."""
+"""The application served by uvicorn inside faxgate's own event loop: /health, /metrics, the FaxServer API under
+/api/v1, and the web console under /console/."""
 
 from __future__ import annotations
 
@@ -6,15 +7,29 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import compile_path
 
-from gateway import __version__
-from gateway.api import archive, config, devices, incoming, outgoing, routing, system, tokens
+from gateway import __version__, console, metrics
+from gateway.api import (
+    archive,
+    config,
+    console_events_shim,
+    devices,
+    incoming,
+    outgoing,
+    preview,
+    routing,
+    rules,
+    session,
+    simulation,
+    system,
+    tokens,
+)
 from gateway.api.models import API_VERSION
 from gateway.api.security import ApiError
 from gateway.intake.auth import Authority
@@ -23,6 +38,8 @@ if TYPE_CHECKING:
     from gateway.server import FaxServer
 
 PREFIX = f"/api/{API_VERSION}"
+CONSOLE_HEADER = "x-faxgate-console"
+"""Sent by the web console, so a 401 carries no Basic challenge (browsers would pop up a password box)."""
 
 
 def create_app(server: FaxServer) -> FastAPI:
@@ -35,7 +52,8 @@ def create_app(server: FaxServer) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def refused(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": 'Bearer, Basic realm="faxgate"'} if exc.status == 401 else None
+        challenge = exc.status == 401 and CONSOLE_HEADER not in request.headers  # no browser password box
+        headers = {"WWW-Authenticate": 'Bearer, Basic realm="faxgate"'} if challenge else None
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(HTTPException)
@@ -63,14 +81,24 @@ def create_app(server: FaxServer) -> FastAPI:
             status_code=status,
         )
 
+    @app.get("/metrics", include_in_schema=False)
+    async def scrape() -> Response:
+        """Prometheus text format; the store's figures are read now, so every node answers the same."""
+        async with server.db.transaction() as conn:
+            figures = await metrics.read_figures(conn)
+        return Response(metrics.exposition(figures), media_type=metrics.CONTENT_TYPE)
+
     api = APIRouter(prefix=PREFIX)
     api.include_router(system.router)
     api.include_router(outgoing.router)
+    api.include_router(preview.router)
     api.include_router(incoming.router)
-    for module in (config, devices, routing, archive, tokens):
+    for module in (config, devices, routing, rules, archive, tokens, simulation, session):
         api.include_router(module.router)
+    api.include_router(console_events_shim.router)  # TEMPORARY: replaced by h-eventsapi's /events at integration
     app.include_router(api)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
+    console.mount(app)
     return app
 
 

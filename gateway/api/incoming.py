@@ -1,4 +1,5 @@
-"""IFaxIncomingArchive over HTTP: received faxes (QUERY_IN_ARCHIVE), their TIFF and PDF, delete (MANAGE_IN_ARCHIVE)."""
+"""IFaxIncomingArchive over HTTP: received faxes (QUERY_IN_ARCHIVE), their TIFF, PDF and page images, how they were
+routed; delete and reroute (MANAGE_IN_ARCHIVE)."""
 
 from __future__ import annotations
 
@@ -82,9 +83,19 @@ async def get_routing(request: Request, _: Reader, job_id: JobId) -> IncomingRou
         if record is None:
             raise ApiError(404, f"there is no received fax {job_id}")
         deliveries = await store.deliveries(conn, job_id)
-    return IncomingRouting(decision=record.decision, session_log=record.session_log, deliveries=[
-        RoutingDelivery(key=d.key, method=d.method_name, state=d.state, attempts=d.attempts, last_error=d.last_error,
-                        detail=d.detail, delivered_at=d.delivered_at) for d in deliveries])
+    return routing_model(record, deliveries)
+
+
+def routing_model(record: store.IncomingRecord, deliveries: list[store.Delivery]) -> IncomingRouting:
+    """The routing of one received fax as the API shows it (the CLI prints the same)."""
+    decision = record.decision or {}
+    return IncomingRouting(
+        routing_status=record.job.routing_status, why=str(decision.get("why", "")),
+        matched=[str(name) for name in decision.get("matched", [])], decision=record.decision,
+        session_log=record.session_log, deliveries=[
+            RoutingDelivery(key=d.key, rule=d.rule, method=d.method_name, state=d.state, attempts=d.attempts,
+                            last_error=d.last_error, detail=d.detail, delivered_at=d.delivered_at)
+            for d in deliveries])
 
 
 @router.post("/jobs/{job_id}/reroute", response_model=Rerouted, summary="Route a received fax again",
@@ -124,6 +135,32 @@ async def get_pdf(request: Request, _: Reader, job_id: JobId) -> Response:
     pdf = await asyncio.to_thread(lambda: pages_pdf(tiff_pages(data)))
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="fax-{job_id}.pdf"'})
+
+
+PageNumber = Annotated[int, Path(ge=1, le=10_000)]
+Width = Annotated[int | None, Query(ge=16, le=4000, description="Scale down to this many pixels wide (a thumbnail)")]
+PNG: dict[int | str, dict[str, object]] = {200: {"content": {"image/png": {}}}, **NOT_FOUND}
+
+
+async def page_png_response(data: bytes, page: int, width: int | None, what: str) -> Response:
+    """One page of a stored TIFF as PNG, decoded and drawn off the event loop; 404 past the last page."""
+    from gateway.queue.documents import page_png, tiff_pages
+
+    def render() -> bytes | None:
+        pages = tiff_pages(data)
+        return page_png(pages[page - 1], width) if page <= len(pages) else None
+
+    png = await asyncio.to_thread(render)
+    if png is None:
+        raise ApiError(404, f"{what} has no page {page}")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/jobs/{job_id}/pages/{page}.png", response_class=Response, summary="One received page as PNG",
+            responses=PNG)
+async def get_page(request: Request, _: Reader, job_id: JobId, page: PageNumber, width: Width = None) -> Response:
+    """A page of the received fax at its true aspect ratio; ``width`` makes a thumbnail."""
+    return await page_png_response(await _tiff(request, job_id), page, width, f"received fax {job_id}")
 
 
 @router.delete("/jobs/{job_id}", status_code=204, response_class=Response, summary="IFaxIncomingMessage.Delete",

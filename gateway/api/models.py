@@ -99,10 +99,12 @@ class OutgoingJobDetail(OutgoingJob):
 
 
 class OutgoingJobPage(BaseModel):
-    """One page of jobs, oldest first; pass ``next_after`` as ``after`` for the next page (null: no more)."""
+    """One page of jobs, oldest first; pass ``next_after`` as ``after`` for the next page (null: no more); newest
+    first (asked with ``before``), pass ``next_before`` as ``before``."""
 
     jobs: list[OutgoingJob]
     next_after: int | None
+    next_before: int | None = None
 
 
 class QueueState(BaseModel):
@@ -162,9 +164,10 @@ class IncomingJob(BaseModel):
 class RoutingDelivery(BaseModel):
     """One routing method run for a received fax."""
 
-    key: str
+    key: str = Field(description="The delivery's key: the rule and method it runs for")
+    rule: str = Field(description="The rule that chose it (empty for the catch-all)")
     method: str
-    state: str
+    state: str = Field(description="pending, delivered or failed")
     attempts: int
     last_error: str
     detail: str
@@ -172,9 +175,12 @@ class RoutingDelivery(BaseModel):
 
 
 class IncomingRouting(BaseModel):
-    """How a received fax was routed: the rule decision, each delivery, and the call's session log."""
+    """How a received fax was routed and why: the rule decision, each delivery, and the call's session log."""
 
-    decision: dict[str, Any] | None
+    routing_status: str
+    why: str = Field(description="The decision in one sentence")
+    matched: list[str] = Field(description="The rules that matched")
+    decision: dict[str, Any] | None = Field(description="Every rule checked, as stored when it was routed")
     deliveries: list[RoutingDelivery]
     session_log: str
 
@@ -269,3 +275,19 @@ class NewToken(TokenInfo):
     """A token just created: ``token`` is the secret, shown this once."""
 
     token: str
+
+
+class Statistics(BaseModel):
+    """The dashboard's figures, read from the shared store."""
+
+    outgoing_by_status: dict[str, int] = Field(description="Outgoing jobs by base status name")
+    queue: int = Field(description="Outgoing jobs not yet final")
+    archive: int = Field(description="Outgoing jobs that are final")
+    incoming: int = Field(description="Received faxes kept")
+    sent_since: int = Field(description="Jobs completed since `since`")
+    failed_since: int = Field(description="Jobs that failed or were canceled since `since`")
+    pages_sent_since: int
+    received_since: int
+    pages_received_since: int
+    routing_failed: int = Field(description="Received faxes with a routing method that failed for good")
+    routing_retrying: int = Field(default=0, description="Received faxes with a routing method failing, to be retried")

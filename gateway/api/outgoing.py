@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.responses import PlainTextResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.api.incoming import page_png_response
 from gateway.api.models import (
     Attempt,
     FaxRecipient,
@@ -42,6 +44,7 @@ from gateway.queue.submit import (
     submit_files,
     submit_options,
 )
+from gateway.storage import get_blob
 from gateway.storage import jobs as store
 
 if TYPE_CHECKING:
@@ -123,8 +126,14 @@ async def _visible_job(conn: AsyncConnection, principal: Principal, job_id: int)
 async def get_jobs(request: Request, principal: CurrentPrincipal,
                    limit: Annotated[int, Query(ge=1, le=500)] = 100,
                    after: Annotated[int | None, Query(ge=0, le=MAX_ID, description="The last id already seen")] = None,
-                   submission: Annotated[str | None, Query(max_length=36)] = None) -> OutgoingJobPage:
-    """Jobs oldest first: everyone's with QUERY_JOBS, else the caller's own with a submit right."""
+                   submission: Annotated[str | None, Query(max_length=36)] = None,
+                   state: Annotated[Literal["queue", "archive"] | None,
+                                    Query(description="queue: not final yet; archive: final")] = None,
+                   before: Annotated[int | None, Query(ge=0, le=MAX_ID,
+                                                       description="Newest first, below this id")] = None,
+                   ) -> OutgoingJobPage:
+    """Jobs oldest first (newest first with ``before``): everyone's with QUERY_JOBS, else the caller's own with a
+    submit right."""
     if principal.rights & AccessRights.QUERY_JOBS:
         owner = None
     elif principal.rights & SUBMIT_RIGHTS:
@@ -133,10 +142,13 @@ async def get_jobs(request: Request, principal: CurrentPrincipal,
         raise denied(AccessRights.QUERY_JOBS, "listing jobs")
     async with _server(request).db.transaction() as conn:
         found = await store.list_jobs(conn, principal=owner, after_id=after, submission_id=submission,
-                                      limit=limit + 1)
+                                      limit=limit + 1, final=None if state is None else state == "archive",
+                                      before_id=before, newest_first=before is not None)
     more = len(found) > limit
     found = found[:limit]
-    return OutgoingJobPage(jobs=[job_model(job) for job in found], next_after=found[-1].id if more else None)
+    cursor = found[-1].id if more else None
+    return OutgoingJobPage(jobs=[job_model(job) for job in found], next_after=None if before is not None else cursor,
+                           next_before=cursor if before is not None else None)
 
 
 @router.get("/jobs/{job_id}", response_model=OutgoingJobDetail, summary="IFaxOutgoingQueue.GetJob",
@@ -172,6 +184,32 @@ def _document_route(fmt: str, summary: str) -> None:
 
 _document_route("tiff", "IFaxOutgoingJob.CopyTiff")
 _document_route("pdf", "The job's fax as PDF")
+
+
+@router.get("/jobs/{job_id}/pages/{page}.png", response_class=Response, summary="One page of a job as PNG",
+            responses={200: {"content": {"image/png": {}}}, 404: {"model": Problem}})
+async def get_page(request: Request, principal: CurrentPrincipal, job_id: JobId,
+                   page: Annotated[int, Path(ge=1, le=10_000)],
+                   width: Annotated[int | None, Query(ge=16, le=4000)] = None) -> Response:
+    """A page as it is sent (cover page and header included): the preview of what the recipient gets."""
+    async with _server(request).db.transaction() as conn:
+        job = await _visible_job(conn, principal, job_id)
+        if job.document_blob_id is None:
+            raise ApiError(404, f"job {job_id} has no rendered pages")
+        data = await get_blob(conn, job.document_blob_id)
+    return await page_png_response(data, page, width, f"job {job_id}")
+
+
+@router.get("/jobs/{job_id}/log", response_class=PlainTextResponse, summary="The session logs of a job's calls",
+            responses={200: {"content": {"text/plain": {}}}, 404: {"model": Problem}})
+async def get_log(request: Request, principal: CurrentPrincipal, job_id: JobId) -> PlainTextResponse:
+    """Every call's T.30 session log, oldest call first, each under a heading line."""
+    async with _server(request).db.transaction() as conn:
+        await _visible_job(conn, principal, job_id)
+        logs = await store.attempt_logs(conn, job_id)
+    text = "\n".join(f"== call on {device} at {datetime.fromtimestamp(started, UTC):%Y-%m-%d %H:%M:%S} UTC\n"
+                     f"{log.rstrip() or '(no session log)'}\n" for started, device, log in logs)
+    return PlainTextResponse(text or "no call has been made yet\n")
 
 
 Control = Callable[[AsyncConnection, int, float, FaxgateConfig, Principal], Awaitable[StoredJob]]

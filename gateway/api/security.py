@@ -1,4 +1,5 @@
-"""Who is calling the API and what they may do: a Bearer token from the store or a configured user over Basic.
+"""Who is calling the API and what they may do: a Bearer token from the store, a configured user over Basic, or
+the console's session cookie (gateway/api/session.py).
 
 Tokens are looked up in the store on every request (no cache), so a revoked token stops working at once.
 Every route asks for the Windows access right it needs; a refusal names that right.
@@ -70,6 +71,11 @@ async def current_principal(
         if principal is None:
             raise ApiError(401, "wrong user name or password")
         return principal
+    from gateway.api.session import session_principal  # the console's cookie; imported here as it uses this module
+
+    session = await session_principal(request)
+    if session is not None:
+        return session[0]
     raise ApiError(401, "authenticate with a Bearer token or HTTP Basic")
 
 

@@ -19,8 +19,10 @@ from gateway.api.models import (
     ExtensionProperty,
     Problem,
     ServerInfo,
+    Statistics,
 )
 from gateway.api.security import REFUSALS, ApiError, CurrentPrincipal, require, right_names
+from gateway.api.statistics import statistics
 from gateway.enums import AccessRights
 from gateway.intake.auth import Principal
 from gateway.queue import controls
@@ -102,6 +104,15 @@ async def get_activity_log(
     server = _server(request)
     async with server.db.transaction() as conn:
         return ActivityLog(lines=await xferfaxlog(conn, since=since, timezone=server.config.outbox.timezone))
+
+
+@router.get("/statistics", response_model=Statistics, summary="Counts for the console's dashboard")
+async def get_statistics(request: Request, _: ConfigReader,
+                         since: Annotated[float, Query(ge=0, description="Start of 'today', UNIX seconds")] = 0.0,
+                         ) -> Statistics:
+    """Jobs by status, what went out and came in since ``since``, and what needs attention, across every node."""
+    async with _server(request).db.transaction() as conn:
+        return await statistics(conn, since)
 
 
 def extension_store(server: FaxServer) -> ExtensionConfigStore:

@@ -31,6 +31,7 @@ from gateway.intake.options import OptionError, check_rights
 from gateway.intake.rates import RateLimiter
 from gateway.intake.throttle import AuthThrottle
 from gateway.logs import log_event, logger
+from gateway.metrics import count_refusal
 from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
 from gateway.storage import Database
 from gateway.storage.jobs import get_queue_state
@@ -138,7 +139,7 @@ class FaxSmtpHandler:
         if locked:
             log_event(log, logging.WARNING, "smtp.auth_locked", user=name, peer=peer, by=locked)
             whose = "from your address" if locked == "address" else "for this user"
-            await _close(server, f"421 4.7.0 Too many failed logins {whose}; try again later")
+            await _close(server, count_refusal(f"421 4.7.0 Too many failed logins {whose}; try again later"))
             return None
         stamp = self.throttle.charge(peer, name)
         principal = await self.authority.login(name, password) if name else None
@@ -148,9 +149,9 @@ class FaxSmtpHandler:
             failures = self._auth_failures.get(server, 0) + 1
             self._auth_failures[server] = failures
             if failures >= self.config.smtp.auth_tries_per_connection:
-                await _close(server, "421 4.7.0 Too many failed logins on this connection; closing it")
+                await _close(server, count_refusal("421 4.7.0 Too many failed logins on this connection; closing it"))
                 return None
-            return "535 5.7.8 Authentication credentials invalid"
+            return count_refusal("535 5.7.8 Authentication credentials invalid")
         self.throttle.refund(peer, name, stamp)
         session.authenticated = True
         session.auth_data = principal  # type: ignore[assignment]  # aiosmtpd types it as None
@@ -172,6 +173,9 @@ class FaxSmtpHandler:
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:
         """An authenticated user sends only as an address it owns (security.users.senders, else its email)."""
+        return count_refusal(self._mail(server, envelope, address, mail_options, session))
+
+    def _mail(self, server: SMTP, envelope: Envelope, address: str, mail_options: list[str], session: Session) -> str:
         refusal = _not_theirs(session_principal(session), address)
         if refusal:
             return refusal
@@ -190,6 +194,9 @@ class FaxSmtpHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         """Refuse relaying, unknown senders, and numbers that are invalid or not allowed, each with its reason."""
+        return count_refusal(await self._rcpt(session, envelope, address, rcpt_options))
+
+    async def _rcpt(self, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
         try:
             fax_address = read_fax_address(address, self.config.smtp)
         except AddressError as exc:
@@ -256,6 +263,9 @@ class FaxSmtpHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Read the mail, refuse it with the reason if it cannot be faxed, else commit it and answer 250."""
+        return count_refusal(await self._data(session, envelope))
+
+    async def _data(self, session: Session, envelope: Envelope) -> str:
         checked = self._checked.pop(envelope, None)
         principal = checked.principal if checked is not None else None
         if checked is None or principal is None:

@@ -123,10 +123,7 @@ class SubmissionWorker:
         options = FaxOptions.from_json(stored) if stored else mail.options
         cover = bool(stored.get("cover", mail.cover))
         resolution = options.resolution or "fine"
-        limits = self.config.render
-        render = RenderOptions(resolution=resolution, max_pages=self.config.outbox.max_pages,
-                               max_image_pixels=limits.max_image_pixels,
-                               max_page_length_mm=limits.max_page_length_mm)
+        render = render_options(self.config, resolution)
         left_out = await asyncio.to_thread(left_out_notes, mail.documents)
         with tempfile.TemporaryDirectory(prefix="faxgate-render-") as folder:
             work = Path(folder)
@@ -190,16 +187,27 @@ class SubmissionWorker:
                           recipient: dict[str, str], render: RenderOptions,
                           sender: tuple[str, str]) -> RenderResult:
         """This recipient's cover page followed by the body pages, merged page by page in a render worker."""
-        zone = ZoneInfo(self.config.outbox.timezone)
-        fields = {
-            "recipient_name": recipient.get("name", ""), "recipient_fax_number": recipient.get("number", ""),
-            "sender_name": sender[0], "sender_email": sender[1], "note": mail.cover_note,
-            "subject": mail.subject,
-            "time_sent": datetime.fromtimestamp(self.clock.now(), zone).strftime("%Y-%m-%d %H:%M"),
-        }
+        fields = cover_fields(self.config, recipient, mail, sender, self.clock.now())
         out = work / f"job-{recipient_index}.tif"
         return await self.pool.render_cover(mail.cover_template, fields, render, out,
                                             body=body.path if body is not None else None)
+
+
+def render_options(config: FaxgateConfig, resolution: str) -> RenderOptions:
+    """How a submission's documents are rendered: the outbox's page limit and the render section's limits."""
+    limits = config.render
+    return RenderOptions(resolution=resolution, max_pages=config.outbox.max_pages,  # type: ignore[arg-type]
+                         max_image_pixels=limits.max_image_pixels, max_page_length_mm=limits.max_page_length_mm)
+
+
+def cover_fields(config: FaxgateConfig, recipient: dict[str, str], mail: FaxMail, sender: tuple[str, str],
+                 now: float) -> dict[str, str]:
+    """The fields of one recipient's cover page."""
+    return {
+        "recipient_name": recipient.get("name", ""), "recipient_fax_number": recipient.get("number", ""),
+        "sender_name": sender[0], "sender_email": sender[1], "note": mail.cover_note, "subject": mail.subject,
+        "time_sent": datetime.fromtimestamp(now, ZoneInfo(config.outbox.timezone)).strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def cover_sender(security: SecuritySection, submission: Submission, mail: FaxMail) -> tuple[str, str]:

@@ -53,9 +53,18 @@ async def list_jobs(
     principal: str | None = None,
     after_id: int | None = None,
     limit: int = 1000,
+    final: bool | None = None,
+    before_id: int | None = None,
+    newest_first: bool = False,
 ) -> list[OutgoingJob]:
-    """Jobs, oldest first, optionally filtered: ``principal`` keeps only that submitter's, ``after_id`` pages on."""
-    query = select(outgoing_jobs).order_by(outgoing_jobs.c.id).limit(limit)
+    """Jobs, oldest first (or newest first), optionally filtered: ``principal`` keeps only that submitter's,
+    ``final`` only the archive (True) or the queue (False), ``after_id`` / ``before_id`` page on."""
+    order = outgoing_jobs.c.id.desc() if newest_first else outgoing_jobs.c.id
+    query = select(outgoing_jobs).order_by(order).limit(limit)
+    if final is not None:
+        query = query.where(outgoing_jobs.c.final_at.is_not(None) if final else outgoing_jobs.c.final_at.is_(None))
+    if before_id is not None:
+        query = query.where(outgoing_jobs.c.id < before_id)
     if principal is not None:
         own = select(submissions.c.id).where(submissions.c.principal == principal)
         query = query.where(outgoing_jobs.c.submission_id.in_(own))
@@ -399,3 +408,10 @@ async def mark_no_line(conn: AsyncConnection, routes: Sequence[str], now: float)
         .values(status=outgoing_jobs.c.status.op("|")(int(JobStatus.NOLINE)))
     )
     return int(result.rowcount or 0)
+
+
+async def attempt_logs(conn: AsyncConnection, job_id: int) -> list[tuple[float, str, str]]:
+    """Each call's T.30 session log for a job, oldest first: (started_at, device, log)."""
+    rows = await conn.execute(select(attempts.c.started_at, attempts.c.device_name, attempts.c.session_log)
+                              .where(attempts.c.job_id == job_id).order_by(attempts.c.id))
+    return [(row.started_at, row.device_name, row.session_log) for row in rows]

@@ -9,10 +9,11 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.enums import AccessRights
-from gateway.storage.schema import api_tokens
+from gateway.storage.schema import api_tokens, server_state
 
 SECRET_PREFIX = "fgt_"  # noqa: S105 - a marker that makes leaked tokens easy to grep for, not a secret
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -64,3 +65,24 @@ async def revoke_token(conn: AsyncConnection, name: str) -> bool:
     """Delete a token; the next request that presents it is refused. False if there was none by that name."""
     result = await conn.execute(delete(api_tokens).where(api_tokens.c.name == name))
     return bool(result.rowcount)
+
+
+async def token_by_name(conn: AsyncConnection, name: str) -> TokenRecord | None:
+    """A live token's record by name (a console session signed in with it), or None once it is revoked."""
+    row = (await conn.execute(select(api_tokens).where(api_tokens.c.name == name))).first()
+    return TokenRecord(row.name, AccessRights(row.rights), row.created_at) if row else None
+
+
+async def shared_secret(conn: AsyncConnection, key: str, now: float) -> bytes:
+    """A random key kept in server_state, the same for every node on the store (made by the first that asks)."""
+    for _ in range(2):
+        row = (await conn.execute(select(server_state.c.value).where(server_state.c.key == key))).first()
+        if row is not None:
+            return bytes.fromhex(str(row.value["hex"]))
+        try:
+            async with conn.begin_nested():
+                await conn.execute(insert(server_state).values(key=key, value={"hex": secrets.token_hex(32)},
+                                                               updated_at=now))
+        except IntegrityError:
+            continue
+    raise TokenError(f"could not create the shared secret {key!r}")
