@@ -369,7 +369,7 @@ def test_activity_log_and_incoming_routing_and_reroute(api: Api) -> None:
         log = client.get("/activity/log", params={"since": 0})
         assert log.status_code == 200 and isinstance(log.json()["lines"], list)
         routing = client.get(f"/incoming/jobs/{api.received_id}/routing").json()
-        assert set(routing) == {"decision", "deliveries", "session_log"}
+        assert set(routing) == {"routing_status", "why", "matched", "decision", "deliveries", "session_log"}
         rerouted = client.post(f"/incoming/jobs/{api.received_id}/reroute")
         assert rerouted.json() == {"id": api.received_id, "rerouted": True}
         assert client.get(f"/incoming/jobs/{api.received_id}").json()["routing_status"] == "waiting to be routed again"
