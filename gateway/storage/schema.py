@@ -257,3 +257,22 @@ api_tokens = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
 )
+
+mailbox_items = Table(
+    "mailbox_items",
+    metadata,
+    # 0007: mail taken from a polled mailbox, recorded before it is moved (exactly once across crashes)
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mailbox", String(40), nullable=False),
+    Column("message_key", String(255), nullable=False),
+    Column("item_id", String(255), nullable=False, server_default=""),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("submission_id", String(36), ForeignKey("submissions.id"), nullable=True),
+    Column("target_folder", String(255), nullable=False),
+    Column("bounced", Boolean, nullable=False, server_default=false()),
+    Column("moved", Boolean, nullable=False, server_default=false()),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("mailbox", "message_key", name="uq_mailbox_items_key"),
+)

@@ -1,0 +1,64 @@
+"""Mailboxes faxgate polls for mail to fax, and delivers received faxes into: IMAP today (EWS and Graph later)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gateway.config.base import Section
+from gateway.config.types import Duration, parse_duration
+
+MailboxBackendName = Literal["imap"]
+
+
+class MailboxSection(Section):
+    """One mailbox: where it is, how to log in, which folders, and who the mail in it is sent as."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    """How logs, status and the inbound `mailbox` method name this mailbox."""
+    backend: MailboxBackendName = "imap"
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    """"implicit" (port 993), "starttls", or "none" (only for a server on the same host)."""
+    ca_file: Path | None = None
+    """PEM bundle to verify the server with instead of the system's; verification is never turned off."""
+    username: str
+    password: str = ""
+    """Write "${ENV_NAME}" to take it from the environment."""
+    intake: bool = True
+    """Poll `folder` for mail to fax; false for a mailbox used only to deliver received faxes into."""
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    """Where a mail goes once its fax is submitted (created when missing)."""
+    failed_folder: str = "Failed"
+    """Where a refused mail goes, after the sender has been told why (created when missing)."""
+    poll_interval: Duration = parse_duration("60s")
+    """How often `folder` is read; with IDLE a new mail is read at once and this is the longest gap."""
+    idle: bool = True
+    """Wait with IMAP IDLE between polls where the server offers it."""
+    owner: str
+    """The security.users name the mail is faxed as (rights, number classes, rate limit), unless `senders` maps
+    the From address to another user."""
+    senders: dict[str, str] = Field(default_factory=dict)
+    """From address (or "@domain") -> security.users name, for a shared mailbox that several users mail."""
+    allowed_senders: list[str] = Field(default_factory=list)
+    """From addresses or "@domain"s whose mail is faxed; empty: any mail that reaches the mailbox."""
+    timeout: Duration = parse_duration("30s")
+    """Longest wait for the server on one command."""
+    retry_max: Duration = parse_duration("5m")
+    """Longest wait between reconnects while the server is down (doubling from 2 s)."""
+
+    @model_validator(mode="after")
+    def _distinct_folders(self) -> MailboxSection:
+        if self.intake and len({self.folder, self.processed_folder, self.failed_folder}) < 3:
+            raise ValueError("folder, processed_folder and failed_folder must be three different folders")
+        return self
+
+
+class IntakeSection(Section):
+    """Which intake sources run (entry point group faxgate.intake_sources); each runs only if configured."""
+
+    sources: list[str] = Field(default_factory=lambda: ["smtp", "mailbox"])
