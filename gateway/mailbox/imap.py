@@ -144,14 +144,20 @@ class ImapBackend:
         def run() -> bool:
             self._select(folder)
             uid = self._uid(folder, item_id)
+            self._client.noop()  # hear about mail expunged by another session before looking
             if uid is None or not self._client.search(["UID", str(uid), "UNDELETED"]):
                 return False
-            if self._client.has_capability("MOVE"):
-                self._client.move([uid], target)
-            else:
-                self._client.copy([uid], target)
-                self._client.add_flags([uid], [b"\\Deleted"])
-                self._client.uid_expunge([uid])
+            try:
+                if self._client.has_capability("MOVE"):
+                    self._client.move([uid], target)
+                else:
+                    self._client.copy([uid], target)
+                    self._client.add_flags([uid], [b"\\Deleted"])
+                    self._client.uid_expunge([uid])
+            except imaplib.IMAP4.error as exc:
+                if isinstance(exc, imaplib.IMAP4.abort) or "EXPUNGEISSUED" not in str(exc):
+                    raise
+                return False  # taken away by another session between the search and the move
             return True
         result: bool = self._call("MOVE", run)
         return result

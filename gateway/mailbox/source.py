@@ -123,11 +123,12 @@ class MailboxSource:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def _set_state(self, state: str, reason: str) -> None:
-        """Record and log a change of state (only a change: a long outage is one line, and one when it ends)."""
-        if (state, reason) == (self.state, self.reason):
-            return
+        """Record the state and reason; log only a change of state (a long outage is one line, one more when it
+        ends, however its reason varies from poll to poll)."""
         was = self.state
         self.state, self.reason = state, reason
+        if state == was:
+            return
         level = logging.WARNING if state == "retrying" else logging.INFO
         log_event(log, level, "mailbox.state", mailbox=self.section.name, state=state, was=was,
                   reason=safe_text(reason, 300), failures=self.failures)
