@@ -15,6 +15,7 @@ import trustme
 from gateway.config import FaxgateConfig, parse_config
 from gateway.queue.documents import load_pymupdf
 from gateway.storage import Database
+from tests.intake.conftest import sink  # noqa: F401 - the receipts smarthost, a fixture here too
 from tests.support.dovecot import Dovecot
 
 FAX_USER, FAX_PASSWORD = "fax@example.com", "mailbox-secret"

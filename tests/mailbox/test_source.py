@@ -19,7 +19,7 @@ from gateway.storage import Database
 from gateway.storage import mailbox as store
 from gateway.storage.jobs import set_queue_state
 from gateway.storage.submissions import list_submissions
-from tests.intake.conftest import Sink, sink  # noqa: F401 - the smarthost fixture
+from tests.intake.conftest import Sink
 from tests.mailbox.conftest import FAX_USER, fax_mail, mailbox_config, pdf_bytes
 from tests.support.dovecot import Dovecot
 
@@ -49,12 +49,12 @@ async def submissions(db: Database) -> list[Submission]:
         return await list_submissions(conn)
 
 
-def config_for(tmp_path: Path, dovecot: Dovecot, sink: Sink, **overrides: Any) -> FaxgateConfig:  # noqa: F811
+def config_for(tmp_path: Path, dovecot: Dovecot, sink: Sink, **overrides: Any) -> FaxgateConfig:
     return mailbox_config(tmp_path, dovecot, sink.port, **overrides)
 
 
 async def test_mail_becomes_one_submission_and_moves(tmp_path: Path, dovecot: Dovecot, db: Database,
-                                                      sink: Sink) -> None:  # noqa: F811
+                                                      sink: Sink) -> None:
     config = config_for(tmp_path, dovecot, sink)
     put(dovecot, fax_mail(to='"Acme Billing" <5551234@fax.localhost>', cc="someone@example.com, 5550199@fax.localhost",
                           pdf=pdf_bytes("Invoice"), message_id="<inv-1@example.com>"))
@@ -78,7 +78,7 @@ async def test_mail_becomes_one_submission_and_moves(tmp_path: Path, dovecot: Do
 
 
 async def test_refused_mail_is_bounced_with_the_check_and_moved_to_failed(tmp_path: Path, dovecot: Dovecot,
-                                                                           db: Database, sink: Sink) -> None:  # noqa: F811
+                                                                           db: Database, sink: Sink) -> None:
     config = config_for(tmp_path, dovecot, sink)
     put(dovecot, fax_mail(to="+442079460018@fax.localhost", message_id="<abroad@example.com>"))
     put(dovecot, fax_mail(to="colleague@example.com", message_id="<nofax@example.com>"))
@@ -100,7 +100,7 @@ async def test_refused_mail_is_bounced_with_the_check_and_moved_to_failed(tmp_pa
 
 
 async def test_mapped_sender_gets_their_own_rights(tmp_path: Path, dovecot: Dovecot, db: Database,
-                                                   sink: Sink) -> None:  # noqa: F811
+                                                   sink: Sink) -> None:
     config = config_for(tmp_path, dovecot, sink, senders={"boss@example.com": "boss"})
     put(dovecot, fax_mail(to="+442079460018@fax.localhost", sender="boss@example.com"))
     source = MailboxSource(config, db, config.mailboxes[0])
@@ -111,7 +111,7 @@ async def test_mapped_sender_gets_their_own_rights(tmp_path: Path, dovecot: Dove
 
 
 async def test_allowed_senders_refuse_others(tmp_path: Path, dovecot: Dovecot, db: Database,
-                                             sink: Sink) -> None:  # noqa: F811
+                                             sink: Sink) -> None:
     config = config_for(tmp_path, dovecot, sink, allowed_senders=["@example.com"])
     put(dovecot, fax_mail(sender="mallory@elsewhere.test", message_id="<m@elsewhere.test>"))
     put(dovecot, fax_mail(sender="alice@example.com", message_id="<a@example.com>"))
@@ -123,7 +123,7 @@ async def test_allowed_senders_refuse_others(tmp_path: Path, dovecot: Dovecot, d
 
 
 async def test_blocked_queue_leaves_mail_for_later(tmp_path: Path, dovecot: Dovecot, db: Database,
-                                                   sink: Sink) -> None:  # noqa: F811
+                                                   sink: Sink) -> None:
     config = config_for(tmp_path, dovecot, sink)
     async with db.transaction() as conn:
         await set_queue_state(conn, {"blocked": True, "paused": False}, 0.0)
@@ -141,7 +141,7 @@ async def test_blocked_queue_leaves_mail_for_later(tmp_path: Path, dovecot: Dove
 
 
 async def test_recorded_mail_is_moved_not_faxed_again(tmp_path: Path, dovecot: Dovecot, db: Database,
-                                                      sink: Sink) -> None:  # noqa: F811
+                                                      sink: Sink) -> None:
     """A crash after the record and before the move, and a person moving a processed mail back, end the same way."""
     config = config_for(tmp_path, dovecot, sink)
     put(dovecot, fax_mail(message_id="<once@example.com>"))
@@ -171,7 +171,7 @@ class PersonMovesItAway(ImapBackend):
 
 
 async def test_mail_moved_by_a_person_meanwhile_is_no_error(tmp_path: Path, dovecot: Dovecot, db: Database,
-                                                            sink: Sink) -> None:  # noqa: F811
+                                                            sink: Sink) -> None:
     config = config_for(tmp_path, dovecot, sink)
     person = dovecot.client(FAX_USER)
     person.create_folder("Elsewhere")
@@ -193,7 +193,7 @@ async def test_mail_moved_by_a_person_meanwhile_is_no_error(tmp_path: Path, dove
 
 
 async def test_uidvalidity_change_does_not_fax_again(tmp_path: Path, dovecot: Dovecot, db: Database,
-                                                     sink: Sink) -> None:  # noqa: F811
+                                                     sink: Sink) -> None:
     config = config_for(tmp_path, dovecot, sink, folder="FaxOut")
     person = dovecot.client(FAX_USER)
     person.create_folder("FaxOut")
@@ -213,7 +213,7 @@ async def test_uidvalidity_change_does_not_fax_again(tmp_path: Path, dovecot: Do
 
 async def test_outage_is_one_state_change_each_way_and_loses_nothing(tmp_path: Path, dovecot: Dovecot, db: Database,
                                                                      sink: Sink, caplog: pytest.LogCaptureFixture,
-                                                                     ) -> None:  # noqa: F811
+                                                                     ) -> None:
     config = config_for(tmp_path, dovecot, sink)
     source = MailboxSource(config, db, config.mailboxes[0])
     await source.poll()
@@ -237,7 +237,7 @@ async def test_outage_is_one_state_change_each_way_and_loses_nothing(tmp_path: P
 
 
 async def test_idle_takes_new_mail_without_waiting_for_the_interval(tmp_path: Path, dovecot: Dovecot, db: Database,
-                                                                    sink: Sink) -> None:  # noqa: F811
+                                                                    sink: Sink) -> None:
     config = config_for(tmp_path, dovecot, sink, poll_interval="1h")
     source = MailboxSource(config, db, config.mailboxes[0])
     await source.start()
