@@ -181,7 +181,8 @@ def _check_mailboxes(config: FaxgateConfig) -> None:
         if mailbox.name in seen:
             problems.append(f"mailboxes[{index}].name: mailbox name {mailbox.name!r} is used twice")
         seen.add(mailbox.name)
-        for where, user in [("owner", mailbox.owner), *((f"senders.{k}", v) for k, v in mailbox.senders.items())]:
+        owner = [("owner", mailbox.owner)] if mailbox.owner else []
+        for where, user in [*owner, *((f"senders.{k}", v) for k, v in mailbox.senders.items())]:
             if user not in users:
                 problems.append(f"mailboxes[{index}].{where}: {user!r} is not a user in [[security.users]]")
     if problems:

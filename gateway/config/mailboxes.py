@@ -39,9 +39,9 @@ class MailboxSection(Section):
     """How often `folder` is read; with IDLE a new mail is read at once and this is the longest gap."""
     idle: bool = True
     """Wait with IMAP IDLE between polls where the server offers it."""
-    owner: str
-    """The security.users name the mail is faxed as (rights, number classes, rate limit), unless `senders` maps
-    the From address to another user."""
+    owner: str = ""
+    """Required for intake: the security.users name the mail is faxed as (rights, number classes, rate limit),
+    unless `senders` maps the From address to another user."""
     senders: dict[str, str] = Field(default_factory=dict)
     """From address (or "@domain") -> security.users name, for a shared mailbox that several users mail."""
     allowed_senders: list[str] = Field(default_factory=list)
@@ -55,6 +55,8 @@ class MailboxSection(Section):
     def _distinct_folders(self) -> MailboxSection:
         if self.intake and len({self.folder, self.processed_folder, self.failed_folder}) < 3:
             raise ValueError("folder, processed_folder and failed_folder must be three different folders")
+        if self.intake and not self.owner:
+            raise ValueError("a mailbox that takes mail to fax needs an owner (a security.users name)")
         return self
 
 
