@@ -37,6 +37,15 @@ class IntakeSource(Protocol):
         ...
 
 
+@runtime_checkable
+class ReportsStatus(Protocol):
+    """A source with a lifecycle state to show (a mailbox: ready, or retrying and why)."""
+
+    def status(self) -> dict[str, Any]:
+        """Name, state, reason and the like, as JSON."""
+        ...
+
+
 SourceFactory = Callable[[FaxgateConfig, Database], Sequence[Any]]
 
 
