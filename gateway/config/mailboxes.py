@@ -1,4 +1,4 @@
-"""Mailboxes faxgate polls for mail to fax, and delivers received faxes into: IMAP today (EWS and Graph later)."""
+"""Mailboxes faxgate polls for mail to fax, and delivers received faxes into: IMAP, and EWS (on-premises Exchange)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from gateway.config.base import Section
 from gateway.config.types import Duration, parse_duration
 
-MailboxBackendName = Literal["imap"]
+MailboxBackendName = Literal["imap", "ews"]
 
 
 class MailboxSection(Section):
@@ -19,13 +19,26 @@ class MailboxSection(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     """How logs, status and the inbound `mailbox` method name this mailbox."""
     backend: MailboxBackendName = "imap"
-    host: str
+    host: str = ""
+    """IMAP: the server's name."""
     port: int = Field(default=993, ge=1, le=65535)
     tls: Literal["implicit", "starttls", "none"] = "implicit"
-    """"implicit" (port 993), "starttls", or "none" (only for a server on the same host)."""
+    """IMAP: "implicit" (port 993), "starttls", or "none" (only for a server on the same host)."""
+    endpoint: str = Field(default="", pattern=r"^(https?://.+)?$")
+    """EWS: the service URL, such as "https://mail.example.com/EWS/Exchange.asmx" (no autodiscover)."""
+    auth: Literal["basic", "ntlm", "oauth2"] = "basic"
+    """EWS: Basic or NTLM with username/password, or OAuth2 client credentials (client_id, client_secret,
+    tenant_id)."""
+    address: str = ""
+    """EWS: the mailbox's primary SMTP address; empty: `username`."""
+    client_id: str = ""
+    client_secret: str = ""
+    tenant_id: str = ""
+    token_url: str = ""
+    """OAuth2: the token endpoint; empty: Microsoft's for tenant_id."""
     ca_file: Path | None = None
     """PEM bundle to verify the server with instead of the system's; verification is never turned off."""
-    username: str
+    username: str = ""
     password: str = ""
     """Write "${ENV_NAME}" to take it from the environment."""
     intake: bool = True
@@ -55,6 +68,12 @@ class MailboxSection(Section):
     def _distinct_folders(self) -> MailboxSection:
         if self.intake and len({self.folder, self.processed_folder, self.failed_folder}) < 3:
             raise ValueError("folder, processed_folder and failed_folder must be three different folders")
+        if self.backend == "imap" and not (self.host and self.username):
+            raise ValueError("an IMAP mailbox needs host and username")
+        if self.backend == "ews" and not self.endpoint:
+            raise ValueError("an EWS mailbox needs endpoint (the EWS URL)")
+        if self.backend == "ews" and self.auth == "oauth2" and not (self.client_id and self.client_secret):
+            raise ValueError("OAuth2 needs client_id and client_secret")
         if self.intake and not self.owner:
             raise ValueError("a mailbox that takes mail to fax needs an owner (a security.users name)")
         return self

@@ -45,7 +45,11 @@ T = TypeVar("T")
 
 
 def backend_for(section: MailboxSection) -> MailboxBackend:
-    """The backend the section names."""
+    """The backend the section names (imported on use: exchangelib is heavy to import)."""
+    if section.backend == "ews":
+        from gateway.mailbox.ews import EwsBackend
+
+        return EwsBackend(section)
     from gateway.mailbox.imap import ImapBackend
 
     return ImapBackend(section)
