@@ -1,14 +1,17 @@
-"""End to end through `faxgate serve` on the simulated line, with a real Dovecot: a mail with a PDF and a DOCX put
-in the fax mailbox is faxed to a remote machine (pages as sent) and to faxgate's own second line; the mail moves
-to Processed, the receipt reaches the sender, and the fax the second line received lands in a mailbox folder as a
-mail with its PDF."""
+"""End to end through `faxgate serve` on the simulated line, for each mailbox backend (a real Dovecot over IMAP,
+the fake Exchange over EWS): a mail with a PDF and a DOCX put in the fax mailbox is faxed to a remote machine
+(pages as sent) and to faxgate's own second line; the mail moves to Processed, the receipt reaches the sender,
+and the fax the second line received lands in a mailbox folder as an item with its PDF."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Protocol
 
 import pytest
+import trustme
 
 from gateway.enums import JobStatus
 from gateway.queue.documents import load_pymupdf
@@ -26,9 +29,88 @@ from tests.queue.simserver import (
 )
 from tests.render.test_office import soffice_convert
 from tests.support.dovecot import Dovecot
+from tests.support.fake_ews import FakeExchange
 from tests.support.server import ServerProcess
 
 REMOTE, OWN_SECOND_LINE = "5550100", "5551001"
+
+
+class Mailbox(Protocol):
+    """What the test needs from either mailbox server."""
+
+    def table(self) -> str: ...
+    def put(self, raw: bytes) -> None: ...
+    def message_ids(self, folder: str) -> list[str]: ...
+    def received_pdfs(self, folder: str) -> list[bytes]: ...
+
+
+class ImapMailbox:
+    def __init__(self, server: Dovecot) -> None:
+        self.server = server
+
+    def table(self) -> str:
+        return (f'host = "127.0.0.1"\nport = {self.server.port}\ntls = "none"\nusername = "{FAX_USER}"\n'
+                f'password = "{FAX_PASSWORD}"\n')
+
+    def put(self, raw: bytes) -> None:
+        put(self.server, raw)
+
+    def message_ids(self, folder: str) -> list[str]:
+        return folder_ids(self.server, folder)
+
+    def received_pdfs(self, folder: str) -> list[bytes]:
+        client = self.server.client(FAX_USER)
+        try:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder)
+            found = client.fetch(client.search(["ALL"]), ["BODY.PEEK[]"]).values()
+        finally:
+            client.logout()
+        pdfs = []
+        for data in found:
+            mail = message_from_bytes(data[b"BODY[]"], policy=policy.default)
+            pdfs += [part.get_content() for part in mail.iter_attachments()  # type: ignore[attr-defined]
+                     if part.get_content_type() == "application/pdf"]
+        return pdfs
+
+
+class EwsMailbox:
+    def __init__(self, exchange: FakeExchange, ca_file: Path) -> None:
+        self.exchange = exchange
+        self.ca_file = ca_file
+
+    def table(self) -> str:
+        return (f'backend = "ews"\nendpoint = "{self.exchange.endpoint}"\nusername = "{self.exchange.user}"\n'
+                f'password = "{self.exchange.password}"\nca_file = "{self.ca_file}"\n')
+
+    def put(self, raw: bytes) -> None:
+        self.exchange.deliver(raw)
+
+    def message_ids(self, folder: str) -> list[str]:
+        return sorted(item.message_id for item in self.exchange.in_folder(folder))
+
+    def received_pdfs(self, folder: str) -> list[bytes]:
+        return [data for item in self.exchange.in_folder(folder) for _name, kind, data in item.attachments
+                if kind == "application/pdf"]
+
+
+@pytest.fixture(params=["imap", "ews"])
+def mailbox(request: pytest.FixtureRequest, ca: trustme.CA, tmp_path: Path) -> Iterator[Mailbox]:
+    if request.param == "imap":
+        server = Dovecot({FAX_USER: FAX_PASSWORD}, ca).start()
+        try:
+            yield ImapMailbox(server)
+        finally:
+            server.close()
+        return
+    exchange = FakeExchange(ca, user=FAX_USER, password=FAX_PASSWORD).serve()
+    ca_file = tmp_path / "ews-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    try:
+        yield EwsMailbox(exchange, ca_file)
+    finally:
+        exchange.close()
 
 
 def docx_bytes(folder: Path) -> bytes:
@@ -38,7 +120,7 @@ def docx_bytes(folder: Path) -> bytes:
     return soffice_convert(html, "docx:MS Word 2007 XML", folder).read_bytes()
 
 
-def server_config(tmp_path: Path, dovecot: Dovecot, sink_port: int) -> tuple[Path, int]:
+def server_config(tmp_path: Path, mailbox: Mailbox, sink_port: int) -> tuple[Path, int]:
     extra = f"""
 [security]
 [[security.users]]
@@ -48,14 +130,9 @@ rights = ["submit_normal", "query_jobs"]
 
 [[mailboxes]]
 name = "faxbox"
-host = "127.0.0.1"
-port = {dovecot.port}
-tls = "none"
-username = "{FAX_USER}"
-password = "{FAX_PASSWORD}"
 owner = "alice"
-poll_interval = "1h"
-
+poll_interval = "2s"
+{mailbox.table()}
 [[inbound.rules]]
 name = "all-to-mailbox"
 [inbound.rules.mailbox]
@@ -80,26 +157,25 @@ send_enabled = false
 
 @pytest.mark.realtime
 async def test_mail_in_the_mailbox_is_faxed_and_a_received_fax_lands_in_a_folder(tmp_path: Path,
-                                                                                 dovecot: Dovecot) -> None:
-    document = pdf_bytes("Invoice FAXGATE-PDF", pages=2)
-    put(dovecot, fax_mail(to=f"Acme <{REMOTE}@fax.localhost>", cc=f"{OWN_SECOND_LINE}@fax.localhost",
-                          subject="Invoice 42", pdf=document, docx=docx_bytes(tmp_path),
-                          message_id="<invoice-42@example.com>"))
+                                                                                 mailbox: Mailbox) -> None:
+    mailbox.put(fax_mail(to=f"Acme <{REMOTE}@fax.localhost>", cc=f"{OWN_SECOND_LINE}@fax.localhost",
+                         subject="Invoice 42", pdf=pdf_bytes("Invoice FAXGATE-PDF", pages=2),
+                         docx=docx_bytes(tmp_path), message_id="<invoice-42@example.com>"))
     with smtp_sink() as (sink, sink_port):
-        config, http_port = server_config(tmp_path, dovecot, sink_port)
+        config, http_port = server_config(tmp_path, mailbox, sink_port)
         with ServerProcess(config, http_port) as server:
             async def finished() -> bool:
                 jobs = await all_jobs(config)
                 return (len(jobs) == 2 and all(is_final(job) for job in jobs) and len(sink.messages) >= 2
-                        and bool(folder_ids(dovecot, "Faxes/Received")))
+                        and bool(mailbox.received_pdfs("Faxes/Received")))
 
             await wait_for(finished, 400, "two sent faxes, two receipts, one received fax in the mailbox", server)
             [intake] = server.health()["intake"]
             server.terminate()
 
     assert (intake["name"], intake["state"], intake["failures"]) == ("mailbox:faxbox", "ready", 0)
-    assert folder_ids(dovecot, "INBOX") == []
-    assert folder_ids(dovecot, "Processed") == ["<invoice-42@example.com>"]
+    assert mailbox.message_ids("INBOX") == []
+    assert mailbox.message_ids("Processed") == ["<invoice-42@example.com>"]
     jobs = {job.recipient_number: job for job in await all_jobs(config)}
     assert set(jobs) == {REMOTE, OWN_SECOND_LINE}
     assert all(job.job_status == JobStatus.COMPLETED for job in jobs.values())
@@ -114,12 +190,5 @@ async def test_mail_in_the_mailbox_is_faxed_and_a_received_fax_lands_in_a_folder
     assert f"Fax sent to {REMOTE}: Invoice 42" in receipts
     assert {str(message["To"]) for message in sink.messages} == {"alice@example.com"}
 
-    client = dovecot.client(FAX_USER)
-    client.select_folder("Faxes/Received")
-    [data] = client.fetch(client.search(["ALL"]), ["BODY.PEEK[]"]).values()
-    client.logout()
-    item = message_from_bytes(data[b"BODY[]"], policy=policy.default)
-    [attachment] = list(item.iter_attachments())  # type: ignore[attr-defined]
-    assert attachment.get_content_type() == "application/pdf"
-    pdf = load_pymupdf().open(stream=attachment.get_content(), filetype="pdf")
-    assert pdf.page_count == jobs[OWN_SECOND_LINE].pages
+    [pdf] = mailbox.received_pdfs("Faxes/Received")
+    assert load_pymupdf().open(stream=pdf, filetype="pdf").page_count == jobs[OWN_SECOND_LINE].pages

@@ -156,3 +156,18 @@ async def test_source_on_ews_submits_moves_and_rides_out_an_outage(tmp_path: Pat
     assert sorted(i.message_id for i in exchange.in_folder("Processed")) == ["<ews-1@example.com>",
                                                                             "<ews-2@example.com>"]
     await source.stop()
+
+
+def test_a_401_after_the_token_expired_gets_a_new_token_on_the_next_try(exchange: FakeExchange,
+                                                                        ca_file: Path) -> None:
+    exchange.bearer = "not-issued-yet"
+    ews = backend(exchange, ca_file, auth="oauth2", client_id="app-id", client_secret=PASSWORD,
+                  tenant_id="tenant", token_url=exchange.token_url)
+    assert ews.list_items("INBOX") == []
+    exchange.bearer = "tok-expired"  # the server no longer takes tok-1
+    with pytest.raises(MailboxUnavailable, match="refused the credentials"):
+        ews.list_items("INBOX")
+    exchange.deliver(fax_mail())
+    assert len(ews.list_items("INBOX")) == 1  # the source's next poll: a fresh token, and on
+    assert len(exchange.token_requests) >= 2  # exchangelib may also try one refresh itself on the 401
+    assert exchange.requests[-1].authorization == f"Bearer {exchange.bearer}" != "Bearer tok-1"
