@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from gateway.config.base import Section
 from gateway.config.types import Duration, parse_duration
 
-MailboxBackendName = Literal["imap", "ews"]
+MailboxBackendName = Literal["imap", "ews", "graph"]
 
 
 class MailboxSection(Section):
@@ -25,17 +25,20 @@ class MailboxSection(Section):
     tls: Literal["implicit", "starttls", "none"] = "implicit"
     """IMAP: "implicit" (port 993), "starttls", or "none" (only for a server on the same host)."""
     endpoint: str = Field(default="", pattern=r"^(https?://.+)?$")
-    """EWS: the service URL, such as "https://mail.example.com/EWS/Exchange.asmx" (no autodiscover)."""
+    """EWS: the service URL, such as "https://mail.example.com/EWS/Exchange.asmx" (no autodiscover).
+    Graph: the API root; empty: "https://graph.microsoft.com/v1.0"."""
     auth: Literal["basic", "ntlm", "oauth2"] = "basic"
     """EWS: Basic or NTLM with username/password, or OAuth2 client credentials (client_id, client_secret,
     tenant_id)."""
     address: str = ""
-    """EWS: the mailbox's primary SMTP address; empty: `username`."""
+    """EWS and Graph: the mailbox's primary SMTP address (EWS: empty means `username`)."""
     client_id: str = ""
     client_secret: str = ""
     tenant_id: str = ""
     token_url: str = ""
-    """OAuth2: the token endpoint; empty: Microsoft's for tenant_id."""
+    """EWS OAuth2: the token endpoint; empty: Microsoft's for tenant_id."""
+    authority: str = ""
+    """Graph: the MSAL authority; empty: "https://login.microsoftonline.com/<tenant_id>"."""
     ca_file: Path | None = None
     """PEM bundle to verify the server with instead of the system's; verification is never turned off."""
     username: str = ""
@@ -74,6 +77,9 @@ class MailboxSection(Section):
             raise ValueError("an EWS mailbox needs endpoint (the EWS URL)")
         if self.backend == "ews" and self.auth == "oauth2" and not (self.client_id and self.client_secret):
             raise ValueError("OAuth2 needs client_id and client_secret")
+        if self.backend == "graph" and not (self.client_id and self.client_secret and self.address
+                                            and (self.tenant_id or self.authority)):
+            raise ValueError("a Graph mailbox needs client_id, client_secret, tenant_id (or authority) and address")
         if self.intake and not self.owner:
             raise ValueError("a mailbox that takes mail to fax needs an owner (a security.users name)")
         return self

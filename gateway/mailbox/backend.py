@@ -7,10 +7,18 @@ the store keys mail by its Message-ID instead.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import Protocol
 
 from gateway.config.mailboxes import MailboxSection
+
+
+def tls_context(section: MailboxSection) -> ssl.SSLContext:
+    """Verification always on: the system's CAs, or the configured bundle instead."""
+    context = ssl.create_default_context(cafile=str(section.ca_file) if section.ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 class MailboxUnavailable(Exception):

@@ -22,19 +22,12 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from gateway.config.mailboxes import MailboxSection
 from gateway.logs import log_event, logger
-from gateway.mailbox.backend import MailboxUnavailable
+from gateway.mailbox.backend import MailboxUnavailable, tls_context
 
 log = logger("general")
 IDLE_SLICE_S = 1.0
 """IDLE is checked in slices this long, so a stopping source is not held up for a whole poll interval."""
 _TRANSIENT = (OSError, socket.timeout, ssl.SSLError, imaplib.IMAP4.abort, IMAPClientError)
-
-
-def tls_context(section: MailboxSection) -> ssl.SSLContext:
-    """Verification always on: the system's CAs, or the configured bundle instead."""
-    context = ssl.create_default_context(cafile=str(section.ca_file) if section.ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 class ImapBackend:

@@ -46,6 +46,10 @@ T = TypeVar("T")
 
 def backend_for(section: MailboxSection) -> MailboxBackend:
     """The backend the section names (imported on use: exchangelib is heavy to import)."""
+    if section.backend == "graph":
+        from gateway.mailbox.graph import GraphBackend
+
+        return GraphBackend(section)
     if section.backend == "ews":
         from gateway.mailbox.ews import EwsBackend
 
