@@ -57,9 +57,13 @@ class GraphBackend:
         session.trust_env = False  # REQUESTS_CA_BUNDLE would override the CA configured here
         session.verify = str(section.ca_file) if section.ca_file else True
         authority = section.authority or f"https://login.microsoftonline.com/{section.tenant_id}"
-        self._app = msal.ConfidentialClientApplication(
-            section.client_id, client_credential=section.client_secret, authority=authority, http_client=session,
-            instance_discovery=bool(not section.authority), timeout=section.timeout.total_seconds())
+        try:  # MSAL reads the authority's OpenID configuration here
+            self._app = msal.ConfidentialClientApplication(
+                section.client_id, client_credential=section.client_secret, authority=authority, http_client=session,
+                instance_discovery=bool(not section.authority), timeout=section.timeout.total_seconds())
+        except (requests.RequestException, ValueError) as exc:
+            raise MailboxUnavailable(f"cannot reach the token authority {authority}: {type(exc).__name__}: "
+                                     f"{str(exc)[:200]}") from exc
         self._http = httpx.Client(verify=tls_context(section), timeout=section.timeout.total_seconds(),
                                   trust_env=False)
 

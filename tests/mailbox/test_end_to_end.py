@@ -1,10 +1,11 @@
 """End to end through `faxgate serve` on the simulated line, for each mailbox backend (a real Dovecot over IMAP,
-the fake Exchange over EWS): a mail with a PDF and a DOCX put in the fax mailbox is faxed to a remote machine
-(pages as sent) and to faxgate's own second line; the mail moves to Processed, the receipt reaches the sender,
-and the fax the second line received lands in a mailbox folder as an item with its PDF."""
+the fake Exchange over EWS, the fake Graph): a mail with a PDF and a DOCX put in the fax mailbox is faxed to a
+remote machine (pages as sent) and to faxgate's own second line; the mail moves to Processed, the receipt reaches
+the sender, and the fax the second line received lands in a mailbox folder as an item with its PDF."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -30,6 +31,7 @@ from tests.queue.simserver import (
 from tests.render.test_office import soffice_convert
 from tests.support.dovecot import Dovecot
 from tests.support.fake_ews import FakeExchange
+from tests.support.fake_graph import FakeGraph
 from tests.support.server import ServerProcess
 
 REMOTE, OWN_SECOND_LINE = "5550100", "5551001"
@@ -95,7 +97,29 @@ class EwsMailbox:
                 if kind == "application/pdf"]
 
 
-@pytest.fixture(params=["imap", "ews"])
+class GraphMailbox:
+    def __init__(self, graph: FakeGraph, ca_file: Path) -> None:
+        self.graph = graph
+        self.ca_file = ca_file
+
+    def table(self) -> str:
+        return (f'backend = "graph"\nendpoint = "{self.graph.endpoint}"\nauthority = "{self.graph.authority}"\n'
+                f'client_id = "{self.graph.client_id}"\nclient_secret = "{self.graph.client_secret}"\n'
+                f'address = "{self.graph.user}"\nca_file = "{self.ca_file}"\n')
+
+    def put(self, raw: bytes) -> None:
+        self.graph.deliver(raw)
+
+    def message_ids(self, folder: str) -> list[str]:
+        return sorted(message.message_id for message in self.graph.in_folder(folder))
+
+    def received_pdfs(self, folder: str) -> list[bytes]:
+        return [base64.b64decode(attachment["contentBytes"]) for message in self.graph.in_folder(folder)
+                for attachment in message.json_body.get("attachments", [])
+                if attachment["contentType"] == "application/pdf"]
+
+
+@pytest.fixture(params=["imap", "ews", "graph"])
 def mailbox(request: pytest.FixtureRequest, ca: trustme.CA, tmp_path: Path) -> Iterator[Mailbox]:
     if request.param == "imap":
         server = Dovecot({FAX_USER: FAX_PASSWORD}, ca).start()
@@ -104,9 +128,16 @@ def mailbox(request: pytest.FixtureRequest, ca: trustme.CA, tmp_path: Path) -> I
         finally:
             server.close()
         return
-    exchange = FakeExchange(ca, user=FAX_USER, password=FAX_PASSWORD).serve()
-    ca_file = tmp_path / "ews-ca.pem"
+    ca_file = tmp_path / "test-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
+    if request.param == "graph":
+        graph = FakeGraph(ca, user=FAX_USER).serve()
+        try:
+            yield GraphMailbox(graph, ca_file)
+        finally:
+            graph.close()
+        return
+    exchange = FakeExchange(ca, user=FAX_USER, password=FAX_PASSWORD).serve()
     try:
         yield EwsMailbox(exchange, ca_file)
     finally:
