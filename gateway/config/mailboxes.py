@@ -1,4 +1,5 @@
-"""Mailboxes faxgate polls for mail to fax, and delivers received faxes into: IMAP, and EWS (on-premises Exchange)."""
+"""Mailboxes faxgate polls for mail to fax and delivers received faxes into: IMAP, EWS (on-premises Exchange) and
+Microsoft Graph (Exchange Online)."""
 
 from __future__ import annotations
 
