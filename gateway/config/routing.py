@@ -84,7 +84,7 @@ class WebhookAction(Section):
 
 
 class MailboxAction(Section):
-    """Store in a mailbox folder (IMAP APPEND) through a [[mailboxes]] entry, with the e-mail method's templates."""
+    """Store in a mailbox folder through a [[mailboxes]] entry (IMAP, EWS or Graph), with the e-mail templates."""
 
     mailbox: str
     """The name of a [[mailboxes]] entry (its server and login)."""

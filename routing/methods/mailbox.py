@@ -1,4 +1,5 @@
-"""Store in a mailbox: the received fax as a mail with the PDF (and/or TIFF) in a folder of a [[mailboxes]] entry.
+"""Store in a mailbox: the received fax as a mail with the PDF (and/or TIFF) in a folder of a [[mailboxes]] entry
+(IMAP APPEND, EWS CreateItem or Graph, as the entry's backend says).
 
 The mail has the e-mail method's subject and body templates and a Message-ID made from the delivery key. Before
 creating it, the folder is searched for that Message-ID: a retry after a crash between creating the item and
@@ -37,7 +38,7 @@ def _deliver(backend: MailboxBackend, folder: str, message_id: str, mime: bytes)
 
 
 class MailboxMethod:
-    """Create a mail with the fax in a mailbox folder (IMAP APPEND)."""
+    """Create a mail with the fax in a mailbox folder (IMAP APPEND, EWS CreateItem, Graph create message)."""
 
     guid = MAILBOX_GUID
     name = "mailbox"

@@ -16,9 +16,8 @@ from gateway.config import FaxgateConfig, parse_config
 from gateway.queue.documents import load_pymupdf
 from gateway.storage import Database
 from tests.intake.conftest import sink  # noqa: F401 - the receipts smarthost, a fixture here too
+from tests.mailbox.servers import FAX_PASSWORD, FAX_USER, mailbox  # noqa: F401 - fixture for every backend
 from tests.support.dovecot import Dovecot
-
-FAX_USER, FAX_PASSWORD = "fax@example.com", "mailbox-secret"
 
 
 @pytest.fixture(scope="session")

@@ -20,28 +20,9 @@ from gateway.storage import mailbox as store
 from gateway.storage.jobs import set_queue_state
 from gateway.storage.submissions import list_submissions
 from tests.intake.conftest import Sink
-from tests.mailbox.conftest import FAX_USER, fax_mail, mailbox_config, pdf_bytes
+from tests.mailbox.conftest import fax_mail, mailbox_config, pdf_bytes
+from tests.mailbox.servers import FAX_USER, folder_ids, put
 from tests.support.dovecot import Dovecot
-
-
-def folder_ids(server: Dovecot, folder: str) -> list[str]:
-    """Message-IDs in a folder, as a person's mail client sees them."""
-    client = server.client(FAX_USER)
-    try:
-        if not client.folder_exists(folder):
-            return []
-        client.select_folder(folder)
-        found = client.fetch(client.search(["ALL"]), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-        return sorted(message_from_bytes(data[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"])["Message-ID"]
-                      for data in found.values())
-    finally:
-        client.logout()
-
-
-def put(server: Dovecot, raw: bytes, folder: str = "INBOX") -> None:
-    client = server.client(FAX_USER)
-    client.append(folder, raw)
-    client.logout()
 
 
 async def submissions(db: Database) -> list[Submission]:
