@@ -171,3 +171,13 @@ def test_a_401_after_the_token_expired_gets_a_new_token_on_the_next_try(exchange
     assert len(ews.list_items("INBOX")) == 1  # the source's next poll: a fresh token, and on
     assert len(exchange.token_requests) >= 2  # exchangelib may also try one refresh itself on the 401
     assert exchange.requests[-1].authorization == f"Bearer {exchange.bearer}" != "Bearer tok-1"
+
+
+def test_server_busy_gives_its_back_off(exchange: FakeExchange, ca_file: Path) -> None:
+    ews = backend(exchange, ca_file)
+    ews.list_items("INBOX")
+    exchange.busy_ms = [45000]
+    with pytest.raises(MailboxUnavailable, match="busy") as raised:
+        ews.list_items("INBOX")
+    assert raised.value.retry_after == 45.0
+    assert ews.list_items("INBOX") == []

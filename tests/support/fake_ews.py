@@ -27,6 +27,7 @@ from lxml import etree
 S = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
+E = "http://schemas.microsoft.com/exchange/services/2006/errors"
 NS = {"s": S, "m": M, "t": T}
 ENVELOPE = (f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{S}"><s:Header>'
             f'<h:ServerVersionInfo MajorVersion="15" MinorVersion="1" MajorBuildNumber="2507" MinorBuildNumber="6" '
@@ -73,6 +74,8 @@ class FakeExchange:
         self.items: dict[str, FakeItem] = {}
         self.requests: list[Request] = []
         self.fail_with: list[int] = []
+        self.busy_ms: list[int] = []
+        """Throttling: each entry answers one request with ErrorServerBusy and this BackOffMilliseconds."""
         self.token_requests: list[dict[str, str]] = []
         self.down = False
         self._ids = itertools.count(1)
@@ -187,6 +190,8 @@ class FakeExchange:
             self.requests.append(Request(operation, body, authorization))
             if self.down:
                 return 503, "service unavailable"
+            if self.busy_ms:
+                return 500, _busy(self.busy_ms.pop(0))
             if self.fail_with:
                 status = self.fail_with.pop(0)
                 return status, "" if status == 401 else _fault("ErrorInternalServerError", "injected failure")
@@ -324,9 +329,19 @@ def _response(operation: str, messages: list[str]) -> str:
             f"</m:ResponseMessages></m:{operation}Response>")
 
 
+def _busy(back_off_ms: int) -> str:
+    """EWS throttling as Microsoft documents it: a SOAP fault with ErrorServerBusy and BackOffMilliseconds."""
+    return (f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{S}"><s:Body><s:Fault>'
+            "<faultcode>a:ErrorServerBusy</faultcode><faultstring>The server cannot service this request right now. "
+            f'Try again later.</faultstring><detail><e:ResponseCode xmlns:e="{E}">ErrorServerBusy'
+            f'</e:ResponseCode><e:Message xmlns:e="{E}">The server cannot service this request right now. '
+            f'Try again later.</e:Message><t:MessageXml xmlns:t="{T}"><t:Value Name="BackOffMilliseconds">'
+            f"{back_off_ms}</t:Value></t:MessageXml></detail></s:Fault></s:Body></s:Envelope>")
+
+
 def _fault(code: str, text: str) -> str:
     return (f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{S}"><s:Body><s:Fault>'
             f"<faultcode>s:Server</faultcode><faultstring>{escape(text)}</faultstring><detail>"
-            f'<e:ResponseCode xmlns:e="{T}/errors">{code}</e:ResponseCode><e:Message xmlns:e="{T}/errors">'
+            f'<e:ResponseCode xmlns:e="{E}">{code}</e:ResponseCode><e:Message xmlns:e="{E}">'
             f"{escape(text)}</e:Message></detail></s:Fault></s:Body></s:Envelope>")
 
