@@ -58,9 +58,9 @@ def mailbox_config(tmp_path: Path, server: Dovecot, sink_port: int, **overrides:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated SQLite store."""
-    store = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+async def db(store_url: str) -> AsyncIterator[Database]:
+    """A migrated store, on SQLite and on PostgreSQL: the record-before-move must hold on both."""
+    store = Database(parse_config({"storage": {"url": store_url}}).database_url)
     await store.migrate()
     yield store
     await store.close()

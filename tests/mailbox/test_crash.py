@@ -89,7 +89,7 @@ async def test_sigkill_between_submit_and_move(tmp_path: Path, mailbox: Mailbox,
         "mailboxes": [entry(mailbox)],
     })
     mailbox.put(fax_mail(pdf=pdf_bytes("Crash"), message_id="<crash@example.com>"))
-    run_child(tmp_path, config, str(db.engine.url), "move")
+    run_child(tmp_path, config, db.engine.url.render_as_string(hide_password=False), "move")
 
     async with db.transaction() as conn:
         assert len(await list_submissions(conn)) == 1  # stored before the kill
@@ -112,7 +112,7 @@ async def test_sigkill_between_create_item_and_its_record(tmp_path: Path, mailbo
     rule = {"name": "to-mailbox", "dids": ["100"], "mailbox": {"mailbox": "faxbox", "folder": "Faxes/Received"}}
     config = make_config(tmp_path, 9, {"rules": [rule]}, mailboxes=[entry(mailbox, intake=False, owner="")])
     job_id = await commit_fax(db, tiff_bytes(tmp_path), did="100")
-    run_child(tmp_path, config, str(db.engine.url), "created")
+    run_child(tmp_path, config, db.engine.url.render_as_string(hide_password=False), "created")
     assert len(mailbox.received_pdfs("Faxes/Received")) == 1
     async with db.transaction() as conn:
         deliveries: list[Any] = await store.deliveries(conn, job_id)
