@@ -30,7 +30,7 @@ from gateway.intake.mime import parse_message
 from gateway.intake.rates import RateLimiter
 from gateway.logs import log_event, logger
 from gateway.mailbox.backend import BackendFactory, MailboxBackend, MailboxUnavailable
-from gateway.mailbox.intake import MailboxIntake, Taken
+from gateway.mailbox.intake import MailboxIntake, Taken, from_address
 from gateway.model import Submission, SubmissionState
 from gateway.queue.timers import PeriodicChore, PeriodicWork
 from gateway.storage import Database
@@ -245,8 +245,6 @@ class MailboxSource:
 
     async def _bounce(self, item: store.MailboxItem, raw: bytes) -> bool:
         """The SMTP bounce, to the From: address, with the refusal's reason."""
-        from gateway.mailbox.intake import from_address
-
         sender = from_address(raw)
         message = parse_message(raw)
         auto = str(message.get("Auto-Submitted", "") or "").strip().lower()
