@@ -95,3 +95,22 @@ async def test_server_down_is_retried(tmp_path: Path, dovecot: Dovecot, db: Data
     clock.now += 3600
     assert await router.run_once() == job_id
     assert len(stored(dovecot, "Faxes/Received")) == 1
+
+
+async def test_per_device_settings_from_the_extension_store(tmp_path: Path, dovecot: Dovecot, db: Database) -> None:
+    """A rule that names the method without settings takes them from the device's stored configuration."""
+    from routing.extconfig import ExtensionConfigStore
+    from routing.methods.mailbox import MAILBOX_GUID
+    from routing.router import device_ids
+
+    entry = mailbox_entry(dovecot, intake=False)
+    del entry["owner"]
+    config = make_config(tmp_path, 9, {"rules": [{"name": "by-device", "methods": {"mailbox": {}}}]},
+                         mailboxes=[entry])
+    extensions = ExtensionConfigStore(db, device_ids(config))
+    await extensions.set_json(device_ids(config)["fax0"], MAILBOX_GUID, {"mailbox": "faxbox", "folder": "Fax0"},
+                              writer="admin")
+    job_id = await commit_fax(db, tiff_bytes(tmp_path), device="fax0")
+    router = RoutingService(config, db, clock=FakeClock(), extensions=extensions)
+    assert await router.run_once() == job_id
+    assert len(stored(dovecot, "Fax0")) == 1

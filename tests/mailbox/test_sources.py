@@ -77,3 +77,17 @@ async def test_smtp_and_a_mailbox_refuse_a_forbidden_number_alike(tmp_path: Path
     assert isinstance(refused, Refusal) and refused.check == "number"
     assert reply.rcpt == [(int(refused.code[:3]), f"{refused.code[4:]} {refused.reason}")]
     assert refused.check in checks.CHECKS
+
+
+@pytest.mark.parametrize(("table", "problem"), [
+    ({"backend": "imap"}, "needs host and username"),
+    ({"backend": "ews", "username": "u"}, "needs endpoint"),
+    ({"backend": "ews", "endpoint": "https://mail.example.com/EWS/Exchange.asmx", "auth": "oauth2"},
+     "needs client_id and client_secret"),
+    ({"backend": "graph", "client_id": "c", "client_secret": "s"}, "needs client_id, client_secret, tenant_id"),
+    ({"backend": "imap", "host": "h", "username": "u", "processed_folder": "INBOX"}, "three different folders"),
+])
+def test_each_backend_says_what_it_lacks(table: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        parse_config({"security": {"users": [{"name": "alice"}]},
+                      "mailboxes": [{"name": "m", "owner": "alice", **table}]})
