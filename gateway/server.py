@@ -118,7 +118,7 @@ class FaxServer:
     def build_services(self) -> list[Service]:
         """The services, in start order; each later issue adds its own here."""
         services: list[Service] = []
-        services.extend(intake_sources(self.config, self.db))
+        services.extend(intake_sources(self.config, self.db, self.node_id))
         if self.config.http.enabled:
             services.append(HttpService(self))
         context = ServiceContext(self.config, self.db, self.events, SystemClock(), self.node_id)

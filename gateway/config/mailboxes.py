@@ -65,6 +65,9 @@ class MailboxSection(Section):
     """From addresses or "@domain"s whose mail is faxed; empty: any mail that reaches the mailbox."""
     timeout: Duration = parse_duration("30s")
     """Longest wait for the server on one command."""
+    claim_lease: Duration = parse_duration("2m")
+    """Nodes sharing a store may poll one mailbox: the node that records a mail moves it; another node finishes
+    the move only after this long (after that node crashed). The same node, restarted, finishes it at once."""
     retry_max: Duration = parse_duration("5m")
     """Longest wait between reconnects while the server is down (doubling from 2 s)."""
 

@@ -359,6 +359,6 @@ class SmtpListener:
         await self.handler.committer.close()
 
 
-def smtp_sources(config: FaxgateConfig, db: Database) -> list[SmtpListener]:
+def smtp_sources(config: FaxgateConfig, db: Database, node_id: str = "") -> list[SmtpListener]:
     """The SMTP listener when [smtp] is enabled (entry point faxgate.intake_sources "smtp")."""
     return [SmtpListener(config, db)] if config.smtp.enabled else []

@@ -1,9 +1,10 @@
 """Intake sources: the SMTP listener and mailbox pollers are one kind of service, found by name.
 
-A source factory takes the configuration and the store and returns the sources it runs (none when it is not
-configured). Factories are registered under the entry point group "faxgate.intake_sources"; [intake] sources
-names the ones to run. Every source applies the named checks of gateway.intake.checks and stores submissions
-with gateway.storage.submissions, so what happens after intake does not depend on where a mail came from.
+A source factory takes the configuration, the store and the node id, and returns the sources it runs (none
+when it is not configured). Factories are registered under the entry point group "faxgate.intake_sources";
+[intake] sources names the ones to run. Every source applies the named checks of gateway.intake.checks and
+stores submissions with gateway.storage.submissions, so what happens after intake does not depend on where a
+mail came from.
 
 Third parties declare, in their package metadata:
     [project.entry-points."faxgate.intake_sources"]
@@ -46,7 +47,7 @@ class ReportsStatus(Protocol):
         ...
 
 
-SourceFactory = Callable[[FaxgateConfig, Database], Sequence[Any]]
+SourceFactory = Callable[[FaxgateConfig, Database, str], Sequence[Any]]
 
 
 def _built_in() -> dict[str, SourceFactory]:
@@ -66,7 +67,7 @@ def source_factories() -> dict[str, SourceFactory]:
     return factories
 
 
-def intake_sources(config: FaxgateConfig, db: Database) -> list[IntakeSource]:
+def intake_sources(config: FaxgateConfig, db: Database, node_id: str = "") -> list[IntakeSource]:
     """The sources [intake] sources names, in that order; ValueError for a name no package provides."""
     factories = source_factories()
     sources: list[IntakeSource] = []
@@ -75,7 +76,7 @@ def intake_sources(config: FaxgateConfig, db: Database) -> list[IntakeSource]:
         if factory is None:
             raise ValueError(f"[intake] sources names {name!r}, but no package provides it "
                              f"(known: {', '.join(sorted(factories))})")
-        for source in factory(config, db):
+        for source in factory(config, db, node_id):
             if not isinstance(source, IntakeSource):
                 raise TypeError(f"intake source {name!r} made {source!r}, which lacks name, start or stop")
             sources.append(source)

@@ -106,7 +106,11 @@ class ImapBackend:
         """CREATE unless it exists."""
         def run() -> None:
             if not self._client.folder_exists(folder):
-                self._client.create_folder(folder)
+                try:
+                    self._client.create_folder(folder)
+                except imaplib.IMAP4.error as exc:
+                    if isinstance(exc, imaplib.IMAP4.abort) or "ALREADYEXISTS" not in str(exc):
+                        raise  # else: created by another session (another node) meanwhile
         self._call("CREATE", run)
 
     def list_items(self, folder: str) -> list[str]:

@@ -71,8 +71,10 @@ class MailboxSource:
     """Polls one mailbox folder and turns each mail into a submission (or a bounce), exactly once."""
 
     def __init__(self, config: FaxgateConfig, db: Database, section: MailboxSection,
-                 factory: BackendFactory = backend_for) -> None:
+                 factory: BackendFactory = backend_for, *, node_id: str = "") -> None:
         self.config = config
+        self.node_id = node_id or config.server.node_id or "faxgate"
+        """Who claims the mails this source records (the server's node id, which survives a restart)."""
         self.db = db
         self.section = section
         self.name = f"mailbox:{section.name}"
@@ -188,8 +190,8 @@ class MailboxSource:
                 item = await store.get_item(conn, section.name, key)
             if item is None:
                 item = await self._take(item_id, key, raw)
-                if item is None:
-                    continue
+            if item is None or item.held_by_other(self.node_id, time.time()):
+                continue  # left for later, or another node took it just now and is moving it
             await self._finish(item, item_id, raw)
 
     async def _take(self, item_id: str, key: str, raw: bytes) -> store.MailboxItem | None:
@@ -209,10 +211,12 @@ class MailboxSource:
                     [submission_id] = await create_submissions(conn, [judged.submission])
                     await store.record_item(conn, mailbox=section.name, message_key=key, item_id=item_id,
                                             outcome="submitted", target_folder=section.processed_folder,
+                                            node_id=self.node_id, lease_s=section.claim_lease.total_seconds(),
                                             submission_id=submission_id)
                 else:
                     await store.record_item(conn, mailbox=section.name, message_key=key, item_id=item_id,
                                             outcome="refused", target_folder=section.failed_folder,
+                                            node_id=self.node_id, lease_s=section.claim_lease.total_seconds(),
                                             reason=judged.reply())
         except IntegrityError:
             pass  # another node recorded it first (it polls the same mailbox): finish its move, fax nothing
@@ -282,6 +286,6 @@ class MailboxSource:
                 self.work.run_soon(self._chore)
 
 
-def mailbox_sources(config: FaxgateConfig, db: Database) -> list[MailboxSource]:
+def mailbox_sources(config: FaxgateConfig, db: Database, node_id: str = "") -> list[MailboxSource]:
     """One source per configured mailbox that takes mail (entry point faxgate.intake_sources "mailbox")."""
-    return [MailboxSource(config, db, section) for section in config.mailboxes if section.intake]
+    return [MailboxSource(config, db, section, node_id=node_id) for section in config.mailboxes if section.intake]

@@ -26,11 +26,18 @@ class MailboxItem:
     target_folder: str
     bounced: bool
     moved: bool
+    claimed_by: str
+    """The node that recorded it: it moves the mail; another node only once claimed_until has passed."""
+    claimed_until: float
+
+    def held_by_other(self, node_id: str, now: float) -> bool:
+        """Another node recorded this mail moments ago and is still moving it (leave it to that node)."""
+        return not self.moved and self.claimed_by != node_id and self.claimed_until > now
 
 
 def _item(row: Any) -> MailboxItem:
     return MailboxItem(row.id, row.mailbox, row.message_key, row.outcome, row.reason, row.submission_id,
-                       row.target_folder, bool(row.bounced), bool(row.moved))
+                       row.target_folder, bool(row.bounced), bool(row.moved), row.claimed_by, row.claimed_until)
 
 
 async def get_item(conn: AsyncConnection, mailbox: str, message_key: str) -> MailboxItem | None:
@@ -41,14 +48,15 @@ async def get_item(conn: AsyncConnection, mailbox: str, message_key: str) -> Mai
 
 
 async def record_item(conn: AsyncConnection, *, mailbox: str, message_key: str, item_id: str, outcome: str,
-                      target_folder: str, submission_id: str | None = None, reason: str = "",
-                      bounced: bool = False) -> None:
-    """Record a mail before it is moved (in the transaction that stores its submission, if any)."""
+                      target_folder: str, node_id: str, lease_s: float, submission_id: str | None = None,
+                      reason: str = "", bounced: bool = False) -> None:
+    """Record a mail before it is moved (in the transaction that stores its submission, if any), claimed by
+    `node_id` for `lease_s`: a second insert of the same mail (another node polling the same mailbox) fails."""
     now = time.time()
     await conn.execute(insert(mailbox_items).values(
         mailbox=mailbox, message_key=message_key, item_id=item_id, outcome=outcome, reason=reason,
         submission_id=submission_id, target_folder=target_folder, bounced=bounced, moved=False,
-        created_at=now, updated_at=now))
+        claimed_by=node_id, claimed_until=now + lease_s, created_at=now, updated_at=now))
 
 
 async def mark_item(conn: AsyncConnection, item_id: int, **values: bool) -> None:

@@ -272,6 +272,8 @@ mailbox_items = Table(
     Column("target_folder", String(255), nullable=False),
     Column("bounced", Boolean, nullable=False, server_default=false()),
     Column("moved", Boolean, nullable=False, server_default=false()),
+    Column("claimed_by", String(64), nullable=False, server_default=""),
+    Column("claimed_until", Float, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("mailbox", "message_key", name="uq_mailbox_items_key"),

@@ -232,3 +232,42 @@ async def test_idle_takes_new_mail_without_waiting_for_the_interval(tmp_path: Pa
     assert len(await submissions(db)) == 1
     await source.stop()
     assert source.state == "stopped"
+
+
+async def test_two_nodes_polling_one_mailbox_fax_each_mail_once(tmp_path: Path, dovecot: Dovecot, db: Database,
+                                                                sink: Sink) -> None:
+    """Nodes sharing a store may poll the same mailbox: the record's key lets one of them take each mail."""
+    config = config_for(tmp_path, dovecot, sink)
+    for number in range(4):
+        put(dovecot, fax_mail(message_id=f"<shared-{number}@example.com>"))
+    first = MailboxSource(config, db, config.mailboxes[0], node_id="node-a")
+    second = MailboxSource(config, db, config.mailboxes[0], node_id="node-b")
+    await asyncio.gather(first.poll(), second.poll())
+    assert (first.state, second.state) == ("ready", "ready"), (first.reason, second.reason)
+    assert len(await submissions(db)) == 4
+    assert folder_ids(dovecot, "Processed") == [f"<shared-{number}@example.com>" for number in range(4)]
+    assert folder_ids(dovecot, "INBOX") == []
+    await first.stop()
+    await second.stop()
+
+
+async def test_a_mail_another_node_is_moving_is_left_to_it_until_its_claim_lapses(
+        tmp_path: Path, dovecot: Dovecot, db: Database, sink: Sink) -> None:
+    from sqlalchemy import update
+
+    from gateway.storage.schema import mailbox_items
+
+    config = config_for(tmp_path, dovecot, sink)
+    put(dovecot, fax_mail(message_id="<claimed@example.com>"))
+    async with db.transaction() as conn:  # node-x recorded it and (say) crashed before the move
+        await store.record_item(conn, mailbox="faxbox", message_key="<claimed@example.com>", item_id="",
+                                outcome="submitted", target_folder="Processed", node_id="node-x", lease_s=3600)
+    source = MailboxSource(config, db, config.mailboxes[0], node_id="node-a")
+    await source.poll()
+    assert folder_ids(dovecot, "INBOX") == ["<claimed@example.com>"]  # node-x may still be moving it
+    async with db.transaction() as conn:
+        await conn.execute(update(mailbox_items).values(claimed_until=0.0))  # its claim has lapsed
+    await source.poll()
+    assert folder_ids(dovecot, "Processed") == ["<claimed@example.com>"]
+    assert await submissions(db) == []  # node-x's record stands: nothing is faxed again
+    await source.stop()

@@ -30,6 +30,8 @@ def upgrade() -> None:
         sa.Column("target_folder", sa.String(length=255), nullable=False),
         sa.Column("bounced", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("moved", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("claimed_by", sa.String(length=64), nullable=False, server_default=""),
+        sa.Column("claimed_until", sa.Float(), nullable=False, server_default="0"),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.UniqueConstraint("mailbox", "message_key", name="uq_mailbox_items_key"),
