@@ -94,6 +94,8 @@ class MailboxSource:
         self.polls = 0
         self._folders_ready = False
         self._stopping = False
+        self._polling = False
+        self._again = False
         self._idle_task: asyncio.Task[None] | None = None
 
     def status(self) -> dict[str, Any]:
@@ -143,8 +145,28 @@ class MailboxSource:
         log_event(log, level, "mailbox.state", mailbox=self.section.name, state=state, was=was,
                   reason=safe_text(reason, 300), failures=self.failures)
 
+    def poll_soon(self) -> None:
+        """The folder changed (IDLE): poll now, or once more right after the poll in progress (which may have
+        listed the folder before the change)."""
+        if self._polling:
+            self._again = True
+        elif not self._stopping:
+            self.work.run_soon(self._chore)
+
     async def poll(self) -> None:
-        """One poll (the scheduled chore): take every mail in the folder; on an outage, retry with backoff."""
+        """One poll (the scheduled chore), repeated while changes arrive during it; on an outage, backoff."""
+        self._polling = True
+        try:
+            while True:
+                self._again = False
+                await self._poll_and_record()
+                if not self._again or self._stopping or self.state == "retrying":
+                    return
+        finally:
+            self._polling = False
+
+    async def _poll_and_record(self) -> None:
+        """Take every mail in the folder and record how it went in the source's state."""
         if self._stopping:
             return
         try:
@@ -283,7 +305,7 @@ class MailboxSource:
                 log_event(log, logging.INFO, "mailbox.no_idle", mailbox=section.name)
                 return
             if changed and not self._stopping:
-                self.work.run_soon(self._chore)
+                self.poll_soon()
 
 
 def mailbox_sources(config: FaxgateConfig, db: Database, node_id: str = "") -> list[MailboxSource]:
