@@ -23,7 +23,7 @@ from gateway.context import ServiceContext
 from gateway.enums import ServerEvents
 from gateway.events import EventBus
 from gateway.filemodes import PRIVATE_UMASK, private_data_dir
-from gateway.intake.smtp import SmtpListener
+from gateway.intake.sources import intake_sources
 from gateway.logs import apply_logging, log_event, logger
 from gateway.queue.clock import SystemClock
 from gateway.queue.pool import DevicePool
@@ -130,8 +130,7 @@ class FaxServer:
     def build_services(self) -> list[Service]:
         """The services, in start order; each later issue adds its own here."""
         services: list[Service] = []
-        if self.config.smtp.enabled:
-            services.append(SmtpListener(self.config, self.db))
+        services.extend(intake_sources(self.config, self.db, self.node_id))
         if self.config.http.enabled:
             services.append(HttpService(self))
         context = ServiceContext(self.config, self.db, self.events, SystemClock(), self.node_id)

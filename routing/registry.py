@@ -23,6 +23,7 @@ from routing.extconfig import check_guid
 from routing.methods.base import RoutingMethod
 from routing.methods.email import EmailMethod
 from routing.methods.folder import FolderMethod
+from routing.methods.mailbox import MailboxMethod
 from routing.methods.webhook import WebhookMethod
 
 ROUTING_METHODS_GROUP = "faxgate.routing_methods"
@@ -55,7 +56,7 @@ class MethodRegistry:
         """A device's own switches (IFaxDevice.UseRoutingMethod: name or GUID -> on/off), read at each decision."""
         self._methods: dict[str, RoutingMethod] = {}
         self.loads: list[ExtensionLoad] = []
-        for method in (FolderMethod(), EmailMethod(), WebhookMethod()):
+        for method in (FolderMethod(), EmailMethod(), WebhookMethod(), MailboxMethod()):
             self.register(method, source="built-in")
 
     def register(self, method: RoutingMethod, source: str = "code") -> None:

@@ -69,7 +69,7 @@ class Decision:
 
 
 def rule_actions(rule: RuleSection) -> list[Action]:
-    """The methods a rule names, in the order written: email, folder, webhook, then extension methods."""
+    """The methods a rule names, in the order written: email, folder, webhook, mailbox, then extension methods."""
     actions: list[Action] = []
     if rule.email is not None:
         actions.append(Action(rule.name, "email", rule.email.model_dump(mode="json")))
@@ -77,6 +77,8 @@ def rule_actions(rule: RuleSection) -> list[Action]:
         actions.append(Action(rule.name, "folder", rule.folder.model_dump(mode="json")))
     if rule.webhook is not None:
         actions.append(Action(rule.name, "webhook", rule.webhook.model_dump(mode="json")))
+    if rule.mailbox is not None:
+        actions.append(Action(rule.name, "mailbox", rule.mailbox.model_dump(mode="json")))
     actions.extend(Action(rule.name, method, dict(config)) for method, config in rule.methods.items())
     return actions
 

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError
 
 from gateway.config.base import Section
 from gateway.config.devices import DeviceSection, SimulationSection
+from gateway.config.mailboxes import IntakeSection, MailboxSection
 from gateway.config.numbers import NumbersSection
 from gateway.config.outbound import OutboundSection
 from gateway.config.render import RenderSection
@@ -50,6 +51,8 @@ class FaxgateConfig(Section):
     storage: StorageSection = StorageSection()
     http: HttpSection = HttpSection()
     smtp: SmtpSection = SmtpSection()
+    intake: IntakeSection = IntakeSection()
+    mailboxes: list[MailboxSection] = Field(default_factory=list)
     security: SecuritySection = SecuritySection()
     numbers: NumbersSection = NumbersSection()
     logging: LoggingSection = LoggingSection()
@@ -165,7 +168,25 @@ def parse_config(data: dict[str, Any]) -> FaxgateConfig:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConfigError([f"devices: device name {duplicates[0]!r} is used twice"])
+    _check_mailboxes(config)
     return config
+
+
+def _check_mailboxes(config: FaxgateConfig) -> None:
+    """Mailbox names are unique and each owner and mapped sender is a configured user."""
+    problems: list[str] = []
+    users = {user.name for user in config.security.users}
+    seen: set[str] = set()
+    for index, mailbox in enumerate(config.mailboxes):
+        if mailbox.name in seen:
+            problems.append(f"mailboxes[{index}].name: mailbox name {mailbox.name!r} is used twice")
+        seen.add(mailbox.name)
+        owner = [("owner", mailbox.owner)] if mailbox.owner else []
+        for where, user in [*owner, *((f"senders.{k}", v) for k, v in mailbox.senders.items())]:
+            if user not in users:
+                problems.append(f"mailboxes[{index}].{where}: {user!r} is not a user in [[security.users]]")
+    if problems:
+        raise ConfigError(problems)
 
 
 def load_config(path: Path) -> FaxgateConfig:

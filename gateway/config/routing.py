@@ -83,6 +83,19 @@ class WebhookAction(Section):
     timeout: Duration = parse_duration("30s")
 
 
+class MailboxAction(Section):
+    """Store in a mailbox folder through a [[mailboxes]] entry (IMAP, EWS or Graph), with the e-mail templates."""
+
+    mailbox: str
+    """The name of a [[mailboxes]] entry (its server and login)."""
+    folder: str = "INBOX"
+    """Created when missing."""
+    format: FileFormat = "pdf"
+    subject: str = ""
+    """Template; empty for the [inbound.email] default."""
+    body: str = ""
+
+
 class RuleSection(Section):
     """One routing rule: every given match field must match; lists match if any pattern matches."""
 
@@ -101,6 +114,7 @@ class RuleSection(Section):
     email: EmailAction | None = None
     folder: FolderAction | None = None
     webhook: WebhookAction | None = None
+    mailbox: MailboxAction | None = None
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Further routing methods by name or GUID, each with its configuration table."""
 

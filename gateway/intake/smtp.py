@@ -22,17 +22,18 @@ from typing import Any, cast
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.config import FaxgateConfig
-from gateway.intake.addresses import AddressError, numbers_in_subject, read_fax_address
+from gateway.intake import checks
 from gateway.intake.auth import Authority, Principal, read_credentials, session_principal
+from gateway.intake.checks import Refusal
 from gateway.intake.commit import SubmissionCommitter
 from gateway.intake.guard import ConnectionCaps, Exhaustion, Gate, GuardedSMTP
-from gateway.intake.mime import FaxMail, MailError, parse_fax_mail
-from gateway.intake.options import OptionError, check_rights
+from gateway.intake.mime import parse_fax_mail
+from gateway.intake.options import check_rights
 from gateway.intake.rates import RateLimiter
 from gateway.intake.throttle import AuthThrottle
 from gateway.logs import log_event, logger
 from gateway.metrics import count_refusal
-from gateway.numbers import NumberError, NumberForbidden, NumberPolicy
+from gateway.numbers import NumberPolicy
 from gateway.storage import Database
 from gateway.storage.jobs import get_queue_state
 from gateway.textsafe import safe_text
@@ -176,9 +177,9 @@ class FaxSmtpHandler:
         return count_refusal(self._mail(server, envelope, address, mail_options, session))
 
     def _mail(self, server: SMTP, envelope: Envelope, address: str, mail_options: list[str], session: Session) -> str:
-        refusal = _not_theirs(session_principal(session), address)
-        if refusal:
-            return refusal
+        refused = checks.own_address(session_principal(session), address)
+        if refused:
+            return refused.reply()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         self._mail_started.add(server)
@@ -193,42 +194,39 @@ class FaxSmtpHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        """Refuse relaying, unknown senders, and numbers that are invalid or not allowed, each with its reason."""
+        """Refuse relaying, unknown senders, and numbers that are invalid or not allowed, each with its reason
+        (the named checks of gateway.intake.checks, which every intake source applies)."""
         return count_refusal(await self._rcpt(session, envelope, address, rcpt_options))
 
     async def _rcpt(self, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
-        try:
-            fax_address = read_fax_address(address, self.config.smtp)
-        except AddressError as exc:
-            return f"550 5.1.3 {exc.reason}"
+        fax_address = checks.fax_address(address, self.config.smtp)
+        if isinstance(fax_address, Refusal):
+            return fax_address.reply()
         if fax_address is None:
-            return "550 5.7.1 Relaying denied: this gateway only accepts mail for fax addresses"
-        if not envelope.mail_from or envelope.mail_from == "<>":
-            return "550 5.7.1 Delivery reports and automatic replies (null sender) are not faxed"
+            return checks.relay_refusal().reply()
+        refused = checks.null_sender(str(envelope.mail_from or ""))
+        if refused:
+            return refused.reply()
         principal, why_not = self._principal(session, envelope)
         if principal is None:
             if why_not:
                 return f"550 5.7.1 {why_not}"
             return "530 5.7.0 Authentication required to send faxes (AUTH after STARTTLS)"
-        if not principal.may_submit:
-            return "550 5.7.1 You may not send faxes"
-        refusal = _not_theirs(principal, str(envelope.mail_from))
-        if refusal:
-            return refusal
-        if not envelope.rcpt_tos and await self._queue_blocked():
-            return "450 4.3.2 The fax queue is not accepting new faxes at the moment; please try again later"
-        if len(envelope.rcpt_tos) >= self.config.outbox.max_recipients:
-            return f"452 4.5.3 Too many recipients: at most {self.config.outbox.max_recipients} per mail"
-        if not await self.rates.allows(self._rate_key(principal, session), len(envelope.rcpt_tos) + 1):
-            return "450 4.7.1 You have sent too many faxes for now; please try again later"
+        refused = (checks.may_submit(principal) or checks.own_address(principal, str(envelope.mail_from))
+                   or checks.queue_open(not envelope.rcpt_tos and await self._queue_blocked())
+                   or checks.recipient_count(len(envelope.rcpt_tos) + 1, self.config.outbox.max_recipients,
+                                             at_rcpt=True))
+        if refused:
+            return refused.reply()
+        refused = checks.rate_limit(await self.rates.allows(self._rate_key(principal, session),
+                                                            len(envelope.rcpt_tos) + 1))
+        if refused:
+            return refused.reply()
         record = {"address": address, "number": "", "name": fax_address.name, "form": fax_address.form}
         if fax_address.form != "subject":
-            try:
-                destination = self.numbers.resolve(fax_address.written_number, principal.destinations)
-            except NumberForbidden as exc:
-                return f"550 5.7.1 {exc.reason}"
-            except NumberError as exc:
-                return f"550 5.1.3 {exc.reason}"
+            destination = checks.number(self.numbers, fax_address.written_number, principal)
+            if isinstance(destination, Refusal):
+                return destination.reply()
             record["number"] = destination.number
         checked = self._checked.setdefault(envelope, _Checked())
         checked.principal = principal
@@ -236,30 +234,6 @@ class FaxSmtpHandler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient ok"
-
-    def _final_recipients(self, checked: _Checked, mail: FaxMail) -> tuple[list[dict[str, str]], str]:
-        """Recipients with names from the headers, the subject address expanded into its numbers; and the subject."""
-        principal = checked.principal
-        assert principal is not None
-        subject = mail.subject
-        final: list[dict[str, str]] = []
-        for record in checked.recipients:
-            if record["form"] != "subject":
-                name = mail.recipient_names.get(record["address"].lower()) or record["name"]
-                final.append({**record, "name": name})
-                continue
-            numbers, rest = numbers_in_subject(mail.subject)
-            if not numbers:
-                raise NumberError(f"mail to {record['address']} must start its Subject with the fax number, "
-                                  "like \"Subject: 5551234 Invoice\"")
-            subject = rest
-            for written in numbers:
-                destination = self.numbers.resolve(written, principal.destinations)
-                final.append({**record, "number": destination.number, "name": ""})
-        unique: dict[str, dict[str, str]] = {}
-        for record in final:
-            unique.setdefault(record["number"], record)
-        return list(unique.values()), subject
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Read the mail, refuse it with the reason if it cannot be faxed, else commit it and answer 250."""
@@ -275,26 +249,22 @@ class FaxSmtpHandler:
             mail = (parse_fax_mail(raw, self.config) if _read_inline(raw)
                     else await asyncio.to_thread(parse_fax_mail, raw, self.config))
             options = check_rights(mail.options, principal.rights)
-            recipients, subject = self._final_recipients(checked, mail)
-        except OptionError as exc:
-            return f"550 5.7.1 {exc.reason}" if "may not" in exc.reason else f"554 5.6.0 Fax option: {exc.reason}"
-        except MailError as exc:
-            return f"554 5.6.0 {exc.reason}"
-        except NumberForbidden as exc:
-            return f"550 5.7.1 {exc.reason}"
-        except NumberError as exc:
-            return f"550 5.1.3 {exc.reason}"
         except Exception as exc:  # a mail our reader trips over is refused for good, not retried for ever
-            log.error("smtp.unreadable_mail", exc_info=exc, extra={"fields": {"error": type(exc).__name__}})
-            return "554 5.6.0 The message could not be read as a fax; send it as ordinary text or attachments"
-        if principal.kind == "user" and mail.sender_address and not principal.may_send_as(mail.sender_address):
-            return (f"550 5.7.1 The From: address {mail.sender_address} is not one user {principal.name} may "
-                    "send as (the cover page shows it)")
+            if not isinstance(exc, checks.READ_ERRORS):
+                log.error("smtp.unreadable_mail", exc_info=exc, extra={"fields": {"error": type(exc).__name__}})
+            return checks.document_error(exc).reply()
+        final = checks.final_recipients(checked.recipients, mail, self.numbers, principal)
+        if isinstance(final, Refusal):
+            return final.reply()
+        recipients, subject = final
+        refused = (checks.from_header(principal, mail)
+                   or checks.recipient_count(len(recipients), self.config.outbox.max_recipients))
+        if refused:
+            return refused.reply()
         rate_key = self._rate_key(principal, session)
-        if len(recipients) > self.config.outbox.max_recipients:
-            return f"552 5.5.3 Too many recipients: at most {self.config.outbox.max_recipients} per mail"
-        if not await self.rates.allows(rate_key, len(recipients)):
-            return "450 4.7.1 You have sent too many faxes for now; please try again later"
+        refused = checks.rate_limit(await self.rates.allows(rate_key, len(recipients)))
+        if refused:
+            return refused.reply()
         stored_options: dict[str, Any] = {**options.to_json(), "cover": mail.cover,
                                           "cover_template": mail.cover_template}
         try:
@@ -316,14 +286,6 @@ class FaxSmtpHandler:
                   sender=str(envelope.mail_from or ""), to=",".join(r["number"] for r in recipients),
                   documents=len(mail.documents), size=len(raw))
         return f"250 2.0.0 Queued as {submission_id}"
-
-
-def _not_theirs(principal: Principal | None, address: str) -> str:
-    """The 553 for a user sending as an address it does not own; "" when it may (or is no user)."""
-    if principal is None or principal.kind != "user" or address in ("", "<>") or principal.may_send_as(address):
-        return ""
-    return (f"553 5.7.1 {safe_text(address, 200)} is not an address user {principal.name} may send as; "
-            "use your own address")
 
 
 async def _close(server: SMTP, reply: str) -> None:
@@ -409,3 +371,8 @@ class SmtpListener:
         if self._exhaustion is not None:
             self._exhaustion.uninstall()
         await self.handler.committer.close()
+
+
+def smtp_sources(config: FaxgateConfig, db: Database, node_id: str = "") -> list[SmtpListener]:
+    """The SMTP listener when [smtp] is enabled (entry point faxgate.intake_sources "smtp")."""
+    return [SmtpListener(config, db)] if config.smtp.enabled else []

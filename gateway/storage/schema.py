@@ -277,3 +277,24 @@ settings_version = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+mailbox_items = Table(
+    "mailbox_items",
+    metadata,
+    # 0008: mail taken from a polled mailbox, recorded before it is moved (exactly once across crashes)
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mailbox", String(40), nullable=False),
+    Column("message_key", String(255), nullable=False),
+    Column("item_id", String(255), nullable=False, server_default=""),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("submission_id", String(36), ForeignKey("submissions.id"), nullable=True),
+    Column("target_folder", String(255), nullable=False),
+    Column("bounced", Boolean, nullable=False, server_default=false()),
+    Column("moved", Boolean, nullable=False, server_default=false()),
+    Column("claimed_by", String(64), nullable=False, server_default=""),
+    Column("claimed_until", Float, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("mailbox", "message_key", name="uq_mailbox_items_key"),
+)

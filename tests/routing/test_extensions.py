@@ -132,7 +132,7 @@ async def test_routing_methods_from_entry_points_are_loaded_and_run(
     loads = {load.name: load for load in registry.discover()}
     assert loads["stamp"].status == ProviderStatus.SUCCESS
     assert loads["broken"].status in (ProviderStatus.BAD_GUID, ProviderStatus.CANT_LOAD)
-    assert [m.name for m in registry.ordered()] == ["stamp", "folder", "email", "webhook"]
+    assert [m.name for m in registry.ordered()] == ["stamp", "folder", "email", "webhook", "mailbox"]
     job_id = await commit_fax(db, tiff_bytes(tmp_path), did="321")
     await RoutingService(config, db, registry=registry).run_once()
     number, did, size = stamp.read_text().split()
