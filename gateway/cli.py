@@ -157,20 +157,21 @@ def serve(config_path: Path | None, data_dir: Path | None) -> None:
     setup_logging(config.logging)
 
     async def run() -> None:
-        from gateway.console.firstrun import FIRST_TOKEN_NAME, console_url, first_start_token
+        from gateway.api.localadmin import admin_token_path
+        from gateway.console.firstrun import console_url
 
-        token = await first_start_token(config) if config.http.enabled else None
         server = FaxServer(config, from_file=config_path is not None)
+        server.handle_signals()
         await server.start()
         click.echo(f"faxgate {__version__} serving; data in {config.server.data_dir.resolve()}")
         for name, address in server.listening().items():
             click.echo(f"  {name:<6} listening on {address}")
         if "http" in server.listening():
             click.echo(f"  console {console_url(server.listening()['http'])}")
-            if token:
-                click.echo(f"  first start: sign in to the console with the token {token}\n"
-                           f"  (token {FIRST_TOKEN_NAME!r}, every right; shown only now: "
-                           "`faxgate token create` makes others, `faxgate token revoke` ends it)")
+            if server.admin_token_made:
+                click.echo(f"  first start: sign in to the console with the token {server.admin_token_made}\n"
+                           f"  (the local administrator token, every right; kept for the CLI in "
+                           f"{admin_token_path(config.server.data_dir)}, readable only by this user)")
         sys.stdout.flush()
         await server.run()
 

@@ -124,6 +124,8 @@ class FaxServer:
         self._stopping = asyncio.Event()
         self._umask: int | None = None
         """The process umask before start(), given back by stop()."""
+        self.admin_token_made: str | None = None
+        """The local administrator token when this start made it (first start, or it was revoked), to print once."""
         self.hurry = asyncio.Event()
         """Set by a second stop request: calls are cut at once instead of finishing their page (still recorded)."""
 
@@ -171,7 +173,8 @@ class FaxServer:
         self._logging_changed({"logging"} if self.runtime.overrides("logging") else set())
         if self.config.http.enabled:
             async with self.db.transaction() as conn:
-                if await ensure_admin_token(conn, self.config.server.data_dir, self.node_id):
+                self.admin_token_made = await ensure_admin_token(conn, self.config.server.data_dir, self.node_id)
+                if self.admin_token_made:
                     log_event(log, logging.INFO, "server.admin_token_created",
                               path=str(admin_token_path(self.config.server.data_dir)))
         self.services = self.build_services()
@@ -237,11 +240,17 @@ class FaxServer:
                       effect="calls are cut now; their jobs are still recorded before exit")
             self.hurry.set()
 
-    async def run(self) -> None:
-        """Start, wait for SIGINT/SIGTERM or request_stop(), then stop cleanly."""
+    def handle_signals(self) -> None:
+        """SIGINT/SIGTERM ask this server to stop; `faxgate serve` calls it before start() too, so a signal that
+        arrives while the server is still starting stops it cleanly instead of killing it."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.request_stop, signum)
+
+    async def run(self) -> None:
+        """Wait for SIGINT/SIGTERM or request_stop() on a started server, then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        self.handle_signals()
         try:
             await self._stopping.wait()
         finally:

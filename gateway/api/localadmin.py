@@ -38,11 +38,11 @@ def read_admin_token(data_dir: Path) -> str | None:
         return None
 
 
-async def ensure_admin_token(conn: AsyncConnection, data_dir: Path, node_id: str) -> bool:
-    """Keep the file's token if the store still knows it, else make a new one; True when one was made."""
+async def ensure_admin_token(conn: AsyncConnection, data_dir: Path, node_id: str) -> str | None:
+    """Keep the file's token if the store still knows it, else make a new one; the new secret when one was made."""
     existing = read_admin_token(data_dir)
     if existing is not None and await tokens.find_token(conn, existing) is not None:
-        return False
+        return None
     name = admin_token_name(node_id)
     await tokens.revoke_token(conn, name)
     secret = await tokens.create_token(conn, name, ALL_RIGHTS)
@@ -52,4 +52,4 @@ async def ensure_admin_token(conn: AsyncConnection, data_dir: Path, node_id: str
         out.write(secret + "\n")
     os.chmod(temporary, 0o600)
     os.replace(temporary, path)
-    return True
+    return secret

@@ -66,7 +66,7 @@ def test_received_pages_as_png_thumbnails_and_routing_report(console: Console) -
         assert Image.open(io.BytesIO(thumb.content)).width == 100
         assert api.get(f"/incoming/jobs/{job_id}/pages/3.png").status_code == 404
         report = api.get(f"/incoming/jobs/{job_id}/routing").json()
-        assert set(report) == {"routing_status", "why", "matched", "deliveries"}
+        assert set(report) == {"routing_status", "why", "matched", "decision", "deliveries", "session_log"}
         assert api.post(f"/incoming/jobs/{job_id}/reroute").status_code == 200
         assert api.post("/incoming/jobs/999999/reroute").status_code == 404
     with console.api("clerk") as clerk:

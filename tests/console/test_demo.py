@@ -50,7 +50,7 @@ def test_first_start_token_signs_in_and_simline_call_brings_a_fax(tmp_path: Path
         shoot(page, "21-demo-inbox")
         tokens = subprocess.run([sys.executable, "-m", "gateway", "token", "list", "--config", str(config)],
                                 capture_output=True, text=True, timeout=60).stdout
-        assert "console-admin" in tokens and "simline-call" not in tokens  # the call's own token is gone
+        assert "local-admin." in tokens and "simline-call" not in tokens  # the call's own token is gone
         context.close()
     with ServerProcess(config, port) as again:
         assert "first start" not in _printed(again, "console ")
