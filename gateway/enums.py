@@ -35,8 +35,25 @@ class JobStatus(IntFlag):
 
     @property
     def is_final(self) -> bool:
-        """True once the job will not change again by itself."""
-        return self.base in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED)
+        """True once the job will not change again by itself (a receipt reports it; only a restart moves on from
+        RETRIES_EXCEEDED)."""
+        return self.base in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED, JobStatus.RETRIES_EXCEEDED)
+
+
+WAITING_STATUSES = (
+    JobStatus.PENDING,
+    JobStatus.PENDING | JobStatus.NOLINE,
+    JobStatus.RETRYING,
+    JobStatus.RETRYING | JobStatus.NOLINE,
+)
+"""Statuses a device may take an outgoing job from (the partial index ix_outgoing_jobs_ready)."""
+ACTIVE_STATUSES = (JobStatus.INPROGRESS, JobStatus.CANCELING)
+"""A call is under way for outgoing jobs in these statuses (the partial index ix_outgoing_jobs_active)."""
+
+
+def status_in_sql(column: str, statuses: tuple[JobStatus, ...]) -> str:
+    """``column IN (...)`` as literal SQL text from the enum, for partial indexes and the queries that use them."""
+    return f"{column} IN ({', '.join(str(int(status)) for status in statuses)})"
 
 
 class JobOperations(IntFlag):

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.enums import EventId, ServerEvents
+from gateway.enums import ServerEvents
 from gateway.storage import events as event_log
-from gateway.storage.events import NO_JOB
 
 if TYPE_CHECKING:
     from gateway.storage import Database
@@ -88,15 +87,6 @@ class EventBus:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write(), name="events-writer")
         return event
-
-    async def fei(self, conn: AsyncConnection | None, topic: ServerEvents, fei: EventId, **payload: Any) -> None:
-        """A legacy FEI_ event (kind "fei"), with its time stamp, device id and job id (0xFFFFFFFF: no job)."""
-        payload = {"fei": f"FEI_{fei.name}", "fei_id": int(fei), "timestamp": time.time(),
-                   "device_id": 0, "job_id": NO_JOB, **payload}
-        if conn is None:
-            self.publish(topic, "fei", **payload)
-        else:
-            await self.record(conn, topic, "fei", **payload)
 
     async def _write(self) -> None:
         """Store published events in order, a batch per transaction."""

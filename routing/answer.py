@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -22,11 +23,12 @@ from pathlib import Path
 from gateway.config import FaxgateConfig
 from gateway.config.devices import DeviceSection
 from gateway.config.routing import AnswerSection
-from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
+from gateway.enums import EventId, ExtendedStatus, JobStatus, ServerEvents
 from gateway.events import EventBus
 from gateway.logs import log_event, logger
 from gateway.storage import Database
 from gateway.storage import incoming as store
+from gateway.storage.events import fei_payload
 from gateway.textsafe import safe_text
 from modem.device import FaxDevice, IncomingCall
 from modem.result import CallResult
@@ -91,6 +93,7 @@ class InboundService:
         self.clock = clock
         self.manual_answer_wait = manual_answer_wait
         self.sections = {device.name: device for device in config.devices}
+        self.device_ids = config.device_ids()
         self._answer_requests: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -139,9 +142,17 @@ class InboundService:
                 log.exception("inbound.call_failed")
                 await asyncio.sleep(1.0)
 
-    def _publish(self, kind: str, **payload: object) -> None:
+    def _publish(self, kind: str, call_id: int, name: str, **payload: object) -> None:
+        """An INCOMING_CALL event (OnNewCall: call id, device id, caller id) about one call on one line."""
         if self.events is not None:
-            self.events.publish(ServerEvents.INCOMING_CALL, kind, **payload)
+            self.events.publish(ServerEvents.INCOMING_CALL, kind, call_id=call_id, device=name,
+                                device_id=self.device_ids.get(name, 0), **payload)
+
+    def _fei(self, fei: EventId, name: str, **payload: str) -> None:
+        """A legacy per-device FEI_ event (ringing, answered) with its time stamp, device id and no job id."""
+        if self.events is not None:
+            self.events.publish(ServerEvents.INCOMING_CALL, "fei", **fei_payload(
+                fei, device_id=self.device_ids.get(name, 0), device=name, **payload))
 
     async def _wants_answer(self, name: str, section: DeviceSection) -> str | None:
         """None to answer now, else why not (inbox blocked, manual mode and nobody asked)."""
@@ -163,20 +174,23 @@ class InboundService:
         section = self.sections[name]
         answer = self.config.inbound.answer
         caller = safe_text(call.caller_id, 40)
-        self._publish("call.ringing", device=name, caller_id=caller, did=safe_text(call.did, 40))
+        call_id = secrets.randbits(31)
+        self._publish("call.ringing", call_id, name, caller_id=caller, did=safe_text(call.did, 40))
+        self._fei(EventId.RINGING, name, caller_id=caller)
         refusal = screen_call(answer, call)
         if refusal is not None:
             await device.reject(call)
-            return await self._record_refused(name, call, refusal, ExtendedStatus.CALL_BLACKLISTED)
+            return await self._record_refused(name, call, call_id, refusal, ExtendedStatus.CALL_BLACKLISTED)
         not_now = await self._wants_answer(name, section)
         if not_now is not None:
             await device.reject(call)
             log_event(log, logging.INFO, "call.not_answered", device=name, caller_id=caller, reason=not_now)
-            self._publish("call.not_answered", device=name, reason=not_now)
+            self._publish("call.not_answered", call_id, name, caller_id=caller, reason=not_now)
             return None
         csid = csid_for(answer, section, call.did)
         started = self.clock()
-        self._publish("call.answered", device=name, csid=csid)
+        self._publish("call.answered", call_id, name, caller_id=caller, csid=safe_text(csid, 40))
+        self._fei(EventId.ANSWERED, name, caller_id=caller)
         blocked: list[str] = []
 
         def allow_tsid(tsid: str) -> bool:
@@ -188,22 +202,25 @@ class InboundService:
 
         with tempfile.TemporaryDirectory(prefix=f"faxgate-rx-{name}-") as work:
             result = await device.answer(call, work, csid, screen_tsid=allow_tsid, max_pages=answer.max_pages)
-            return await self._commit(name, call, csid, started, result, blocked[0] if blocked else None)
+            return await self._commit(name, call, call_id, csid, started, result, blocked[0] if blocked else None)
 
-    async def _record_refused(self, name: str, call: IncomingCall, reason: str, status: ExtendedStatus) -> int:
+    async def _record_refused(self, name: str, call: IncomingCall, call_id: int, reason: str,
+                              status: ExtendedStatus) -> int:
         now = self.clock()
         async with self.db.transaction() as conn:
             job_id = await store.create_received(
                 conn, device_name=name, node_id=self.node_id, received_at=now, ended_at=now, tiff=None, pages=0,
                 status=JobStatus.CANCELED, extended_status=status, reason=reason, caller_id=call.caller_id,
-                caller_name=call.caller_name, did=call.did,
+                caller_name=call.caller_name, did=call.did, device_id=self.device_ids.get(name, 0),
             )
         log_event(log, logging.INFO, "call.rejected", device=name, job=job_id, reason=reason)
-        self._publish("call.rejected", device=name, job_id=job_id, reason=reason)
+        self._publish("call.rejected", call_id, name, caller_id=safe_text(call.caller_id, 40), job_id=job_id,
+                      reason=safe_text(reason, 300))
         return job_id
 
     async def _commit(
-        self, name: str, call: IncomingCall, csid: str, started: float, result: CallResult, blocked: str | None
+        self, name: str, call: IncomingCall, call_id: int, csid: str, started: float, result: CallResult,
+        blocked: str | None,
     ) -> int:
         """Store what the call produced, then hand it to routing and tell the administrator of errors.
 
@@ -231,14 +248,14 @@ class InboundService:
                 tiff=tiff, pages=pages, status=job_status, extended_status=status, reason=safe_text(reason, 300),
                 caller_id=call.caller_id, caller_name=call.caller_name, did=call.did, remote_tsid=tsid, csid=csid,
                 subaddress=result.subaddress, quality=quality, session_log=session_log,
+                device_id=self.device_ids.get(name, 0),
             )
         at_limit = status == ExtendedStatus.PARTIALLY_RECEIVED and pages >= answer.max_pages  # policy, not a fault
         failed = status not in (ExtendedStatus.CALL_COMPLETED, ExtendedStatus.CALL_BLACKLISTED) and not at_limit
         log_event(log, logging.WARNING if failed else logging.INFO, "fax.received", device=name, job=job_id,
                   pages=pages, caller_id=call.caller_id, did=call.did, tsid=tsid, status=status.name)
-        self._publish("call.ended", device=name, job_id=job_id, status=int(status), pages=pages)
-        if self.events is not None and tiff:
-            self.events.publish(ServerEvents.IN_QUEUE, "incoming.added", job_id=job_id, device=name)
+        self._publish("call.ended", call_id, name, caller_id=safe_text(call.caller_id, 40), job_id=job_id,
+                      status=int(status), pages=pages)
         if tiff and self.on_committed is not None:
             self.on_committed(job_id)
         mode = self.config.inbound.notify_admin

@@ -63,6 +63,10 @@ class FaxgateConfig(Section):
     devices: list[DeviceSection] = Field(default_factory=list)
     simulation: SimulationSection = SimulationSection()
 
+    def device_ids(self) -> dict[str, int]:
+        """Numeric device ids (1, 2, ... in configuration order); 0 is reserved for global extension data."""
+        return {device.name: index for index, device in enumerate(self.devices, start=1)}
+
     @property
     def database_url(self) -> str:
         """The SQLAlchemy async URL of the store."""

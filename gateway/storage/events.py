@@ -11,7 +11,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.enums import ServerEvents
+from gateway.enums import EventId, ServerEvents
 from gateway.storage.schema import events
 
 NOTIFY_CHANNEL = "faxgate_events"
@@ -33,6 +33,12 @@ class Outbox:
 
 
 _OUTBOXES: WeakKeyDictionary[AsyncConnection, Outbox] = WeakKeyDictionary()
+
+
+def fei_payload(fei: EventId, *, job_id: int = NO_JOB, device_id: int = 0, **extra: Any) -> dict[str, Any]:
+    """A legacy FAX_EVENT as the payload of a "fei" event: FEI_ name and id, time stamp, device id, job id."""
+    return {"fei": f"FEI_{fei.name}", "fei_id": int(fei), "timestamp": time.time(), "device_id": device_id,
+            "job_id": job_id, **extra}
 
 
 def open_outbox(conn: AsyncConnection) -> Outbox:
