@@ -157,6 +157,35 @@ class ServerEvents(IntFlag):
     INCOMING_CALL = 0x200
 
 
+class ConfigArea(StrEnum):
+    """The configuration areas a CONFIG event names (one IFaxServerNotify2 On...ConfigChange callback each)."""
+
+    RECEIPTS = "receipts"
+    """OnReceiptOptionsChange"""
+    ACTIVITY_LOGGING = "activity_logging"
+    """OnActivityLoggingConfigChange"""
+    SECURITY = "security"
+    """OnSecurityConfigChange"""
+    EVENT_LOGGING = "event_logging"
+    """OnEventLoggingConfigChange"""
+    OUTGOING_QUEUE = "outgoing_queue"
+    """OnOutgoingQueueConfigChange"""
+    OUTGOING_ARCHIVE = "outgoing_archive"
+    """OnOutgoingArchiveConfigChange"""
+    INCOMING_ARCHIVE = "incoming_archive"
+    """OnIncomingArchiveConfigChange"""
+    DEVICES = "devices"
+    """OnDevicesConfigChange"""
+    OUTBOUND_ROUTING_GROUPS = "outbound_routing_groups"
+    """OnOutboundRoutingGroupsConfigChange"""
+    OUTBOUND_ROUTING_RULES = "outbound_routing_rules"
+    """OnOutboundRoutingRulesConfigChange"""
+    GENERAL = "general"
+    """OnGeneralServerConfigChanged"""
+    EXTENSION = "extension"
+    """A routing extension's or device's GUID-named configuration blob (FaxSetExtensionData)."""
+
+
 class ProviderStatus(IntEnum):
     """FAX_PROVIDER_STATUS_ENUM: whether a device provider or routing extension loaded."""
 

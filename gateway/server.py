@@ -18,8 +18,8 @@ import uvicorn
 from gateway.api.app import create_app
 from gateway.config import FaxgateConfig
 from gateway.context import ServiceContext
-from gateway.enums import ServerEvents
 from gateway.events import EventBus
+from gateway.eventsources import ActivityWatch, announce_end, announce_start
 from gateway.filemodes import PRIVATE_UMASK, private_data_dir
 from gateway.intake.smtp import SmtpListener
 from gateway.logs import log_event, logger
@@ -108,6 +108,7 @@ class FaxServer:
         self.node_id = config.server.node_id or stored_node_id(config.server.data_dir)
         self.db = Database(config.database_url, pool_size=config.storage.pool_size)
         self.events = EventBus()
+        self.activity: ActivityWatch | None = None
         self.services: list[Service] = []
         self._stopping = asyncio.Event()
         self._umask: int | None = None
@@ -143,6 +144,9 @@ class FaxServer:
         self._umask = os.umask(PRIVATE_UMASK)
         private_data_dir(self.config.server.data_dir)
         await self.db.migrate()
+        await self.events.start(self.db, self.node_id, self.config.events.poll_interval.total_seconds())
+        self.activity = ActivityWatch(self.db, self.events)
+        self.activity.start()
         self.services = self.build_services()
         started: list[Service] = []
         try:
@@ -153,7 +157,7 @@ class FaxServer:
             await self._stop_services(started)
             await self._close_store()
             raise
-        self.events.publish(ServerEvents.QUEUE_STATE, "server.started", node=self.node_id)
+        await announce_start(self.events, self.db, self.config, self.node_id)
         log_event(log, logging.INFO, "server.started", node=self.node_id, **self.listening())
 
     async def stop(self) -> None:
@@ -163,16 +167,20 @@ class FaxServer:
         the store is closed whatever happened.
         """
         try:
-            await self._stop_services(self.services)
-            self.events.publish(ServerEvents.FXSSVC_ENDED, "server.stopped", node=self.node_id)
+            await self._stop_services(self.services, last_words=True)
         finally:
             await self._close_store()
         log_event(log, logging.INFO, "server.stopped", node=self.node_id)
 
-    async def _stop_services(self, services: list[Service]) -> None:
+    async def _stop_services(self, services: list[Service], last_words: bool = False) -> None:
+        """Stop services in reverse start order; with ``last_words`` FXSSVC_ENDED goes out just before the HTTP
+        service stops (so its event streams carry it) or after the last service."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.server.shutdown_grace.total_seconds() + STOP_MARGIN_S
         for service in reversed(services):
+            if last_words and service.name == HttpService.name:
+                await self._last_words()
+                last_words = False
             budget = max(deadline - loop.time(), MIN_SERVICE_STOP_S)
             try:
                 await asyncio.wait_for(service.stop(), budget)
@@ -180,9 +188,22 @@ class FaxServer:
                 log_event(log, logging.ERROR, "service.stop_timeout", service=service.name, waited_s=round(budget, 1))
             except Exception:
                 log.exception("service.stop_failed", extra={"fields": {"service": service.name}})
+        if last_words:
+            await self._last_words()
+
+    async def _last_words(self) -> None:
+        """FXSSVC_ENDED and FEI_FAXSVC_ENDED, handed to every subscriber before anything else stops."""
+        announce_end(self.events, self.node_id)
+        try:
+            await asyncio.wait_for(self.events.flush(), MIN_SERVICE_STOP_S)
+        except Exception:
+            log.exception("server.last_events_failed")
 
     async def _close_store(self) -> None:
-        """Close the store, then give the process its umask back."""
+        """Hand out the last events, close the store, then give the process its umask back."""
+        if self.activity is not None:
+            await self.activity.stop()
+        await self.events.stop()
         try:
             await self.db.close()
         except Exception:

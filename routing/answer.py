@@ -151,8 +151,8 @@ class InboundService:
     def _fei(self, fei: EventId, name: str, **payload: str) -> None:
         """A legacy per-device FEI_ event (ringing, answered) with its time stamp, device id and no job id."""
         if self.events is not None:
-            self.events.publish(ServerEvents.INCOMING_CALL, "fei", **fei_payload(
-                fei, device_id=self.device_ids.get(name, 0), device=name, **payload))
+            fields = fei_payload(fei, device_id=self.device_ids.get(name, 0), device=name)
+            self.events.publish(ServerEvents.INCOMING_CALL, "fei", **fields, **payload)
 
     async def _wants_answer(self, name: str, section: DeviceSection) -> str | None:
         """None to answer now, else why not (inbox blocked, manual mode and nobody asked)."""

@@ -18,6 +18,7 @@ from gateway.config.render import RenderSection
 from gateway.config.routing import InboundSection
 from gateway.config.sections import (
     ArchiveSection,
+    EventsSection,
     HttpSection,
     InboxSection,
     LoggingSection,
@@ -48,6 +49,7 @@ class FaxgateConfig(Section):
 
     server: ServerSection = ServerSection()
     storage: StorageSection = StorageSection()
+    events: EventsSection = EventsSection()
     http: HttpSection = HttpSection()
     smtp: SmtpSection = SmtpSection()
     security: SecuritySection = SecuritySection()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import FaxgateConfig
-from gateway.enums import JobStatus, ServerEvents
+from gateway.enums import ConfigArea, JobStatus, ServerEvents
 from gateway.model import OutgoingJob
 from gateway.storage import events as event_log
 from gateway.storage import get_blob, transitions
@@ -102,9 +102,14 @@ async def set_switches(conn: AsyncConnection, now: float, config: FaxgateConfig,
 
 def record_queue_state(conn: AsyncConnection, state: dict[str, bool], config: FaxgateConfig) -> None:
     """OnQueuesStatusChange: the outgoing queue's Blocked and Paused switches and the incoming queue's Blocked."""
-    event_log.record(conn, ServerEvents.QUEUE_STATE, "queue.state", {
-        "outgoing_blocked": bool(state.get("blocked")), "outgoing_paused": bool(state.get("paused")),
-        "incoming_blocked": config.inbox.blocked})
+    event_log.record(conn, ServerEvents.QUEUE_STATE, "queue.state", queue_state_payload(state, config))
+    event_log.record(conn, ServerEvents.CONFIG, "config.changed", {"area": ConfigArea.OUTGOING_QUEUE.value})
+
+
+def queue_state_payload(state: dict[str, bool], config: FaxgateConfig) -> dict[str, bool]:
+    """OnQueuesStatusChange's arguments: bOutgoingBlocked, bOutgoingPaused, bIncomingBlocked."""
+    return {"outgoing_blocked": bool(state.get("blocked")), "outgoing_paused": bool(state.get("paused")),
+            "incoming_blocked": config.inbox.blocked}
 
 
 async def queue_counts(conn: AsyncConnection) -> tuple[int, int]:

@@ -163,6 +163,7 @@ async def test_the_running_services_answer_commit_and_route_by_themselves(
     remote = net.add_remote_fax("5550100", RemoteFaxSpec(ident="ACME"))
     device = device_on(net, config)
     events = EventBus()
+    await events.start(db, "n1")
     router = RoutingService(config, db, events)
     inbound = InboundService(config, db, {"sim0": device}, events)
     changes = events.subscribe(ServerEvents.IN_QUEUE)
@@ -172,11 +173,12 @@ async def test_the_running_services_answer_commit_and_route_by_themselves(
         remote.call(NUMBER, pages=fax_pages(1), fine=False, caller_id="5550100", did="100")
         while True:  # the services run on their own; the bus says when the fax is routed
             event = await changes.get(timeout=120)
-            if event.kind == "incoming.changed" and event.payload["status"] == JobStatus.COMPLETED:
+            if event.kind == "job.changed" and event.payload["status"] == JobStatus.COMPLETED:
                 break
     finally:
         await inbound.stop()
         await router.stop()
+        await events.stop()
     assert [m[0].rcpt_tos for m in smtp_sink.messages] == [["desk@example.test"]]
 
 
