@@ -211,10 +211,10 @@ async def give_up(conn: AsyncConnection, job: OutgoingJob, *, reason: str, now: 
     values: dict[str, Any] = dict(call.values(job) if call is not None else _RELEASED)
     if failure is not None:
         values.update(failure.values())
+    values["extended_status_text"] = reason
     fei = _FEI_OF_RESULT.get(failure.extended_status) if failure is not None else None
     return await _change(conn, job.id, held_by=held_by, statuses=statuses, fei=fei, **values,
-                         status=int(JobStatus.RETRIES_EXCEEDED), extended_status_text=reason, final_at=now,
-                         updated_at=now)
+                         status=int(JobStatus.RETRIES_EXCEEDED), final_at=now, updated_at=now)
 
 
 async def cancel(conn: AsyncConnection, job: OutgoingJob, *, text: str, now: float) -> OutgoingJob | None:

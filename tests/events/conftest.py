@@ -38,3 +38,12 @@ async def open_node(store_url: str) -> AsyncIterator[OpenNode]:
 async def node(open_node: OpenNode) -> tuple[Database, EventBus]:
     """One node on the test's store."""
     return await open_node("n1")
+
+
+@pytest.fixture
+async def db(store_url: str) -> AsyncIterator[Database]:
+    """A migrated store on the test's engine."""
+    store = database(store_url)
+    await store.migrate()
+    yield store
+    await store.close()
