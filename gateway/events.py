@@ -70,6 +70,7 @@ class EventBus:
         self._outgoing: list[tuple[ServerEvents, str, dict[str, Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._poll_s = POLL_S
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---------------------------------------------------------------------------------------- producing
 
@@ -78,15 +79,28 @@ class EventBus:
         event_log.record(conn, topic, kind, payload, self._committed)
 
     def publish(self, topic: ServerEvents, kind: str, **payload: Any) -> ServerEvent:
-        """An event that reports no stored change: stored in a transaction of its own (in order), then delivered."""
+        """An event that reports no stored change: stored in a transaction of its own (in order), then delivered.
+
+        Safe to call from a worker thread (an archive sweep): the event is handed to the bus's loop.
+        """
         event = ServerEvent(topic, kind, payload, node=self.node)
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is not None and running is not self._loop:
+            self._loop.call_soon_threadsafe(self._publish_here, event)
+        else:
+            self._publish_here(event)
+        return event
+
+    def _publish_here(self, event: ServerEvent) -> None:
         if self.db is None:
             self._dispatch(event)
-            return event
-        self._outgoing.append((topic, kind, payload))
+            return
+        self._outgoing.append((event.topic, event.kind, event.payload))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write(), name="events-writer")
-        return event
 
     async def _write(self) -> None:
         """Store published events in order, a batch per transaction."""
@@ -115,6 +129,7 @@ class EventBus:
         """Run this node's feed on the store: from now on subscribers get every committed event, from any node."""
         self.db = db
         self.node = node
+        self._loop = asyncio.get_running_loop()
         db.node_id = node
         db.event_listeners.append(self._committed)
         self._poll_s = poll_s

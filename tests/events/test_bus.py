@@ -197,3 +197,11 @@ async def test_two_nodes_each_see_the_others_events_in_one_order(pg_database: st
     for bus, db in ((bus_a, db_a), (bus_b, db_b)):
         await bus.stop()
         await db.close()
+
+
+async def test_an_event_published_from_a_worker_thread_is_stored_and_delivered(node: Node) -> None:
+    _db, bus = node
+    subscription = bus.subscribe(ServerEvents.IN_ARCHIVE)
+    await asyncio.to_thread(bus.publish, ServerEvents.IN_ARCHIVE, "message.removed", message_id="7")
+    event = await subscription.get(timeout=30)
+    assert event.payload == {"message_id": "7"} and event.id > 0

@@ -19,6 +19,7 @@ from gateway.storage import jobs as store
 from gateway.storage.schema import events, outgoing_jobs
 from gateway.storage.submissions import create_submission
 from gateway.storage.transitions import CallEnd, Failure
+from tests.events.conftest import database
 
 NOW = 1_800_000_000.0
 Action = Callable[[AsyncConnection, OutgoingJob], Awaitable[Any]]
@@ -167,3 +168,34 @@ async def test_the_partial_indexes_list_the_statuses_of_the_enum(db: Database) -
         predicate = definitions[name].split("WHERE", 1)[1]
         listed = {int(number) for number in re.findall(r"\d+", predicate)}
         assert listed == {int(status) for status in statuses}, name
+
+
+@pytest.mark.postgres
+async def test_a_subscriber_on_node_b_sees_node_a_transitions_in_order(pg_database: str) -> None:
+    node_a, node_b = database(pg_database), database(pg_database)
+    node_a.node_id = "a"  # node A runs no feed here: it only commits
+    await node_a.migrate()
+    bus_b = EventBus()
+    await bus_b.start(node_b, "b", poll_s=3600)  # woken by node A's NOTIFY, not by a poll
+    try:
+        live = bus_b.subscribe(ServerEvents.OUT_QUEUE)
+        job = await _new_job(node_a)
+        for step in (lambda conn, j: transitions.pause(conn, j, NOW), lambda conn, j: transitions.resume(conn, j, NOW),
+                     lambda conn, j: transitions.cancel(conn, j, text="canceled by bob", now=NOW)):
+            async with node_a.transaction() as conn:
+                current = await store.get_job(conn, job.id)
+                assert current is not None
+                await step(conn, current)
+        expected = ["job.added", "FEI_JOB_QUEUED", "job.changed", "job.changed", "job.changed", "job.removed",
+                    "FEI_DELETED"]
+        got = [await live.get(timeout=30) for _ in expected]
+        assert [event.payload["fei"] if event.kind == "fei" else event.kind for event in got] == expected
+        assert [event.payload["status"] for event in got if event.kind == "job.changed"] == [
+            int(JobStatus.PENDING | JobStatus.PAUSED), int(JobStatus.PENDING), int(JobStatus.CANCELED)]
+        assert {event.node for event in got} == {"a"}
+        replayed = bus_b.subscribe(ServerEvents.OUT_QUEUE, after_id=0)  # a client that connects afterwards
+        assert [(await replayed.get(timeout=30)).id for _ in expected] == [event.id for event in got]
+    finally:
+        await bus_b.stop()
+        await node_b.close()
+        await node_a.close()

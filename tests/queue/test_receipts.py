@@ -51,10 +51,12 @@ async def test_sent_faxes_are_archived_with_a_quota_warning_once(make_queue: Mak
         async with queue.db.transaction() as conn:
             assert stored.read_bytes() == await get_blob(conn, job.document_blob_id)
         assert stored.with_suffix(".json").exists() and job.archived_at is not None
-    kinds = []
+    found = []
     while not warnings.queue.empty():
-        kinds.append(warnings.queue.get_nowait().kind)
-    assert kinds == ["archive.quota_exceeded"]
+        found.append(warnings.queue.get_nowait())
+    assert [event.kind for event in found if event.kind != "message.added"] == ["archive.quota_exceeded"]
+    added = sorted(event.payload["job_id"] for event in found if event.kind == "message.added")
+    assert added == sorted(ids)  # OnOutgoingMessageAdded for each archived fax
 
 
 async def test_activity_log_exports_every_call_as_xferfaxlog(make_queue: MakeQueue) -> None:
