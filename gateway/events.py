@@ -29,6 +29,8 @@ log = logging.getLogger("faxgate.events")
 POLL_S = 5.0
 """The feed also looks for new rows this often: SQLite written by another process (the CLI), a missed NOTIFY."""
 PAGE = 500
+STOP_FLUSH_S = 10.0
+"""Stopping waits at most this long for pending events to be stored and handed out."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,10 @@ class EventBus:
 
     async def stop(self) -> None:
         """Store what is still pending, hand it out, then stop the feed (before the store closes)."""
-        with contextlib.suppress(Exception):
-            await self.flush()
+        try:
+            await asyncio.wait_for(self.flush(), STOP_FLUSH_S)
+        except Exception:
+            log.exception("events.flush_failed")
         for task in (self._listener, self._feed):
             if task is not None:
                 task.cancel()

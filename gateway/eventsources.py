@@ -22,11 +22,13 @@ _WATCHED = ServerEvents.IN_QUEUE | ServerEvents.OUT_QUEUE | ServerEvents.DEVICE_
 
 
 async def announce_start(events: EventBus, db: Database, config: FaxgateConfig, node: str) -> None:
-    """FEI_FAXSVC_STARTED, and the queues' state as this node starts (OnQueuesStatusChange)."""
-    events.publish(ServerEvents.QUEUE_STATE, "fei", **fei_payload(EventId.FAXSVC_STARTED), node=node)
+    """FEI_FAXSVC_STARTED, and the queues' state as this node starts (OnQueuesStatusChange), stored and handed
+    out before any service starts."""
     async with db.transaction() as conn:
         state = await controls.queue_switches(conn, config)
+    events.publish(ServerEvents.QUEUE_STATE, "fei", **fei_payload(EventId.FAXSVC_STARTED), node=node)
     events.publish(ServerEvents.QUEUE_STATE, "queue.state", **controls.queue_state_payload(state, config))
+    await events.flush()
 
 
 def announce_end(events: EventBus, node: str) -> None:

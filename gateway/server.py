@@ -147,6 +147,7 @@ class FaxServer:
         await self.events.start(self.db, self.node_id, self.config.events.poll_interval.total_seconds())
         self.activity = ActivityWatch(self.db, self.events)
         self.activity.start()
+        await announce_start(self.events, self.db, self.config, self.node_id)
         self.services = self.build_services()
         started: list[Service] = []
         try:
@@ -154,10 +155,9 @@ class FaxServer:
                 await service.start()
                 started.append(service)
         except BaseException:
-            await self._stop_services(started)
+            await self._stop_services(started, last_words=True)
             await self._close_store()
             raise
-        await announce_start(self.events, self.db, self.config, self.node_id)
         log_event(log, logging.INFO, "server.started", node=self.node_id, **self.listening())
 
     async def stop(self) -> None:
@@ -192,7 +192,9 @@ class FaxServer:
             await self._last_words()
 
     async def _last_words(self) -> None:
-        """FXSSVC_ENDED and FEI_FAXSVC_ENDED, handed to every subscriber before anything else stops."""
+        """FXSSVC_ENDED and FEI_FAXSVC_ENDED, handed to every subscriber as the last events of this node."""
+        if self.activity is not None:
+            await self.activity.stop()
         announce_end(self.events, self.node_id)
         try:
             await asyncio.wait_for(self.events.flush(), MIN_SERVICE_STOP_S)
