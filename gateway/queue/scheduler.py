@@ -345,11 +345,14 @@ class Scheduler:
             for attempt in await store.open_attempts(conn, [job.id]):
                 await store.finish_attempt(conn, attempt.id, ended_at=now, reason=reason,
                                            extended_status=int(ExtendedStatus.LINE_UNAVAILABLE))
-            if job.job_status.base == JobStatus.CANCELING:  # keep "canceled by ..." for the receipt
-                await transitions.end_cancel(conn, job, now=now, extended_status=ExtendedStatus.LINE_UNAVAILABLE)
+            current = await store.get_job(conn, job.id)  # as it is now: a cancel may have come meanwhile
+            if current is None or current.job_status.base not in store.ACTIVE:
+                continue
+            if current.job_status.base == JobStatus.CANCELING:  # keep "canceled by ..." for the receipt
+                await transitions.end_cancel(conn, current, now=now, extended_status=ExtendedStatus.LINE_UNAVAILABLE)
             else:
-                await transitions.requeue(conn, job, reason=reason, extended_status=ExtendedStatus.LINE_UNAVAILABLE,
-                                          now=now, next_attempt_at=now, statuses=[job.status])
+                await transitions.requeue(conn, current, reason=reason, now=now, next_attempt_at=now,
+                                          extended_status=ExtendedStatus.LINE_UNAVAILABLE, statuses=[current.status])
             log_event(log, logging.WARNING, "job.requeued", job=job.id, reason=reason, node=job.claimed_by)
 
     # ------------------------------------------------------------------------------------------ call
