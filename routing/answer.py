@@ -149,7 +149,8 @@ class InboundService:
                                 device_id=self.device_ids.get(name, 0), **payload)
 
     def _fei(self, fei: EventId, name: str, **payload: str) -> None:
-        """A legacy per-device FEI_ event (ringing, answered) with its time stamp, device id and no job id."""
+        """A legacy per-call FEI_ event (answered; the line's own states publish FEI_RINGING, FEI_RECEIVING) with
+        its time stamp, device id and no job id."""
         if self.events is not None:
             fields = fei_payload(fei, device_id=self.device_ids.get(name, 0), device=name)
             self.events.publish(ServerEvents.INCOMING_CALL, "fei", **fields, **payload)
@@ -176,7 +177,6 @@ class InboundService:
         caller = safe_text(call.caller_id, 40)
         call_id = secrets.randbits(31)
         self._publish("call.ringing", call_id, name, caller_id=caller, did=safe_text(call.did, 40))
-        self._fei(EventId.RINGING, name, caller_id=caller)
         refusal = screen_call(answer, call)
         if refusal is not None:
             await device.reject(call)

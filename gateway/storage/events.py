@@ -20,6 +20,9 @@ _PG_EVENTS_LOCK = 0x6661786576747321  # "faxevts!" – held from the insert to t
 NO_JOB = 0xFFFFFFFF
 """FAX_EVENT.JobId of an event about no job."""
 
+_INSERT = insert(events).returning(events.c.id)
+"""Built once: the event insert runs in nearly every transaction."""
+
 Committed = Callable[[int, dict[str, Any]], None]
 """Told an event's stored id and row once its transaction committed (never after a rollback)."""
 
@@ -80,7 +83,7 @@ async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]], node_id:
         await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_EVENTS_LOCK})")
     ids = []
     for row in rows:
-        result = await conn.execute(insert(events).values(node_id=node_id, **row).returning(events.c.id))
+        result = await conn.execute(_INSERT, {**row, "node_id": node_id})
         ids.append(int(result.scalar_one()))
     if postgres:
         await conn.exec_driver_sql(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '{ids[-1]}')")
