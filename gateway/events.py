@@ -29,7 +29,7 @@ log = logging.getLogger("faxgate.events")
 POLL_S = 5.0
 """The feed also looks for new rows this often: SQLite written by another process (the CLI), a missed NOTIFY."""
 PAGE = 500
-STOP_FLUSH_S = 10.0
+STOP_FLUSH_S = 2.0
 """Stopping waits at most this long for pending events to be stored and handed out."""
 
 
@@ -151,6 +151,8 @@ class EventBus:
         """Store what is still pending, hand it out, then stop the feed (before the store closes)."""
         try:
             await asyncio.wait_for(self.flush(), STOP_FLUSH_S)
+        except TimeoutError:
+            log.warning("events.flush_timeout", extra={"fields": {"waited_s": STOP_FLUSH_S}})
         except Exception:
             log.exception("events.flush_failed")
         for task in (self._listener, self._feed):

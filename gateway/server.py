@@ -198,6 +198,8 @@ class FaxServer:
         announce_end(self.events, self.node_id)
         try:
             await asyncio.wait_for(self.events.flush(), MIN_SERVICE_STOP_S)
+        except TimeoutError:
+            log_event(log, logging.WARNING, "server.last_events_late", waited_s=MIN_SERVICE_STOP_S)
         except Exception:
             log.exception("server.last_events_failed")
 
