@@ -73,6 +73,7 @@ class EventBus:
         self._writer: asyncio.Task[None] | None = None
         self._poll_s = POLL_S
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
 
     # ---------------------------------------------------------------------------------------- producing
 
@@ -155,11 +156,18 @@ class EventBus:
             log.warning("events.flush_timeout", extra={"fields": {"waited_s": STOP_FLUSH_S}})
         except Exception:
             log.exception("events.flush_failed")
+        self._stopping = True
+        self._wake.set()  # the feed ends after the read in progress: never cancelled inside a transaction
         for task in (self._listener, self._feed):
-            if task is not None:
+            if task is None:
+                continue
+            if task is self._listener:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            _done, late = await asyncio.wait({task}, timeout=STOP_FLUSH_S)
+            for stuck in late:
+                stuck.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         self._feed = self._listener = None
         if self.db is not None and self._committed in self.db.event_listeners:
             self.db.event_listeners.remove(self._committed)
@@ -179,10 +187,12 @@ class EventBus:
             return await event_log.prune(conn, time.time() - retention_s)
 
     async def _run_feed(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self._catch_up()
             except Exception:

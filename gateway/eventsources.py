@@ -18,6 +18,7 @@ from gateway.storage.events import fei_payload
 from gateway.storage.schema import devices
 
 log = logging.getLogger("faxgate.events")
+RECOUNT_WAIT_S = 2.0
 _WATCHED = ServerEvents.IN_QUEUE | ServerEvents.OUT_QUEUE | ServerEvents.DEVICE_STATUS | ServerEvents.ACTIVITY
 
 
@@ -57,6 +58,8 @@ class ActivityWatch:
         self.last: dict[str, int] | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
+        self._counting = False
+        """A recount is reading the store: stop lets it finish rather than cancel it inside its transaction."""
 
     def start(self) -> None:
         """Watch the bus from now on."""
@@ -67,10 +70,14 @@ class ActivityWatch:
         """Stop watching."""
         if self._subscription is not None:
             self._subscription.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if self._counting:
+            await asyncio.wait({task}, timeout=RECOUNT_WAIT_S)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
     async def _run(self, subscription: Subscription) -> None:
         while True:
@@ -80,11 +87,16 @@ class ActivityWatch:
                 continue
             while not subscription.queue.empty():  # a burst of changes is one recount
                 event = await subscription.get()
+            self._counting = True
             try:
                 counts = await activity(self.db)
             except Exception:
                 log.exception("events.activity_failed")
                 continue
+            finally:
+                self._counting = False
+            if self._task is None:  # stopping
+                return
             if counts != self.last:
                 self.last = counts
                 self.events.publish(ServerEvents.ACTIVITY, "activity.changed", **counts)
