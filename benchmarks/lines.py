@@ -53,7 +53,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.lines_sim import SUMMARY, caller_ident, caller_number, dest_number, modem_name
 from gateway.config import load_config
 from gateway.enums import ExtendedStatus, JobStatus
-from gateway.queue.finish import is_final
 from gateway.storage import Database
 from gateway.storage import incoming as incoming_store
 from gateway.storage import jobs as jobs_store
@@ -261,7 +260,7 @@ class Run:
             async with db.transaction() as conn:
                 jobs = await jobs_store.list_jobs(conn, limit=1_000_000)
             made = Counter(job.recipient_number for job in jobs)
-            still_open = Counter(job.recipient_number for job in jobs if not is_final(job))
+            still_open = Counter(job.recipient_number for job in jobs if not job.job_status.is_final)
             for line in range(self.lines):
                 number = dest_number(line)
                 waiting = self.submitted[number] - made[number] + still_open[number]

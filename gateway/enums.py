@@ -35,8 +35,25 @@ class JobStatus(IntFlag):
 
     @property
     def is_final(self) -> bool:
-        """True once the job will not change again by itself."""
-        return self.base in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED)
+        """True once the job will not change again by itself (a receipt reports it; only a restart moves on from
+        RETRIES_EXCEEDED)."""
+        return self.base in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED, JobStatus.RETRIES_EXCEEDED)
+
+
+WAITING_STATUSES = (
+    JobStatus.PENDING,
+    JobStatus.PENDING | JobStatus.NOLINE,
+    JobStatus.RETRYING,
+    JobStatus.RETRYING | JobStatus.NOLINE,
+)
+"""Statuses a device may take an outgoing job from (the partial index ix_outgoing_jobs_ready)."""
+ACTIVE_STATUSES = (JobStatus.INPROGRESS, JobStatus.CANCELING)
+"""A call is under way for outgoing jobs in these statuses (the partial index ix_outgoing_jobs_active)."""
+
+
+def status_in_sql(column: str, statuses: tuple[JobStatus, ...]) -> str:
+    """``column IN (...)`` as literal SQL text from the enum, for partial indexes and the queries that use them."""
+    return f"{column} IN ({', '.join(str(int(status)) for status in statuses)})"
 
 
 class JobOperations(IntFlag):
@@ -138,6 +155,35 @@ class ServerEvents(IntFlag):
     FXSSVC_ENDED = 0x080
     DEVICE_STATUS = 0x100
     INCOMING_CALL = 0x200
+
+
+class ConfigArea(StrEnum):
+    """The configuration areas a CONFIG event names (one IFaxServerNotify2 On...ConfigChange callback each)."""
+
+    RECEIPTS = "receipts"
+    """OnReceiptOptionsChange"""
+    ACTIVITY_LOGGING = "activity_logging"
+    """OnActivityLoggingConfigChange"""
+    SECURITY = "security"
+    """OnSecurityConfigChange"""
+    EVENT_LOGGING = "event_logging"
+    """OnEventLoggingConfigChange"""
+    OUTGOING_QUEUE = "outgoing_queue"
+    """OnOutgoingQueueConfigChange"""
+    OUTGOING_ARCHIVE = "outgoing_archive"
+    """OnOutgoingArchiveConfigChange"""
+    INCOMING_ARCHIVE = "incoming_archive"
+    """OnIncomingArchiveConfigChange"""
+    DEVICES = "devices"
+    """OnDevicesConfigChange"""
+    OUTBOUND_ROUTING_GROUPS = "outbound_routing_groups"
+    """OnOutboundRoutingGroupsConfigChange"""
+    OUTBOUND_ROUTING_RULES = "outbound_routing_rules"
+    """OnOutboundRoutingRulesConfigChange"""
+    GENERAL = "general"
+    """OnGeneralServerConfigChanged"""
+    EXTENSION = "extension"
+    """A routing extension's or device's GUID-named configuration blob (FaxSetExtensionData)."""
 
 
 class ProviderStatus(IntEnum):

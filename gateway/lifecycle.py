@@ -16,10 +16,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from gateway.context import ServiceContext
 from gateway.enums import DeviceState, EventId, ExtendedStatus, ServerEvents
 from gateway.logs import log_event, logger
 from gateway.storage import devices as store
+from gateway.storage.events import fei_payload
 from gateway.textsafe import safe_text
 from modem.at import ModemError
 from modem.device import DeviceNotReady, DeviceReport, FaxDevice, IncomingCall, SendJob
@@ -97,7 +100,6 @@ class DeviceLine:
 
     async def _start_device(self) -> bool:
         """One start: True when ready; False with the state RETRYING (port/modem) or NOT_READY (anything else)."""
-        was_down = self.state is DeviceState.RETRYING
         try:
             if self.device is None:
                 self.device = self._make_device()
@@ -111,8 +113,6 @@ class DeviceLine:
             await self._set(DeviceState.NOT_READY, f"{type(exc).__name__}: {exc}")
             return False
         self.failures = 0
-        if was_down:
-            self._publish(DeviceState.READY, "the port is back", EventId.MODEM_POWERED_ON)
         await self._set(DeviceState.READY, AVAILABLE)
         return True
 
@@ -131,6 +131,7 @@ class DeviceLine:
 
     async def _set(self, state: DeviceState, reason: str) -> None:
         """Change state: store it (never failing the caller), publish it, tell listeners."""
+        powered_on = state in USABLE and self.state not in USABLE
         self.state, self.reason = state, safe_text(reason, 300)
         if state is not DeviceState.RETRYING:
             self.retry_at = None
@@ -143,16 +144,27 @@ class DeviceLine:
                 await store.record_state(conn, name=self.name, node_id=self.context.node_id, provider=self.provider,
                                          state=state, reason=self.reason, now=self.context.clock.now(),
                                          retry_at=self.retry_at, failures=self.failures)
+                await self._record(conn, state, powered_on)
         except Exception:  # a status row is informational; never let it fail a call
             log.exception("device.status_store_failed", extra={"fields": {"device": self.name}})
-        self._publish(state, self.reason, state.event)
         for listener in self.listeners:
             listener(self)
 
-    def _publish(self, state: DeviceState, text: str, event: EventId) -> None:
-        self.context.events.publish(
-            ServerEvents.DEVICE_STATUS, "device.status", device=self.name, state=state.value, status=int(state.fps),
-            text=text, event=int(event), retry_at=self.retry_at, node=self.context.node_id)
+    async def _record(self, conn: AsyncConnection, state: DeviceState, powered_on: bool) -> None:
+        """OnDeviceStatusChange (powered off, sending, receiving, ringing) and the state's FEI_ event (after
+        FEI_MODEM_POWERED_ON when the line just became usable), stored with the state."""
+        events, device_id = self.context.events, self.context.config.device_ids().get(self.name, 0)
+        await events.record(
+            conn, ServerEvents.DEVICE_STATUS, "device.status", device_id=device_id, device=self.name,
+            powered_off=state not in USABLE, sending=state is DeviceState.SENDING,
+            receiving=state is DeviceState.RECEIVING, ringing=state is DeviceState.RINGING, state=state.value,
+            status=int(state.fps), text=self.reason, event=int(state.event), retry_at=self.retry_at,
+            node=self.context.node_id)
+        if powered_on:
+            await events.record(conn, ServerEvents.DEVICE_STATUS, "fei", **fei_payload(
+                EventId.MODEM_POWERED_ON, device_id=device_id, device=self.name, state=state.value))
+        await events.record(conn, ServerEvents.DEVICE_STATUS, "fei",
+                            **fei_payload(state.event, device_id=device_id, device=self.name, state=state.value))
 
     async def _after_call(self) -> None:
         """Back to READY, or RETRYING when the device reports a port or modem fault."""

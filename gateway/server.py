@@ -20,8 +20,8 @@ from gateway.api.localadmin import admin_token_path, ensure_admin_token
 from gateway.config import FaxgateConfig
 from gateway.config.runtime import RuntimeConfig
 from gateway.context import ServiceContext
-from gateway.enums import ServerEvents
 from gateway.events import EventBus
+from gateway.eventsources import ActivityWatch, announce_end, announce_start
 from gateway.filemodes import PRIVATE_UMASK, private_data_dir
 from gateway.intake.sources import intake_sources
 from gateway.logs import apply_logging, log_event, logger
@@ -120,6 +120,7 @@ class FaxServer:
         """The file's values with the stored (API) ones over them; ``config`` is its live configuration."""
         self.db = Database(config.database_url, pool_size=config.storage.pool_size)
         self.events = EventBus()
+        self.activity: ActivityWatch | None = None
         self.services: list[Service] = []
         self._stopping = asyncio.Event()
         self._umask: int | None = None
@@ -168,6 +169,7 @@ class FaxServer:
         self._umask = os.umask(PRIVATE_UMASK)
         private_data_dir(self.config.server.data_dir)
         await self.db.migrate()
+        await self.events.start(self.db, self.node_id, self.config.events.poll_interval.total_seconds())
         await self.runtime.load(self.db)  # stored values first, so every service starts with what is in force
         self.runtime.on_change(self._logging_changed)
         self._logging_changed({"logging"} if self.runtime.overrides("logging") else set())
@@ -177,6 +179,9 @@ class FaxServer:
                 if self.admin_token_made:
                     log_event(log, logging.INFO, "server.admin_token_created",
                               path=str(admin_token_path(self.config.server.data_dir)))
+        self.activity = ActivityWatch(self.db, self.events)
+        self.activity.start()
+        await announce_start(self.events, self.db, self.config, self.node_id)
         self.services = self.build_services()
         started: list[Service] = []
         try:
@@ -184,11 +189,10 @@ class FaxServer:
                 await service.start()
                 started.append(service)
         except BaseException:
-            await self._stop_services(started)
+            await self._stop_services(started, last_words=True)
             await self._close_store()
             raise
         self.runtime.start(self.db, self.events)
-        self.events.publish(ServerEvents.QUEUE_STATE, "server.started", node=self.node_id)
         log_event(log, logging.INFO, "server.started", node=self.node_id, **self.listening())
 
     async def stop(self) -> None:
@@ -199,16 +203,20 @@ class FaxServer:
         """
         try:
             await self.runtime.stop()
-            await self._stop_services(self.services)
-            self.events.publish(ServerEvents.FXSSVC_ENDED, "server.stopped", node=self.node_id)
+            await self._stop_services(self.services, last_words=True)
         finally:
             await self._close_store()
         log_event(log, logging.INFO, "server.stopped", node=self.node_id)
 
-    async def _stop_services(self, services: list[Service]) -> None:
+    async def _stop_services(self, services: list[Service], last_words: bool = False) -> None:
+        """Stop services in reverse start order; with ``last_words`` FXSSVC_ENDED goes out just before the HTTP
+        service stops (so its event streams carry it) or after the last service."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.server.shutdown_grace.total_seconds() + STOP_MARGIN_S
         for service in reversed(services):
+            if last_words and service.name == HttpService.name:
+                await self._last_words()
+                last_words = False
             budget = max(deadline - loop.time(), MIN_SERVICE_STOP_S)
             try:
                 await asyncio.wait_for(service.stop(), budget)
@@ -216,9 +224,26 @@ class FaxServer:
                 log_event(log, logging.ERROR, "service.stop_timeout", service=service.name, waited_s=round(budget, 1))
             except Exception:
                 log.exception("service.stop_failed", extra={"fields": {"service": service.name}})
+        if last_words:
+            await self._last_words()
+
+    async def _last_words(self) -> None:
+        """FXSSVC_ENDED and FEI_FAXSVC_ENDED, handed to every subscriber as the last events of this node."""
+        if self.activity is not None:
+            await self.activity.stop()
+        announce_end(self.events, self.node_id)
+        try:
+            await asyncio.wait_for(self.events.flush(), MIN_SERVICE_STOP_S)
+        except TimeoutError:
+            log_event(log, logging.WARNING, "server.last_events_late", waited_s=MIN_SERVICE_STOP_S)
+        except Exception:
+            log.exception("server.last_events_failed")
 
     async def _close_store(self) -> None:
-        """Close the store, then give the process its umask back."""
+        """Hand out the last events, close the store, then give the process its umask back."""
+        if self.activity is not None:
+            await self.activity.stop()
+        await self.events.stop()
         try:
             await self.db.close()
         except Exception:

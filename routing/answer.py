@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import shutil
 import time
 import uuid
@@ -27,11 +28,12 @@ from typing import Any
 from gateway.config import FaxgateConfig
 from gateway.config.devices import DeviceSection
 from gateway.config.routing import AnswerSection
-from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
+from gateway.enums import EventId, ExtendedStatus, JobStatus, ServerEvents
 from gateway.events import EventBus
 from gateway.logs import log_event, logger
 from gateway.storage import Database
 from gateway.storage import incoming as store
+from gateway.storage.events import fei_payload
 from gateway.textsafe import safe_text
 from modem.device import FaxDevice, IncomingCall
 from modem.result import CallResult
@@ -101,6 +103,7 @@ class InboundService:
         self.clock = clock
         self.manual_answer_wait = manual_answer_wait
         self.sections = {device.name: device for device in config.devices}
+        self.device_ids = config.device_ids()
         self._answer_requests: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._serving: set[str] = set()
@@ -172,9 +175,18 @@ class InboundService:
                 log.exception("inbound.call_failed")
                 await asyncio.sleep(1.0)
 
-    def _publish(self, kind: str, **payload: object) -> None:
+    def _publish(self, kind: str, call_id: int, name: str, **payload: object) -> None:
+        """An INCOMING_CALL event (OnNewCall: call id, device id, caller id) about one call on one line."""
         if self.events is not None:
-            self.events.publish(ServerEvents.INCOMING_CALL, kind, **payload)
+            self.events.publish(ServerEvents.INCOMING_CALL, kind, call_id=call_id, device=name,
+                                device_id=self.device_ids.get(name, 0), **payload)
+
+    def _fei(self, fei: EventId, name: str, **payload: str) -> None:
+        """A legacy per-call FEI_ event (answered; the line's own states publish FEI_RINGING, FEI_RECEIVING) with
+        its time stamp, device id and no job id."""
+        if self.events is not None:
+            fields = fei_payload(fei, device_id=self.device_ids.get(name, 0), device=name)
+            self.events.publish(ServerEvents.INCOMING_CALL, "fei", **fields, **payload)
 
     async def _wants_answer(self, name: str, section: DeviceSection) -> str | None:
         """None to answer now, else why not (inbox blocked, manual mode and nobody asked)."""
@@ -202,20 +214,22 @@ class InboundService:
         section = self.sections[name]
         answer = self.config.inbound.answer
         caller = safe_text(call.caller_id, 40)
-        self._publish("call.ringing", device=name, caller_id=caller, did=safe_text(call.did, 40))
+        call_id = secrets.randbits(31)
+        self._publish("call.ringing", call_id, name, caller_id=caller, did=safe_text(call.did, 40))
         refusal = screen_call(answer, call)
         if refusal is not None:
             await device.reject(call)
-            return await self._record_refused(name, call, refusal, ExtendedStatus.CALL_BLACKLISTED)
+            return await self._record_refused(name, call, call_id, refusal, ExtendedStatus.CALL_BLACKLISTED)
         not_now = await self._wants_answer(name, section)
         if not_now is not None:
             await device.reject(call)
             log_event(log, logging.INFO, "call.not_answered", device=name, caller_id=caller, reason=not_now)
-            self._publish("call.not_answered", device=name, reason=not_now)
+            self._publish("call.not_answered", call_id, name, caller_id=caller, reason=not_now)
             return None
         csid = csid_for(answer, section, call.did)
         started = self.clock()
-        self._publish("call.answered", device=name, csid=csid)
+        self._publish("call.answered", call_id, name, caller_id=caller, csid=safe_text(csid, 40))
+        self._fei(EventId.ANSWERED, name, caller_id=caller)
         blocked: list[str] = []
 
         def allow_tsid(tsid: str) -> bool:
@@ -231,7 +245,7 @@ class InboundService:
         await asyncio.to_thread(_begin_call, work, info)
         # Kept if the call or its commit fails (a stop, a crash, the store down): the next start recovers it.
         result = await device.answer(call, work, csid, screen_tsid=allow_tsid, max_pages=answer.max_pages)
-        job_id = await self._commit(name, call, csid, started, result, blocked[0] if blocked else None)
+        job_id = await self._commit(name, call, call_id, csid, started, result, blocked[0] if blocked else None)
         await asyncio.to_thread(shutil.rmtree, work, True)
         return job_id
 
@@ -268,30 +282,31 @@ class InboundService:
                 status=JobStatus.ROUTING if tiff else JobStatus.FAILED,
                 extended_status=ExtendedStatus.PARTIALLY_RECEIVED if tiff else ExtendedStatus.DISCONNECTED,
                 reason=reason, caller_id=info["caller_id"], caller_name=info["caller_name"], did=info["did"],
-                csid=info["csid"])
+                csid=info["csid"], device_id=self.device_ids.get(info["device"], 0))
         await asyncio.to_thread(shutil.rmtree, folder, True)
         log_event(log, logging.WARNING, "fax.recovered", device=info["device"], job=job_id, pages=len(pages),
                   caller_id=info["caller_id"], reason=reason)
-        if self.events is not None and tiff:
-            self.events.publish(ServerEvents.IN_QUEUE, "incoming.added", job_id=job_id, device=info["device"])
         if tiff and self.on_committed is not None:
             self.on_committed(job_id)
         return job_id
 
-    async def _record_refused(self, name: str, call: IncomingCall, reason: str, status: ExtendedStatus) -> int:
+    async def _record_refused(self, name: str, call: IncomingCall, call_id: int, reason: str,
+                              status: ExtendedStatus) -> int:
         now = self.clock()
         async with self.db.transaction() as conn:
             job_id = await store.create_received(
                 conn, device_name=name, node_id=self.node_id, received_at=now, ended_at=now, tiff=None, pages=0,
                 status=JobStatus.CANCELED, extended_status=status, reason=reason, caller_id=call.caller_id,
-                caller_name=call.caller_name, did=call.did,
+                caller_name=call.caller_name, did=call.did, device_id=self.device_ids.get(name, 0),
             )
         log_event(log, logging.INFO, "call.rejected", device=name, job=job_id, reason=reason)
-        self._publish("call.rejected", device=name, job_id=job_id, reason=reason)
+        self._publish("call.rejected", call_id, name, caller_id=safe_text(call.caller_id, 40), job_id=job_id,
+                      reason=safe_text(reason, 300))
         return job_id
 
     async def _commit(
-        self, name: str, call: IncomingCall, csid: str, started: float, result: CallResult, blocked: str | None
+        self, name: str, call: IncomingCall, call_id: int, csid: str, started: float, result: CallResult,
+        blocked: str | None,
     ) -> int:
         """Store what the call produced, then hand it to routing and tell the administrator of errors.
 
@@ -319,14 +334,14 @@ class InboundService:
                 tiff=tiff, pages=pages, status=job_status, extended_status=status, reason=safe_text(reason, 300),
                 caller_id=call.caller_id, caller_name=call.caller_name, did=call.did, remote_tsid=tsid, csid=csid,
                 subaddress=result.subaddress, quality=quality, session_log=session_log,
+                device_id=self.device_ids.get(name, 0),
             )
         at_limit = status == ExtendedStatus.PARTIALLY_RECEIVED and pages >= answer.max_pages  # policy, not a fault
         failed = status not in (ExtendedStatus.CALL_COMPLETED, ExtendedStatus.CALL_BLACKLISTED) and not at_limit
         log_event(log, logging.WARNING if failed else logging.INFO, "fax.received", device=name, job=job_id,
                   pages=pages, caller_id=call.caller_id, did=call.did, tsid=tsid, status=status.name)
-        self._publish("call.ended", device=name, job_id=job_id, status=int(status), pages=pages)
-        if self.events is not None and tiff:
-            self.events.publish(ServerEvents.IN_QUEUE, "incoming.added", job_id=job_id, device=name)
+        self._publish("call.ended", call_id, name, caller_id=safe_text(call.caller_id, 40), job_id=job_id,
+                      status=int(status), pages=pages)
         if tiff and self.on_committed is not None:
             self.on_committed(job_id)
         mode = self.config.inbound.notify_admin

@@ -64,6 +64,8 @@ class IncomingArchive:
             if limit > 0 and now - stat.st_mtime > limit:
                 path.unlink(missing_ok=True)
                 removed += 1
+                if self.events is not None:
+                    self.events.publish(ServerEvents.IN_ARCHIVE, "message.removed", message_id=path.stem)
                 continue
             total += stat.st_size
         if removed:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.enums import ServerEvents
+from gateway.enums import ConfigArea, ServerEvents
 from gateway.events import EventBus
 from gateway.logs import log_event, logger
 from gateway.storage import Database
@@ -74,9 +74,9 @@ class ExtensionConfigStore:
         guid = self._check(device_id, guid)
         async with self.db.transaction() as conn:
             await store.set_extension_data(conn, device_id, guid, data, writer)
-        if self.events is not None:
-            self.events.publish(ServerEvents.CONFIG, "extension.changed", device_id=device_id, guid=guid,
-                                writer=writer)
+            if self.events is not None:
+                await self.events.record(conn, ServerEvents.CONFIG, "extension.changed", area=ConfigArea.EXTENSION,
+                                         device_id=device_id, guid=guid, writer=writer)
         for registration in list(self._registrations):
             if registration.device_id != device_id or registration.guid != guid or registration.writer == writer:
                 continue

@@ -44,7 +44,7 @@ ARCHIVE_SWEEP_S = 3600.0
 
 def device_ids(config: FaxgateConfig) -> dict[str, int]:
     """Numeric device ids (1, 2, ... in configuration order); 0 is reserved for global extension data."""
-    return {device.name: index for index, device in enumerate(config.devices, start=1)}
+    return config.device_ids()
 
 
 def fax_of(record: IncomingRecord, ids: dict[str, int]) -> ReceivedFax:
@@ -107,7 +107,7 @@ class RoutingService:
 
     async def _listen(self, subscription: Subscription) -> None:
         async for event in subscription:
-            if event.kind == "incoming.added":
+            if event.kind == "job.added":
                 self.wake()
 
     async def stop(self) -> None:
@@ -250,9 +250,6 @@ class RoutingService:
             path = await asyncio.to_thread(self.archive.store, job_id, fax.received_at, tiff)
             async with self.db.transaction() as conn:
                 await store.set_archive_path(conn, job_id, str(path))
-        if self.events is not None:
-            self.events.publish(ServerEvents.IN_QUEUE, "incoming.changed", job_id=job_id, status=int(status),
-                                routing_status=text)
         level = logging.INFO if status in (JobStatus.COMPLETED, JobStatus.RETRYING) else logging.ERROR
         log_event(log, level, "routing.finished", job=job_id, status=status.name, detail=text)
         if status in (JobStatus.FAILED, JobStatus.RETRIES_EXCEEDED):

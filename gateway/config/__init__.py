@@ -19,6 +19,7 @@ from gateway.config.render import RenderSection
 from gateway.config.routing import InboundSection
 from gateway.config.sections import (
     ArchiveSection,
+    EventsSection,
     HttpSection,
     InboxSection,
     LoggingSection,
@@ -49,6 +50,7 @@ class FaxgateConfig(Section):
 
     server: ServerSection = ServerSection()
     storage: StorageSection = StorageSection()
+    events: EventsSection = EventsSection()
     http: HttpSection = HttpSection()
     smtp: SmtpSection = SmtpSection()
     intake: IntakeSection = IntakeSection()
@@ -65,6 +67,10 @@ class FaxgateConfig(Section):
     render: RenderSection = RenderSection()
     devices: list[DeviceSection] = Field(default_factory=list)
     simulation: SimulationSection = SimulationSection()
+
+    def device_ids(self) -> dict[str, int]:
+        """Numeric device ids (1, 2, ... in configuration order); 0 is reserved for global extension data."""
+        return {device.name: index for index, device in enumerate(self.devices, start=1)}
 
     @property
     def database_url(self) -> str:

@@ -26,6 +26,7 @@ from gateway.config.base import Section
 from gateway.config.devices import DeviceSection
 from gateway.enums import ServerEvents
 from gateway.logs import log_event, logger
+from gateway.storage import events as event_log
 from gateway.storage import settings as store
 
 if TYPE_CHECKING:
@@ -127,11 +128,12 @@ def _assign(live: Section, new: Section) -> None:
         setattr(live, name, getattr(new, name))
 
 
-def publish_change(events: EventBus | None, conn: AsyncConnection | None, area: str, **payload: Any) -> None:
-    """The CONFIG event of one area (one place, so the durable bus.record(conn, ...) replaces it in one edit)."""
-    del conn  # recorded in the change's transaction once the durable event store lands
+async def publish_change(events: EventBus | None, conn: AsyncConnection, area: str, **payload: Any) -> None:
+    """The CONFIG event of one area, recorded in the change's transaction (stored even with no bus, as from the CLI)."""
     if events is not None:
-        events.publish(ServerEvents.CONFIG, "config.changed", area=area, **payload)
+        await events.record(conn, ServerEvents.CONFIG, "config.changed", area=area, **payload)
+    else:
+        event_log.record(conn, ServerEvents.CONFIG, "config.changed", {"area": area, **payload})
 
 
 class RuntimeConfig:
@@ -244,7 +246,7 @@ class RuntimeConfig:
             async with db.transaction() as conn:
                 version = await store.write(conn, area, values, by, time.time())
                 rows = await store.read_all(conn)
-                publish_change(events, conn, area, keys=sorted(values), version=version, by=by, node=self.node_id)
+                await publish_change(events, conn, area, keys=sorted(values), version=version, by=by, node=self.node_id)
             self.apply(rows, version)
 
     async def reset(self, db: Database, area: str, keys: list[str] | None, by: str,
@@ -254,7 +256,7 @@ class RuntimeConfig:
             async with db.transaction() as conn:
                 version = await store.clear(conn, area, keys, by, time.time())
                 rows = await store.read_all(conn)
-                publish_change(events, conn, area, keys=sorted(keys or []), version=version, by=by, reset=True,
+                await publish_change(events, conn, area, keys=sorted(keys or []), version=version, by=by, reset=True,
                                node=self.node_id)
             self.apply(rows, version)
 

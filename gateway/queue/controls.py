@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import FaxgateConfig
-from gateway.enums import ExtendedStatus, JobOperations, JobStatus
+from gateway.enums import ConfigArea, JobStatus, ServerEvents
 from gateway.model import OutgoingJob
-from gateway.storage import get_blob
+from gateway.storage import events as event_log
+from gateway.storage import get_blob, transitions
 from gateway.storage import jobs as store
+from gateway.storage.transitions import available_operations as available_operations
 
 PAUSED_WAITING = [int(status | JobStatus.PAUSED) for status in store.WAITING]
 
@@ -28,8 +30,7 @@ async def pause_job(conn: AsyncConnection, job_id: int, now: float) -> OutgoingJ
     """Hold a waiting job (status gains the PAUSED modifier)."""
     job = await _job(conn, job_id)
     if job.job_status in store.WAITING:
-        changed = await store.set_status_where(conn, job_id, [job.status], now,
-                                               status=int(job.job_status | JobStatus.PAUSED))
+        changed = await transitions.pause(conn, job, now)
         if changed:
             return changed
     if job.job_status & JobStatus.PAUSED:
@@ -41,8 +42,7 @@ async def resume_job(conn: AsyncConnection, job_id: int, now: float) -> Outgoing
     """Let a paused job go again."""
     job = await _job(conn, job_id)
     if job.status in PAUSED_WAITING:
-        changed = await store.set_status_where(conn, job_id, [job.status], now,
-                                               status=int(job.job_status & ~JobStatus.PAUSED))
+        changed = await transitions.resume(conn, job, now)
         if changed:
             return changed
     raise JobControlError(f"job {job_id} is {_words(job)}, not paused")
@@ -51,18 +51,12 @@ async def resume_job(conn: AsyncConnection, job_id: int, now: float) -> Outgoing
 async def cancel_job(conn: AsyncConnection, job_id: int, now: float, by: str = "an administrator") -> OutgoingJob:
     """Cancel waiting or failed jobs at once, calls via CANCELING; ``by`` is kept for the receipt to name."""
     job = await _job(conn, job_id)
-    base = job.job_status.base
-    text = f"canceled by {by}" if by else "canceled"
-    if base in (JobStatus.INPROGRESS,):
-        changed = await store.set_status_where(conn, job_id, [job.status], now, status=int(JobStatus.CANCELING),
-                                               extended_status_text=text)
-    elif job.job_status.base in (JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RETRIES_EXCEEDED):
-        # The receipt is left to the finisher's sweep (this may run in another process than any queue node).
-        changed = await store.set_status_where(
-            conn, job_id, [job.status], now, status=int(JobStatus.CANCELED), final_at=now,
-            extended_status=int(ExtendedStatus.CALL_ABORTED), extended_status_text=text)
-    else:
+    if job.job_status.base not in (JobStatus.INPROGRESS, JobStatus.PENDING, JobStatus.RETRYING,
+                                   JobStatus.RETRIES_EXCEEDED):
         raise JobControlError(f"job {job_id} is {_words(job)} and cannot be canceled")
+    # A job canceled while waiting has its receipt left to the finisher's sweep (this may run in another process
+    # than any queue node).
+    changed = await transitions.cancel(conn, job, text=f"canceled by {by}" if by else "canceled", now=now)
     if changed is None:
         raise JobControlError(f"job {job_id} changed meanwhile; try again")
     return changed
@@ -74,10 +68,7 @@ async def restart_job(conn: AsyncConnection, job_id: int, now: float, config: Fa
     if job.job_status.base != JobStatus.RETRIES_EXCEEDED:
         raise JobControlError(f"job {job_id} is {_words(job)}; only a job whose retries ran out can be restarted")
     kill_after = config.outbound.kill_after.total_seconds()
-    changed = await store.set_status_where(
-        conn, job_id, [job.status], now, status=int(JobStatus.PENDING), next_attempt_at=now, retries=0, dials=0,
-        tries=0, result_counts={}, final_at=None, receipt_sent_at=None, extended_status=int(ExtendedStatus.NONE),
-        extended_status_text="restarted", kill_at=now + kill_after if kill_after > 0 else None)
+    changed = await transitions.restart(conn, job, now, now + kill_after if kill_after > 0 else None)
     if changed is None:
         raise JobControlError(f"job {job_id} changed meanwhile; try again")
     return changed
@@ -105,7 +96,20 @@ async def set_switches(conn: AsyncConnection, now: float, config: FaxgateConfig,
     if blocked is not None:
         state["blocked"] = blocked
     await store.set_queue_state(conn, state, now)
+    record_queue_state(conn, state, config)
     return state
+
+
+def record_queue_state(conn: AsyncConnection, state: dict[str, bool], config: FaxgateConfig) -> None:
+    """OnQueuesStatusChange: the outgoing queue's Blocked and Paused switches and the incoming queue's Blocked."""
+    event_log.record(conn, ServerEvents.QUEUE_STATE, "queue.state", queue_state_payload(state, config))
+    event_log.record(conn, ServerEvents.CONFIG, "config.changed", {"area": ConfigArea.OUTGOING_QUEUE.value})
+
+
+def queue_state_payload(state: dict[str, bool], config: FaxgateConfig) -> dict[str, bool]:
+    """OnQueuesStatusChange's arguments: bOutgoingBlocked, bOutgoingPaused, bIncomingBlocked."""
+    return {"outgoing_blocked": bool(state.get("blocked")), "outgoing_paused": bool(state.get("paused")),
+            "incoming_blocked": config.inbox.blocked}
 
 
 async def queue_counts(conn: AsyncConnection) -> tuple[int, int]:
@@ -121,21 +125,6 @@ async def queue_counts(conn: AsyncConnection) -> tuple[int, int]:
 async def queue_switches(conn: AsyncConnection, config: FaxgateConfig) -> dict[str, bool]:
     """The Paused and Blocked switches in force: as last set for every node, else as configured."""
     return await store.get_queue_state(conn) or {"paused": config.outbox.paused, "blocked": config.outbox.blocked}
-
-
-def available_operations(job: OutgoingJob) -> JobOperations:
-    """FAX_JOB_OPERATIONS_ENUM for a job now (IFaxOutgoingJob.AvailableOperations)."""
-    operations = JobOperations.VIEW | JobOperations.RECIPIENT_INFO | JobOperations.SENDER_INFO
-    status = job.job_status
-    if status in store.WAITING:
-        operations |= JobOperations.PAUSE | JobOperations.DELETE
-    elif status.base in (JobStatus.PENDING, JobStatus.RETRYING) and status & JobStatus.PAUSED:
-        operations |= JobOperations.RESUME | JobOperations.DELETE
-    elif status.base == JobStatus.INPROGRESS:
-        operations |= JobOperations.DELETE
-    elif status.base == JobStatus.RETRIES_EXCEEDED:
-        operations |= JobOperations.RESTART | JobOperations.DELETE
-    return operations
 
 
 def _words(job: OutgoingJob) -> str:

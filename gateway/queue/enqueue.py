@@ -11,7 +11,7 @@ from gateway.enums import ExtendedStatus, JobStatus, Priority, ScheduleType
 from gateway.queue.policy import queue_order
 from gateway.queue.routing import OutboundRouter
 from gateway.queue.windows import CallWindows
-from gateway.storage import jobs as store
+from gateway.storage import transitions
 
 
 @dataclass(frozen=True)
@@ -86,4 +86,4 @@ class JobFactory:
         if request.refused is not None:
             values.update(status=int(JobStatus.RETRIES_EXCEEDED), extended_status=int(request.refused),
                           extended_status_text=request.refusal, final_at=now)
-        return await store.insert_job(conn, **values)
+        return (await transitions.queue(conn, **values)).id

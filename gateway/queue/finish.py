@@ -28,11 +28,6 @@ GIVE_UP_AFTER_S = 86400.0
 """Receipts the smarthost would not take for a day are given up (each failure is logged)."""
 
 
-def is_final(job: OutgoingJob) -> bool:
-    """Completed, canceled, or given up (retries exceeded): the states a receipt reports."""
-    return job.job_status.is_final or job.job_status.base == JobStatus.RETRIES_EXCEEDED
-
-
 class JobFinisher:
     """Receipts and archive for final jobs; idempotent, so a sweep can retry whatever failed."""
 
@@ -75,7 +70,10 @@ class JobFinisher:
             data = await get_blob(conn, job.document_blob_id)
         self.archive.store(job, data)
         async with self.db.transaction() as conn:
-            await store.update_job(conn, job.id, archived_at=self.clock.now())
+            await store.mark_archived(conn, job.id, self.clock.now())
+            principal = await store.job_principal(conn, job.id)
+            await self.events.record(conn, ServerEvents.OUT_ARCHIVE, "message.added", message_id=str(job.id),
+                                     job_id=job.id, principal=principal or "")
 
     async def _receipt(self, job: OutgoingJob) -> None:
         async with self.db.transaction() as conn:
@@ -83,7 +81,7 @@ class JobFinisher:
             submission = await get_submission(conn, job.submission_id)
         group = [job]
         if self.config.receipts.group_broadcast and len(siblings) > 1:
-            if not all(is_final(sibling) for sibling in siblings):
+            if not all(sibling.job_status.is_final for sibling in siblings):
                 return  # the last job of the broadcast to finish sends the one receipt
             # Siblings already reported (a job restarted after the broadcast's receipt) are not claimed twice.
             group = [sibling for sibling in siblings if sibling.receipt_address and sibling.receipt_sent_at is None]
@@ -108,8 +106,7 @@ class JobFinisher:
             log_event(log, logging.WARNING, "receipt.failed", to=job.receipt_address, error=type(exc).__name__)
         if not sent:
             async with self.db.transaction() as conn:
-                for member_id in ids:
-                    await store.update_job(conn, member_id, receipt_sent_at=None)
+                await store.release_receipts(conn, ids)
 
 
 class OutgoingArchive:
@@ -174,6 +171,7 @@ class OutgoingArchive:
                 path.unlink(missing_ok=True)
                 path.with_suffix(".json").unlink(missing_ok=True)
                 removed += 1
+                self.events.publish(ServerEvents.OUT_ARCHIVE, "message.removed", message_id=path.stem)
         if removed:
             log_event(log, logging.INFO, "archive.cleaned", removed=removed)
             self.check_quota()

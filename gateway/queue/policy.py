@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from gateway.config.outbound import OutboundSection, RetryResult
-from gateway.enums import ExtendedStatus, JobStatus, Priority
+from gateway.enums import ExtendedStatus, Priority
 from gateway.model import OutgoingJob
+from gateway.storage.transitions import Failure
 
 _CATEGORY: dict[ExtendedStatus, RetryResult] = {
     ExtendedStatus.BUSY: "busy",
@@ -41,12 +41,19 @@ def result_category(status: ExtendedStatus) -> RetryResult | None:
     return _CATEGORY.get(status, "other")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Verdict:
-    """The job's new state after a failed call: values for its row, and whether it is now final."""
+    """A job's fate after a failed call: the failure counted, and either a retry time or giving up."""
 
-    values: dict[str, Any] = field(default_factory=dict)
-    final: bool = False
+    failure: Failure
+    next_attempt_at: float | None = None
+    """When to try again; None: give up (RETRIES_EXCEEDED), with ``failure.reason`` saying why."""
+    sched_priority: int = 127
+
+    @property
+    def final(self) -> bool:
+        """The job gives up."""
+        return self.next_attempt_at is None
 
 
 def after_failure(
@@ -66,16 +73,6 @@ def after_failure(
     counts = dict(job.result_counts or {})
     dials = job.dials + (1 if dialed else 0)
     tries = job.tries + (1 if dialed and status not in _NEVER_CONNECTED else 0)
-    values: dict[str, Any] = {
-        "extended_status": int(status),
-        "extended_status_text": reason,
-        "retries": job.retries + 1,
-        "dials": dials,
-        "tries": tries,
-        "updated_at": now,
-        "claimed_by": None,
-        "claimed_until": None,
-    }
     if category is None:
         give_up = reason or "the number cannot be called"
     else:
@@ -88,19 +85,13 @@ def after_failure(
             give_up = f"{reason}; gave up after {dials} calls"
         elif tries >= policy.max_tries:
             give_up = f"{reason}; gave up after {tries} failed transmissions"
-    values["result_counts"] = counts
+    failure = Failure(status, give_up or reason, job.retries + 1, dials, tries, counts)
     if give_up:
-        values.update(status=int(JobStatus.RETRIES_EXCEEDED), extended_status_text=give_up, final_at=now)
-        return Verdict(values, final=True)
+        return Verdict(failure)
     assert category is not None
     delay = getattr(policy.retry, category).delay.total_seconds()
     order = job.sched_priority + 1 if job.bulk else job.sched_priority - 1
-    values.update(
-        status=int(JobStatus.RETRYING),
-        next_attempt_at=now + delay,
-        sched_priority=max(0, min(255, order)),
-    )
-    return Verdict(values)
+    return Verdict(failure, now + delay, max(0, min(255, order)))
 
 
 def shares_failure(status: ExtendedStatus, policy: OutboundSection) -> bool:

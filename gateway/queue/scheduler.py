@@ -21,18 +21,19 @@ from zoneinfo import ZoneInfo
 from gateway.config import FaxgateConfig
 from gateway.config.outbound import OutboundSection, RetryRule
 from gateway.crashpoints import crash_point
-from gateway.enums import ExtendedStatus, JobStatus, ScheduleType, ServerEvents
+from gateway.enums import ExtendedStatus, JobStatus, ScheduleType
 from gateway.events import EventBus
 from gateway.logs import log_event, logger
 from gateway.model import OutgoingJob
 from gateway.queue.clock import WallClock
 from gateway.queue.devices import DeviceManager
-from gateway.queue.policy import after_failure, shares_failure
+from gateway.queue.policy import Verdict, after_failure, shares_failure
 from gateway.queue.routing import OutboundRouter, dial_string
 from gateway.queue.windows import CallWindows
 from gateway.render.header import HeaderFields, stamp_header
-from gateway.storage import Database, get_blob
+from gateway.storage import Database, get_blob, transitions
 from gateway.storage import jobs as store
+from gateway.storage.transitions import CallEnd
 from modem.faxtiff import FaxPage, FaxTiffWriter, read_fax_tiff
 from modem.provider import PageStamp, SendJob
 from modem.result import CallResult
@@ -158,6 +159,7 @@ class Scheduler:
         self._claiming = asyncio.Lock()
         """Held while claims turn into call tasks, so stop() sees every call that will run."""
         self.lease_s = config.outbound.claim_lease.total_seconds()
+        self.device_ids = config.device_ids()
 
     def reconfigure(self) -> None:
         """Build the retry policy, routes and call windows from the configuration in force (again after a change)."""
@@ -292,21 +294,20 @@ class Scheduler:
                     started += 1
             if not [name for name in self.manager.idle() if name not in self.in_flight]:
                 async with self.db.transaction() as conn:
-                    await store.mark_no_line(conn, self.router.routes_served_by(self.manager.order),
-                                             self.clock.now())
+                    await transitions.mark_no_line(conn, self.router.routes_served_by(self.manager.order),
+                                                   self.clock.now())
             return started
 
     async def _claim(self, idle: list[str], now: float) -> tuple[str, list[OutgoingJob]] | None:
         routes = self.router.routes_served_by(idle)
         async with self.db.transaction() as conn:
-            lead = await store.claim_next(conn, node_id=self.node_id, now=now, lease_s=self.lease_s,
-                                          routes=routes, max_concurrent=self.policy.max_concurrent_calls)
-            if lead is None:
+            batch = await transitions.claim(conn, node_id=self.node_id, now=now, lease_s=self.lease_s, routes=routes,
+                                            max_concurrent=self.policy.max_concurrent_calls,
+                                            batch_limit=self.policy.max_batch_jobs - 1)
+            if not batch:
                 return None
-            mates = await store.claim_batch_mates(conn, lead, node_id=self.node_id, now=now, lease_s=self.lease_s,
-                                                  limit=self.policy.max_batch_jobs - 1)
-            device = next(name for name in self.router.devices_of(lead.route) if name in idle)
-        return device, [lead, *mates]
+            device = next(name for name in self.router.devices_of(batch[0].route) if name in idle)
+        return device, batch
 
     async def _housekeeping(self, now: float) -> None:
         """Return jobs of dead nodes and give up jobs past their kill time (both are times in the job table)."""
@@ -316,9 +317,8 @@ class Scheduler:
                     or job.device_name not in self.in_flight]
             await self._requeue_lost(conn, lost, "the node sending it stopped answering")
             for job in await store.overdue_jobs(conn, now):
-                changed = await store.set_status_where(
-                    conn, job.id, [job.status], now, status=int(JobStatus.RETRIES_EXCEEDED), final_at=now,
-                    extended_status_text=_gave_up_text(job, "its kill time passed"))
+                changed = await transitions.give_up(conn, job, reason=_gave_up_text(job, "its kill time passed"),
+                                                    now=now, statuses=[job.status])
                 if changed:
                     finals.append(changed)
         for job in finals:
@@ -335,12 +335,12 @@ class Scheduler:
                 age = self.config.outbox.age_limit.total_seconds()
                 if age > 0:  # Windows AgeLimit / HylaFAX DirtyDays
                     for job in await store.waiting_jobs_submitted_before(conn, now - age):
-                        changed = await store.set_status_where(
-                            conn, job.id, [job.status], now, status=int(JobStatus.RETRIES_EXCEEDED), final_at=now,
-                            extended_status_text=_gave_up_text(job, "it is older than the queue's age limit"))
+                        changed = await transitions.give_up(
+                            conn, job, reason=_gave_up_text(job, "it is older than the queue's age limit"), now=now,
+                            statuses=[job.status])
                         if changed:
                             finals.append(changed)
-                    await store.delete_jobs(conn, await store.failed_jobs_older_than(conn, now - age))
+                    await transitions.remove(conn, await store.failed_jobs_older_than(conn, now - age))
             for job in finals:
                 await self._announce_final(job)
 
@@ -351,14 +351,14 @@ class Scheduler:
             for attempt in await store.open_attempts(conn, [job.id]):
                 await store.finish_attempt(conn, attempt.id, ended_at=now, reason=reason,
                                            extended_status=int(ExtendedStatus.LINE_UNAVAILABLE))
-            if job.job_status.base == JobStatus.CANCELING:  # keep "canceled by ..." for the receipt
-                values: dict[str, Any] = {"status": int(JobStatus.CANCELED), "final_at": now,
-                                          "extended_status_text": job.extended_status_text or "canceled"}
+            current = await store.get_job(conn, job.id)  # as it is now: a cancel may have come meanwhile
+            if current is None or current.job_status.base not in store.ACTIVE:
+                continue
+            if current.job_status.base == JobStatus.CANCELING:  # keep "canceled by ..." for the receipt
+                await transitions.end_cancel(conn, current, now=now, extended_status=ExtendedStatus.LINE_UNAVAILABLE)
             else:
-                values = {"status": int(JobStatus.PENDING), "next_attempt_at": now}
-            values.setdefault("extended_status_text", reason)
-            await store.update_job(conn, job.id, claimed_by=None, claimed_until=None, updated_at=now,
-                                   extended_status=int(ExtendedStatus.LINE_UNAVAILABLE), **values)
+                await transitions.requeue(conn, current, reason=reason, now=now, next_attempt_at=now,
+                                          extended_status=ExtendedStatus.LINE_UNAVAILABLE, statuses=[current.status])
             log_event(log, logging.WARNING, "job.requeued", job=job.id, reason=reason, node=job.claimed_by)
 
     # ------------------------------------------------------------------------------------------ call
@@ -426,13 +426,8 @@ class Scheduler:
         now = self.clock.now()
         for job in jobs:
             async with self.db.transaction() as conn:
-                await store.update_job(conn, job.id, held_by=self.node_id, status=int(JobStatus.COMPLETED),
-                                       extended_status=int(ExtendedStatus.CALL_COMPLETED), final_at=now,
-                                       extended_status_text=f"{job.pages} pages sent", transmission_end=now,
-                                       claimed_by=None, claimed_until=None, updated_at=now)
-                done = await store.get_job(conn, job.id)
+                done = await transitions.complete(conn, job, node_id=self.node_id, now=now)
             if done is not None:
-                self._publish(done.id, done.job_status, done.ext_status)
                 await self._announce_final(done)
 
     async def _load(self, job: OutgoingJob) -> _CallJob:
@@ -468,16 +463,10 @@ class Scheduler:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             for part in parts:
-                part.attempt_id = await store.start_attempt(
-                    conn, job_id=part.job.id, device_name=device, node_id=self.node_id, started_at=now,
-                    call_id=call_id, dialed=dialed, start_page=part.start, pages_total=len(part.pages),
-                    extended_status=int(ExtendedStatus.DIALING))
-                await store.update_job(
-                    conn, part.job.id, held_by=self.node_id, device_name=device, call_id=call_id,
-                    extended_status=int(ExtendedStatus.DIALING), extended_status_text="dialing",
-                    transmission_start=part.job.transmission_start or now, updated_at=now)
+                part.attempt_id = await transitions.start_call(
+                    conn, part.job, node_id=self.node_id, device=device, device_id=self.device_ids.get(device, 0),
+                    call_id=call_id, dialed=dialed, start_page=part.start, pages_total=len(part.pages), now=now)
         for part in parts:
-            self._publish(part.job.id, JobStatus.INPROGRESS, ExtendedStatus.DIALING, device=device)
             log_event(log, logging.INFO, "job.dialing", job=part.job.id, device=device, number=dialed,
                       first_page=part.start + 1)
 
@@ -491,20 +480,18 @@ class Scheduler:
         self.working += 1  # from now: the write below owns it
 
         async def write() -> None:
-            going: OutgoingJob | None = None
             closed: list[OutgoingJob] = []
             try:
                 async with progress.lock:
                     async with self.db.transaction() as conn:
                         if part not in ended:
-                            going = await self._note_page(conn, part, sent, now)
+                            await transitions.record_page(
+                                conn, part.job.id, node_id=self.node_id, sent=sent, total=len(part.pages), now=now,
+                                device_id=self.device_ids.get(device, 0))
                         for done in ended:
                             if (job := await self._close_part(conn, done, so_far, now)) is not None:
                                 closed.append(job)
                     crash_point("queue.page_recorded")
-                    if going is not None:
-                        self._publish(going.id, going.job_status, going.ext_status, device=device,
-                                      pages=going.pages_sent)
                     for job in closed:
                         self._announce_change(job, device)
                 for job in closed:
@@ -512,18 +499,6 @@ class Scheduler:
             finally:
                 self.working -= 1
         progress.writes.append(asyncio.ensure_future(write()))
-
-    async def _note_page(self, conn: Any, part: _CallJob, sent: int, now: float) -> OutgoingJob:
-        """Write a job's confirmed pages (its text keeps "canceled by ..." for the receipt)."""
-        current = await store.get_job(conn, part.job.id)
-        status: dict[str, Any] = {"extended_status": int(ExtendedStatus.TRANSMITTING),
-                                  "extended_status_text": f"sent {sent} of {len(part.pages)} pages"}
-        if current is not None and current.job_status.base == JobStatus.CANCELING:
-            status = {}
-        await store.update_job(conn, part.job.id, held_by=self.node_id, pages_sent=sent, updated_at=now, **status)
-        updated = await store.get_job(conn, part.job.id)
-        assert updated is not None
-        return updated
 
     async def _heartbeat(self, parts: list[_CallJob], device: str) -> None:
         """Renew the claim and look for cancels (from any node): a cancelled job's pages end at the next page
@@ -563,18 +538,15 @@ class Scheduler:
                     continue
                 failed = failed or updated.job_status.base in (JobStatus.RETRYING, JobStatus.RETRIES_EXCEEDED)
                 changed.append(updated)
-                if updated.job_status.is_final or updated.job_status.base == JobStatus.RETRIES_EXCEEDED:
+                if updated.job_status.is_final:
                     finals.append(updated)
             if failed and shares_failure(result.status, self.policy):
                 for other in await store.waiting_jobs_to(conn, number, [part.job.id for part in parts]):
                     verdict = after_failure(other, result.status, f"{result.reason} (on another job's call)",
                                             now, self.policy, dialed=False)
-                    self._fit_window(other, verdict.values)
-                    verdict.values["next_attempt_at"] = max(
-                        float(verdict.values.get("next_attempt_at", other.next_attempt_at)), other.next_attempt_at)
-                    await store.update_job(conn, other.id, **verdict.values)
-                    shared = await store.get_job(conn, other.id)
-                    assert shared is not None
+                    shared = await self._apply(conn, other, verdict, now, later_only=True)
+                    if shared is None:
+                        continue
                     changed.append(shared)
                     if verdict.final:
                         finals.append(shared)
@@ -601,39 +573,50 @@ class Scheduler:
         if current is None or current.claimed_by != self.node_id:
             log_event(log, logging.WARNING, "job.claim_lost", job=part.job.id)
             return None
-        await store.update_job(conn, current.id, **self._verdict(current, sent, result, now))
-        return await store.get_job(conn, current.id)
+        return await self._end_call(conn, current, sent, result, now)
 
-    def _verdict(self, job: OutgoingJob, sent: int, result: CallResult, now: float) -> dict[str, Any]:
-        """The row values after this call for one job of it."""
-        base = {"pages_sent": sent, "remote_csid": result.remote_csid or job.remote_csid,
-                "transmission_end": now, "claimed_by": None, "claimed_until": None, "updated_at": now}
+    async def _end_call(self, conn: Any, job: OutgoingJob, sent: int, result: CallResult,
+                        now: float) -> OutgoingJob | None:
+        """The transition a call's end makes for one job of it (held by this node)."""
+        call = CallEnd(sent, result.remote_csid, now)
+        device_id = self.device_ids.get(job.device_name or "", 0)
         if sent >= job.pages:
-            return {**base, "status": int(JobStatus.COMPLETED), "extended_status": int(ExtendedStatus.CALL_COMPLETED),
-                    "extended_status_text": f"{job.pages} pages sent", "dials": job.dials + 1, "final_at": now}
+            return await transitions.complete(conn, job, node_id=self.node_id, now=now, call=call,
+                                              device_id=device_id)
         if job.job_status.base == JobStatus.CANCELING:
-            return {**base, "status": int(JobStatus.CANCELED), "extended_status": int(ExtendedStatus.CALL_ABORTED),
-                    "extended_status_text": job.extended_status_text or "canceled", "dials": job.dials + 1,
-                    "final_at": now}
+            return await transitions.end_cancel(conn, job, now=now, extended_status=ExtendedStatus.CALL_ABORTED,
+                                                call=call, held_by=self.node_id)
         if self._stopping and result.status == ExtendedStatus.CALL_ABORTED:
             # Not a failed try: back in the queue at once, from the first page the far end did not confirm.
-            return {**base, "status": int(JobStatus.PENDING), "next_attempt_at": now,
-                    "extended_status": int(ExtendedStatus.CALL_ABORTED),
-                    "extended_status_text": f"{SHUTDOWN_REASON} after {sent} of {job.pages} pages confirmed; "
-                                            f"resumes at page {sent + 1}"}
+            return await transitions.requeue(
+                conn, job, reason=f"{SHUTDOWN_REASON} after {sent} of {job.pages} pages confirmed; resumes at page "
+                                  f"{sent + 1}", extended_status=ExtendedStatus.CALL_ABORTED, now=now,
+                next_attempt_at=now, call=call, held_by=self.node_id)
         status = result.status
         reason = result.reason
         if status == ExtendedStatus.CALL_COMPLETED:  # the far end hung up content with fewer pages than sent
             status, reason = ExtendedStatus.FATAL_ERROR, f"the far end confirmed only {sent} of {job.pages} pages"
-        verdict = after_failure(job, status, reason, now, self.policy)
-        self._fit_window(job, verdict.values)
-        return {**base, **verdict.values}
+        return await self._apply(conn, job, after_failure(job, status, reason, now, self.policy), now, call=call,
+                                 held_by=self.node_id)
 
-    def _fit_window(self, job: OutgoingJob, values: dict[str, Any]) -> None:
+    async def _apply(self, conn: Any, job: OutgoingJob, verdict: Verdict, now: float, *, call: CallEnd | None = None,
+                     held_by: str | None = None, later_only: bool = False) -> OutgoingJob | None:
+        """Requeue or give up a job after a failed call (its own, or a shared failure: never sooner than it was)."""
+        failure = verdict.failure
+        if verdict.next_attempt_at is None:
+            return await transitions.give_up(conn, job, reason=failure.reason, now=now, failure=failure, call=call,
+                                             held_by=held_by)
+        retry_at = self._fit_window(job, verdict.next_attempt_at)
+        if later_only:
+            retry_at = max(retry_at, job.next_attempt_at)
+        return await transitions.requeue(conn, job, reason=failure.reason, extended_status=failure.extended_status,
+                                         now=now, next_attempt_at=retry_at, failure=failure,
+                                         sched_priority=verdict.sched_priority, call=call, held_by=held_by,
+                                         statuses=None if held_by else [job.status])
+
+    def _fit_window(self, job: OutgoingJob, retry_at: float) -> float:
         """Move a retry time into the allowed time of day (and the discount period for discount jobs)."""
-        if "next_attempt_at" in values:
-            values["next_attempt_at"] = self.windows.next_allowed(
-                float(values["next_attempt_at"]), discount=job.schedule_type == ScheduleType.DISCOUNT_PERIOD)
+        return self.windows.next_allowed(retry_at, discount=job.schedule_type == ScheduleType.DISCOUNT_PERIOD)
 
     async def _announce_final(self, job: OutgoingJob) -> None:
         log_event(log, logging.INFO, "job.final", job=job.id, status=job.job_status.name,
@@ -645,13 +628,8 @@ class Scheduler:
                 log.exception("job.final_handler_failed", extra={"fields": {"job": job.id}})
 
     def _announce_change(self, job: OutgoingJob, device: str) -> None:
-        self._publish(job.id, job.job_status, job.ext_status, device=device)
         log_event(log, logging.INFO, "job.status", job=job.id, status=job.job_status.name,
                   result=job.ext_status.name, pages=f"{job.pages_sent}/{job.pages}", reason=job.extended_status_text)
-
-    def _publish(self, job_id: int, status: JobStatus, extended: ExtendedStatus, **extra: Any) -> None:
-        self.events.publish(ServerEvents.OUT_QUEUE, "job.changed", job=job_id, status=int(status),
-                            extended_status=int(extended), node=self.node_id, **extra)
 
 
 def effective_policy(config: FaxgateConfig) -> OutboundSection:

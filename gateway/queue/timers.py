@@ -1,4 +1,5 @@
-"""The queue's periodic chores on APScheduler: receipt and archive retries, archive clean-up, the age-limit sweep.
+"""The queue's periodic chores on APScheduler: receipt and archive retries, archive clean-up, the age-limit sweep,
+the event log's retention.
 
 Only the chores' intervals live in the scheduler; what each chore acts on is read from the job table and the
 archive folder every time, so a restart (or another node running the same chores) loses and repeats nothing.
@@ -25,6 +26,7 @@ log = logger("outbound")
 RECEIPTS_S = 60.0
 ARCHIVE_S = 3600.0
 AGE_LIMIT_S = 60.0
+EVENTS_S = 3600.0
 
 Chore = Callable[[], Awaitable[Any]]
 
@@ -80,6 +82,8 @@ def queue_chores(scheduler: Scheduler, finisher: JobFinisher) -> PeriodicWork:
         PeriodicChore("receipts", RECEIPTS_S, finisher.sweep),
         PeriodicChore("archive-cleanup", ARCHIVE_S, finisher.clean_archive, at_start=True),
         PeriodicChore("age-limit", AGE_LIMIT_S, scheduler.age_limit_sweep, at_start=True),
+        PeriodicChore("events-retention", EVENTS_S, lambda: scheduler.events.prune(
+            scheduler.config.events.retention_days * 86400.0), at_start=True),
     ])
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.config import FaxgateConfig
 from gateway.config.security import SecuritySection
-from gateway.enums import ExtendedStatus, Priority, ServerEvents
+from gateway.enums import ExtendedStatus, Priority
 from gateway.events import EventBus
 from gateway.intake.auth import principal_by_name
 from gateway.intake.bounce import send_bounce
@@ -162,10 +162,6 @@ class SubmissionWorker:
             await set_submission_state(conn, submission.id, SubmissionState.QUEUED, document_blob_id=first_blob,
                                        pages=pages, claimed_by=None, claimed_until=None,
                                        options={**stored, LEFT_OUT: left_out} if left_out else stored)
-        if self.events is not None:
-            for job_id in job_ids:
-                self.events.publish(ServerEvents.OUT_QUEUE, "job.added", job=job_id, submission=submission.id,
-                                    node=self.node_id)
         return pages, len(documents)
 
     def _refusal(self, submission: Submission, number: str) -> tuple[ExtendedStatus | None, str]:

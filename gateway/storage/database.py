@@ -16,10 +16,12 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from gateway.storage import events as event_log
 from gateway.storage.schema import blobs
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6661786761746521  # "faxgate!" – one node migrates at a time
+
 
 
 class Database:
@@ -27,6 +29,10 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
+        self.node_id = ""
+        """Stamped on the events this process stores (set by the server)."""
+        self.event_listeners: list[event_log.Committed] = []
+        """Told of every event committed through this store object (the node's event feed)."""
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.split(":///", 1)[1]
@@ -49,9 +55,22 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that is durable on disk once the block exits without an exception."""
+        """A transaction that is durable on disk once the block exits without an exception.
+
+        Events recorded in it (``EventBus.record``) are stored as its last statements and announced after commit.
+        """
         async with self.engine.begin() as conn:
-            yield conn
+            outbox = event_log.open_outbox(conn)
+            try:
+                yield conn
+                ids = await event_log.append(conn, outbox.rows, self.node_id)
+            finally:
+                event_log.close_outbox(conn)
+        for event_id, row, callback in zip(ids, outbox.rows, outbox.callbacks, strict=True):
+            for listener in self.event_listeners:
+                listener(event_id, row)
+            if callback is not None and callback not in self.event_listeners:
+                callback(event_id, row)
 
     async def close(self) -> None:
         """Release every connection."""

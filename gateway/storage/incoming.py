@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.enums import ExtendedStatus, JobStatus
+from gateway.enums import EventId, ExtendedStatus, JobStatus, JobType, ServerEvents
 from gateway.model import IncomingJob
+from gateway.storage import events as event_log
 from gateway.storage.database import put_blob
 from gateway.storage.schema import blobs, extension_data, incoming_deliveries, incoming_jobs
+from gateway.textsafe import safe_text
 
 ROUTABLE = (int(JobStatus.ROUTING), int(JobStatus.RETRYING))
 """Statuses of received faxes that still have deliveries to make."""
@@ -52,6 +54,30 @@ class Delivery:
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
+def job_status(job: IncomingJob) -> dict[str, Any]:
+    """The FaxJobStatus of OnIncomingJobChanged (remote ids made printable: they come from the far end)."""
+    routing = job.status & JobStatus.ROUTING or job.status & JobStatus.RETRYING
+    return {
+        "job_id": job.id, "status": job.status, "status_name": JobStatus(job.status).name or "",
+        "extended_status": job.extended_status, "extended_status_name": ExtendedStatus(job.extended_status).name,
+        "extended_status_text": job.reason, "pages": job.pages, "current_page": job.pages, "device": job.device_name,
+        "csid": safe_text(job.csid, 40), "tsid": safe_text(job.remote_tsid, 40),
+        "caller_id": safe_text(job.caller_id, 40), "routing_information": safe_text(job.routing_status, 300),
+        "retries": job.routing_retries, "scheduled_time": job.next_routing_at,
+        "transmission_start": job.received_at, "transmission_end": job.ended_at,
+        "job_type": int(JobType.ROUTING if routing else JobType.RECEIVE),
+    }
+
+
+def _announce(conn: AsyncConnection, job: IncomingJob, kind: str = "job.changed", fei: EventId | None = None,
+              device_id: int = 0) -> None:
+    """Record the IN_QUEUE event of a change to a received fax (and its FEI_ event) in the change's transaction."""
+    event_log.record(conn, ServerEvents.IN_QUEUE, kind, job_status(job))
+    if fei is not None:
+        event_log.record(conn, ServerEvents.IN_QUEUE, "fei", event_log.fei_payload(
+            fei, job_id=job.id, device_id=device_id, device=job.device_name))
+
+
 def _record(row: Any) -> IncomingRecord:
     mapping = row._mapping
     return IncomingRecord(
@@ -84,8 +110,9 @@ async def create_received(
     subaddress: str = "",
     quality: dict[str, Any] | None = None,
     session_log: str = "",
+    device_id: int = 0,
 ) -> int:
-    """Commit a received fax (TIFF in the blob store) as an incoming job; returns its id."""
+    """Commit a received fax (TIFF in the blob store) as an incoming job (OnIncomingJobAdded); returns its id."""
     blob_id = await put_blob(conn, tiff, "image/tiff") if tiff else None
     now = time.time()
     result = await conn.execute(
@@ -96,9 +123,13 @@ async def create_received(
             reason=reason, tiff_blob_id=blob_id, quality=quality or {}, routing_status="waiting to be routed"
             if status == JobStatus.ROUTING else reason, session_log=session_log, size=len(tiff or b""),
             updated_at=now, next_routing_at=None,
-        ).returning(incoming_jobs.c.id)
+        ).returning(*incoming_jobs.c)
     )
-    return int(result.scalar_one())
+    job = IncomingJob.from_row(result.one())
+    _announce(conn, job, "job.added", EventId.COMPLETED if tiff else None, device_id)
+    if not JobStatus(job.status) & (JobStatus.ROUTING | JobStatus.RETRYING):
+        _announce(conn, job, "job.removed", EventId.DELETED, device_id)  # nothing to route: out of the queue
+    return job.id
 
 
 async def get(conn: AsyncConnection, job_id: int) -> IncomingRecord | None:
@@ -155,8 +186,11 @@ async def claim_due(conn: AsyncConnection, node_id: str, now: float, lease: floa
                 or_(incoming_jobs.c.claimed_until.is_(None), incoming_jobs.c.claimed_until < now),
             )
             .values(claimed_by=node_id, claimed_until=now + lease)
+            .returning(*incoming_jobs.c)
         )
-        if taken.rowcount == 1:
+        row = taken.first()
+        if row is not None:
+            _announce(conn, IncomingJob.from_row(row), fei=EventId.ROUTING)
             return int(job_id)
     return None
 
@@ -241,12 +275,19 @@ async def finish_routing(
         values["routed_at"] = now
     if count_retry:
         values["routing_retries"] = incoming_jobs.c.routing_retries + 1
-    await conn.execute(update(incoming_jobs).where(incoming_jobs.c.id == job_id).values(**values))
+    row = (await conn.execute(update(incoming_jobs).where(incoming_jobs.c.id == job_id).values(**values)
+                              .returning(*incoming_jobs.c))).first()
+    if row is not None:
+        job = IncomingJob.from_row(row)
+        _announce(conn, job)
+        if status == JobStatus.COMPLETED:  # routed: out of the incoming queue (a failed one stays, to reroute)
+            _announce(conn, job, "job.removed", EventId.DELETED)
 
 
 async def set_archive_path(conn: AsyncConnection, job_id: int, path: str) -> None:
-    """Remember where the incoming archive keeps this fax."""
+    """Remember where the incoming archive keeps this fax (OnIncomingMessageAdded)."""
     await conn.execute(update(incoming_jobs).where(incoming_jobs.c.id == job_id).values(archive_path=path))
+    event_log.record(conn, ServerEvents.IN_ARCHIVE, "message.added", {"message_id": str(job_id), "job_id": job_id})
 
 
 async def reroute(conn: AsyncConnection, job_id: int, now: float) -> bool:
@@ -258,8 +299,12 @@ async def reroute(conn: AsyncConnection, job_id: int, now: float) -> bool:
         .values(status=int(JobStatus.ROUTING), decision=None, routing_retries=0, next_routing_at=None,
                 routed_at=None, claimed_by=None, claimed_until=None, routing_status="waiting to be routed again",
                 updated_at=now)
+        .returning(*incoming_jobs.c)
     )
-    return bool(result.rowcount)
+    row = result.first()
+    if row is not None:
+        _announce(conn, IncomingJob.from_row(row), "job.added")
+    return row is not None
 
 
 async def delete_job(conn: AsyncConnection, job_id: int) -> bool:
@@ -269,6 +314,10 @@ async def delete_job(conn: AsyncConnection, job_id: int) -> bool:
         return False
     await conn.execute(delete(incoming_deliveries).where(incoming_deliveries.c.job_id == job_id))
     await conn.execute(delete(incoming_jobs).where(incoming_jobs.c.id == job_id))
+    _announce(conn, record.job, "job.removed", EventId.DELETED)
+    if record.archive_path:
+        event_log.record(conn, ServerEvents.IN_ARCHIVE, "message.removed", {"message_id": str(job_id),
+                                                                            "job_id": job_id})
     if record.job.tiff_blob_id:
         await conn.execute(delete(blobs).where(blobs.c.id == record.job.tiff_blob_id))
     return True

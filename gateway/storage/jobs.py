@@ -8,34 +8,23 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.enums import ExtendedStatus, JobStatus
+from gateway.enums import ACTIVE_STATUSES, WAITING_STATUSES, ExtendedStatus, JobStatus, status_in_sql
 from gateway.model import Attempt, OutgoingJob, Submission, SubmissionState
 from gateway.storage.schema import attempts, outgoing_jobs, server_state, submissions
 
-WAITING = (
-    JobStatus.PENDING,
-    JobStatus.PENDING | JobStatus.NOLINE,
-    JobStatus.RETRYING,
-    JobStatus.RETRYING | JobStatus.NOLINE,
-)
-"""Statuses a device may take a job from (the partial index ix_outgoing_jobs_ready lists the same numbers)."""
-_READY_SQL = "j.status IN (1, 33, 64, 96)"
-_ACTIVE_SQL = "busy.status IN (2, 1024)"
-"""Literal, so both engines match it to the partial index ix_outgoing_jobs_active."""
-ACTIVE = (JobStatus.INPROGRESS, JobStatus.CANCELING)
+WAITING = WAITING_STATUSES
+"""Statuses a device may take a job from."""
+ACTIVE = ACTIVE_STATUSES
 """A call is under way for jobs in these statuses."""
+_READY_SQL = status_in_sql("j.status", WAITING)
+_ACTIVE_SQL = status_in_sql("busy.status", ACTIVE)
+"""Literal text (built from the enum), so both engines match them to the partial indexes of the same text."""
 _QUEUE_STATE_KEY = "outbox"
 _PG_CLAIM_LOCK = 0x6661786A6F627321  # "faxjobs!"
 
 
 def _job(row: Any) -> OutgoingJob:
     return OutgoingJob.from_row(row)
-
-
-async def insert_job(conn: AsyncConnection, **values: Any) -> int:
-    """Add one job; returns its id (the Windows job id)."""
-    result = await conn.execute(insert(outgoing_jobs).values(**values).returning(outgoing_jobs.c.id))
-    return int(result.scalar_one())
 
 
 async def get_job(conn: AsyncConnection, job_id: int) -> OutgoingJob | None:
@@ -191,29 +180,6 @@ async def expired_claims(conn: AsyncConnection, now: float) -> list[OutgoingJob]
     return [_job(row) for row in await conn.execute(query)]
 
 
-async def update_job(conn: AsyncConnection, job_id: int, *, held_by: str | None = None, **values: Any) -> bool:
-    """Change a job; with ``held_by`` only while that node still holds its claim. True if a row changed."""
-    statement = update(outgoing_jobs).where(outgoing_jobs.c.id == job_id)
-    if held_by is not None:
-        statement = statement.where(outgoing_jobs.c.claimed_by == held_by)
-    result = await conn.execute(statement.values(**values))
-    return bool(result.rowcount)
-
-
-async def set_status_where(
-    conn: AsyncConnection, job_id: int, allowed: Iterable[int], now: float, **values: Any
-) -> OutgoingJob | None:
-    """Change a job only if its status is one of ``allowed`` (queue controls); the changed job or None."""
-    statement = (
-        update(outgoing_jobs)
-        .where(outgoing_jobs.c.id == job_id, outgoing_jobs.c.status.in_([int(s) for s in allowed]))
-        .values(updated_at=now, **values)
-        .returning(*outgoing_jobs.c)
-    )
-    row = (await conn.execute(statement)).first()
-    return _job(row) if row else None
-
-
 async def waiting_jobs_to(conn: AsyncConnection, number: str, exclude: Sequence[int]) -> list[OutgoingJob]:
     """Jobs waiting for the same number (to share a call failure with them)."""
     query = select(outgoing_jobs).where(
@@ -252,12 +218,12 @@ async def next_kill_time(conn: AsyncConnection) -> float | None:
     return float(value) if value is not None else None
 
 
-async def failed_jobs_older_than(conn: AsyncConnection, cutoff: float) -> list[int]:
-    """Ids of given-up or canceled jobs that reached that state before ``cutoff`` (sent ones stay as history)."""
-    query = select(outgoing_jobs.c.id).where(
+async def failed_jobs_older_than(conn: AsyncConnection, cutoff: float) -> list[OutgoingJob]:
+    """Given-up or canceled jobs that reached that state before ``cutoff`` (sent ones stay as history)."""
+    query = select(outgoing_jobs).where(
         outgoing_jobs.c.status.in_([int(JobStatus.RETRIES_EXCEEDED), int(JobStatus.CANCELED)]),
         outgoing_jobs.c.final_at.is_not(None), outgoing_jobs.c.final_at < cutoff)
-    return [int(row[0]) for row in await conn.execute(query)]
+    return [_job(row) for row in await conn.execute(query)]
 
 
 async def waiting_jobs_submitted_before(conn: AsyncConnection, cutoff: float) -> list[OutgoingJob]:
@@ -272,12 +238,6 @@ async def delete_jobs(conn: AsyncConnection, job_ids: Sequence[int]) -> None:
     if job_ids:
         await conn.execute(delete(attempts).where(attempts.c.job_id.in_(list(job_ids))))
         await conn.execute(delete(outgoing_jobs).where(outgoing_jobs.c.id.in_(list(job_ids))))
-
-
-async def start_attempt(conn: AsyncConnection, **values: Any) -> int:
-    """Record that a call began (so a crash mid-call still leaves the attempt on record)."""
-    result = await conn.execute(insert(attempts).values(**values).returning(attempts.c.id))
-    return int(result.scalar_one())
 
 
 async def finish_attempt(conn: AsyncConnection, attempt_id: int, **values: Any) -> None:
@@ -359,6 +319,16 @@ async def release_own_submissions(conn: AsyncConnection, *, node_id: str, now: f
     return int(result.rowcount or 0)
 
 
+async def mark_archived(conn: AsyncConnection, job_id: int, now: float) -> None:
+    """The sent fax is in the outgoing archive folder."""
+    await conn.execute(update(outgoing_jobs).where(outgoing_jobs.c.id == job_id).values(archived_at=now))
+
+
+async def release_receipts(conn: AsyncConnection, job_ids: Sequence[int]) -> None:
+    """A claimed receipt did not go out: let the sweep send it again."""
+    await conn.execute(update(outgoing_jobs).where(outgoing_jobs.c.id.in_(list(job_ids))).values(receipt_sent_at=None))
+
+
 async def claim_receipt(conn: AsyncConnection, job_ids: Sequence[int], now: float) -> bool:
     """Mark jobs' receipt as being sent; False if another node already did (each receipt goes out once)."""
     result = await conn.execute(
@@ -395,19 +365,6 @@ async def unarchived_completed(conn: AsyncConnection, before: float) -> list[Out
 async def refresh_statistics(conn: AsyncConnection) -> None:
     """Let the planner see how many jobs wait (it then walks the ready index in order and stops at the first)."""
     await conn.exec_driver_sql("ANALYZE outgoing_jobs")
-
-
-async def mark_no_line(conn: AsyncConnection, routes: Sequence[str], now: float) -> int:
-    """Flag due jobs that wait only for a free line (the NOLINE modifier); claiming them clears it."""
-    if not routes:
-        return 0
-    result = await conn.execute(
-        update(outgoing_jobs)
-        .where(outgoing_jobs.c.status.in_([int(JobStatus.PENDING), int(JobStatus.RETRYING)]),
-               outgoing_jobs.c.next_attempt_at <= now, outgoing_jobs.c.route.in_(list(routes)))
-        .values(status=outgoing_jobs.c.status.op("|")(int(JobStatus.NOLINE)))
-    )
-    return int(result.rowcount or 0)
 
 
 async def attempt_logs(conn: AsyncConnection, job_id: int) -> list[tuple[float, str, str]]:

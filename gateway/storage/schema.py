@@ -24,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 
+from gateway.enums import ACTIVE_STATUSES, WAITING_STATUSES, status_in_sql
+
 metadata = MetaData()
 
 blobs = Table(
@@ -107,11 +109,11 @@ outgoing_jobs = Table(
     Column("archived_at", Float, nullable=True),
     Column("call_id", String(36), nullable=True),
 )
-_READY_JOBS = text("status IN (1, 33, 64, 96)")
+_READY_JOBS = text(status_in_sql("status", WAITING_STATUSES))
 Index("ix_outgoing_jobs_ready", outgoing_jobs.c.sched_priority, outgoing_jobs.c.next_attempt_at,
       sqlite_where=_READY_JOBS, postgresql_where=_READY_JOBS)
 Index("ix_outgoing_jobs_claims", outgoing_jobs.c.status, outgoing_jobs.c.claimed_until)
-_ACTIVE_JOBS = text("status IN (2, 1024)")
+_ACTIVE_JOBS = text(status_in_sql("status", ACTIVE_STATUSES))
 Index("ix_outgoing_jobs_active", outgoing_jobs.c.recipient_number, sqlite_where=_ACTIVE_JOBS,
       postgresql_where=_ACTIVE_JOBS)
 Index("ix_outgoing_jobs_pick", outgoing_jobs.c.status, outgoing_jobs.c.priority, outgoing_jobs.c.next_attempt_at)

@@ -21,7 +21,6 @@ import pytest
 from gateway.config import load_config
 from gateway.enums import ExtendedStatus, JobStatus
 from gateway.model import OutgoingJob, Submission
-from gateway.queue.finish import is_final
 from gateway.storage import Database, get_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import list_submissions
@@ -81,7 +80,7 @@ async def sent_fax(running: Running, subject: str) -> tuple[Submission, Outgoing
             mine = [item for item in await list_submissions(conn) if item.subject == subject]
             jobs = await store.list_jobs(conn, submission_id=mine[0].id) if mine else []
         found.update(submission=mine[0] if mine else None, jobs=jobs)
-        return bool(jobs) and all(is_final(job) for job in jobs)
+        return bool(jobs) and all(job.job_status.is_final for job in jobs)
 
     try:
         await wait_for(final, 240, f"a final job for {subject!r}", running.server)

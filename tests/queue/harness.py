@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import FaxgateConfig, parse_config
@@ -30,6 +31,7 @@ from gateway.queue.scheduler import Scheduler
 from gateway.queue.timers import queue_chores
 from gateway.storage import Database, put_blob
 from gateway.storage import jobs as store
+from gateway.storage.schema import outgoing_jobs
 from gateway.storage.submissions import create_submission
 from modem.device import FaxDevice
 from modem.faxtiff import count_pages, write_fax_tiff
@@ -182,6 +184,11 @@ class CountingDatabase(Database):
             self.open_transactions -= 1
 
 
+async def force_columns(conn: AsyncConnection, job_id: int, **values: Any) -> None:
+    """Set a job's columns directly, as a crash or a damaged store leaves them (no transition, no event)."""
+    await conn.execute(update(outgoing_jobs).where(outgoing_jobs.c.id == job_id).values(**values))
+
+
 class QueueHarness:
     """The real scheduler on a real SQLite store, driven on a ManualClock."""
 
@@ -207,8 +214,10 @@ class QueueHarness:
 
     async def start(self) -> None:
         await self.db.migrate()
+        await self.events.start(self.db, "test")
 
     async def close(self) -> None:
+        await self.events.stop()
         await self.db.close()
 
     async def add_job(self, number: str, *, pages: int = 1, priority: Priority = Priority.NORMAL,

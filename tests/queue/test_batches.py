@@ -22,7 +22,7 @@ def _changes(events: Subscription) -> list[tuple[int, JobStatus, ExtendedStatus]
     while not events.queue.empty():
         event = events.queue.get_nowait()
         if event.kind == "job.changed":
-            found.append((event.payload["job"], JobStatus(event.payload["status"]),
+            found.append((event.payload["job_id"], JobStatus(event.payload["status"]),
                           ExtendedStatus(event.payload["extended_status"])))
     return found
 

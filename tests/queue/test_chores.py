@@ -36,7 +36,7 @@ async def test_the_archive_chore_removes_a_fax_past_the_age_limit(make_queue: Ma
 async def test_the_running_scheduler_runs_the_archive_chore(make_queue: MakeQueue) -> None:
     queue, old_tiff, recent_tiff = await _two_archived_faxes(make_queue)
     assert sorted(job.id for job in queue.chores.scheduler.get_jobs()) == ["age-limit", "archive-cleanup",
-                                                                           "receipts"]
+                                                                           "events-retention", "receipts"]
     queue.chores.start()
     try:
         queue.chores.run_soon("archive-cleanup")

@@ -17,9 +17,9 @@ from gateway.enums import ExtendedStatus, JobStatus
 from gateway.queue.documents import load_pymupdf
 from gateway.queue.enqueue import JobFactory, JobRequest
 from gateway.storage import Database, put_blob
-from gateway.storage import jobs as store
 from gateway.storage.submissions import create_submission, get_submission
 from modem.faxtiff import write_fax_tiff
+from tests.queue.harness import force_columns
 
 
 def run(config: Path, *args: str) -> Any:
@@ -58,7 +58,7 @@ async def _set(config_path: Path, job_id: int, **values: Any) -> None:
     db = Database(load_config(config_path).database_url)
     try:
         async with db.transaction() as conn:
-            await store.update_job(conn, job_id, **values)
+            await force_columns(conn, job_id, **values)
     finally:
         await db.close()
 

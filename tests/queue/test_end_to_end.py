@@ -10,7 +10,6 @@ import pytest
 
 from gateway.enums import ExtendedStatus, JobStatus
 from gateway.queue.documents import load_pymupdf
-from gateway.queue.finish import is_final
 from tests.queue.simserver import (
     all_jobs,
     job_attempts,
@@ -40,7 +39,7 @@ async def test_one_mail_three_numbers(tmp_path: Path) -> None:
 
             async def finished() -> bool:
                 jobs = await all_jobs(config)
-                return len(jobs) == 3 and all(is_final(job) for job in jobs) and len(sink.messages) >= 3
+                return len(jobs) == 3 and all(job.job_status.is_final for job in jobs) and len(sink.messages) >= 3
 
             await wait_for(finished, 240, "three final jobs and three receipts", server)
             server.terminate()

@@ -9,6 +9,7 @@ from gateway.render.links import LEFT_OUT
 from gateway.storage import get_blob
 from gateway.storage.submissions import set_submission_state
 from tests.queue.conftest import MakeQueue
+from tests.queue.harness import force_columns
 from tests.queue.simserver import smtp_sink
 
 
@@ -50,10 +51,12 @@ async def test_sent_faxes_are_archived_with_a_quota_warning_once(make_queue: Mak
         async with queue.db.transaction() as conn:
             assert stored.read_bytes() == await get_blob(conn, job.document_blob_id)
         assert stored.with_suffix(".json").exists() and job.archived_at is not None
-    kinds = []
+    found = []
     while not warnings.queue.empty():
-        kinds.append(warnings.queue.get_nowait().kind)
-    assert kinds == ["archive.quota_exceeded"]
+        found.append(warnings.queue.get_nowait())
+    assert [event.kind for event in found if event.kind != "message.added"] == ["archive.quota_exceeded"]
+    added = sorted(event.payload["job_id"] for event in found if event.kind == "message.added")
+    assert added == sorted(ids)  # OnOutgoingMessageAdded for each archived fax
 
 
 async def test_activity_log_exports_every_call_as_xferfaxlog(make_queue: MakeQueue) -> None:
@@ -184,7 +187,6 @@ async def test_a_receipt_that_fails_in_any_way_is_retried_never_marked_sent(make
     thumbnail, is damaged in the store) stays unsent for the sweep to retry, instead of counting as sent."""
     from aiosmtpd.controller import Controller
 
-    from gateway.storage import jobs as store
     from gateway.storage import put_blob
     from tests.queue.simserver import Sink
     from tests.support.net import free_port
@@ -196,7 +198,7 @@ async def test_a_receipt_that_fails_in_any_way_is_retried_never_marked_sent(make
     good = (await queue.job(job)).document_blob_id
     async with queue.db.transaction() as conn:
         damaged = await put_blob(conn, b"II*\x00 not a fax any more", "image/tiff")
-        await store.update_job(conn, job, document_blob_id=damaged)
+        await force_columns(conn, job, document_blob_id=damaged)
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
@@ -204,7 +206,7 @@ async def test_a_receipt_that_fails_in_any_way_is_retried_never_marked_sent(make
         await queue.finisher.sweep()
         assert sink.messages == [] and (await queue.job(job)).receipt_sent_at is None
         async with queue.db.transaction() as conn:
-            await store.update_job(conn, job, document_blob_id=good)
+            await force_columns(conn, job, document_blob_id=good)
         await queue.finisher.sweep()
     finally:
         controller.stop()

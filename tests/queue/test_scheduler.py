@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.enums import ExtendedStatus, JobStatus, Priority, ScheduleType
 from tests.queue.conftest import MakeQueue
-from tests.queue.harness import MONDAY_10_UTC
+from tests.queue.harness import MONDAY_10_UTC, force_columns
 
 
 async def test_priorities_high_first_and_bulk_after_every_interactive_job(make_queue: MakeQueue) -> None:
@@ -334,12 +334,11 @@ async def test_discount_job_retries_stay_inside_the_discount_window(make_queue: 
 
 
 async def test_a_job_with_every_page_confirmed_completes_without_a_call(make_queue: MakeQueue) -> None:
-    from gateway.storage import jobs as store
 
     queue = await make_queue()
     job = await queue.add_job("5550101", pages=2)
     async with queue.db.transaction() as conn:
-        await store.update_job(conn, job, pages_sent=2)  # as a crash right after the last MCF leaves it
+        await force_columns(conn, job, pages_sent=2)  # as a crash right after the last MCF leaves it
     await queue.run_for(60)
     done = await queue.job(job)
     assert (done.job_status, done.pages_sent, queue.lines.calls) == (JobStatus.COMPLETED, 2, [])

@@ -163,21 +163,35 @@ async def test_the_running_services_answer_commit_and_route_by_themselves(
     remote = net.add_remote_fax("5550100", RemoteFaxSpec(ident="ACME"))
     device = device_on(net, config)
     events = EventBus()
+    await events.start(db, "n1")
     router = RoutingService(config, db, events)
     inbound = InboundService(config, db, {"sim0": device}, events)
-    changes = events.subscribe(ServerEvents.IN_QUEUE)
+    changes = events.subscribe(ServerEvents.IN_QUEUE | ServerEvents.INCOMING_CALL | ServerEvents.IN_ARCHIVE)
     await router.start()
     await inbound.start()
+    seen = []
     try:
-        remote.call(NUMBER, pages=fax_pages(1), fine=False, caller_id="5550100", did="100")
+        remote.call(NUMBER, pages=fax_pages(1), fine=False, caller_id="5550100\x1b[2J", did="100")
         while True:  # the services run on their own; the bus says when the fax is routed
             event = await changes.get(timeout=120)
-            if event.kind == "incoming.changed" and event.payload["status"] == JobStatus.COMPLETED:
+            seen.append(event)
+            if event.kind == "message.added":  # routed, then kept in the incoming archive
                 break
     finally:
         await inbound.stop()
         await router.stop()
+        await events.stop()
     assert [m[0].rcpt_tos for m in smtp_sink.messages] == [["desk@example.test"]]
+    names = [str(event.payload["fei"]) if event.kind == "fei" else event.kind for event in seen]
+    assert names == ["call.ringing", "call.answered", "FEI_ANSWERED", "job.added", "FEI_COMPLETED", "call.ended",
+                     "job.changed", "FEI_ROUTING", "job.changed", "job.removed", "FEI_DELETED", "message.added"]
+    ringing = seen[0].payload  # OnNewCall: call id, device id, caller id (made printable: it is untrusted)
+    assert (ringing["device"], ringing["device_id"], ringing["caller_id"]) == ("sim0", 1, "5550100?[2J")
+    assert {event.payload["call_id"] for event in seen if event.topic == ServerEvents.INCOMING_CALL
+            and event.kind != "fei"} == {ringing["call_id"]}
+    added = seen[3].payload
+    assert (added["status"], added["caller_id"], added["device"]) == (int(JobStatus.ROUTING), "5550100?[2J", "sim0")
+    assert seen[8].payload["status"] == JobStatus.COMPLETED and seen[-1].payload["job_id"] == added["job_id"]
 
 
 async def test_manual_answer_mode_answers_only_when_asked(

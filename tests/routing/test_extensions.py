@@ -50,7 +50,8 @@ async def test_changes_notify_every_subscriber_but_the_writer(db: Database) -> N
     async with bus.subscribe(ServerEvents.CONFIG) as events:
         await store.set(1, GUID, b"v1", writer="a")
         event = await events.get(timeout=5)
-    assert (event.kind, event.payload) == ("extension.changed", {"device_id": 1, "guid": GUID, "writer": "a"})
+    assert (event.kind, event.payload) == ("extension.changed", {"area": "extension", "device_id": 1, "guid": GUID,
+                                                                 "writer": "a"})
     assert seen == {"a": [], "b": [(1, GUID, b"v1")], "other-key": []}
     await store.set(1, GUID, b"v2", writer="b")
     assert seen["a"] == [(1, GUID, b"v2")]

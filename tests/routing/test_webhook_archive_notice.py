@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
-from gateway.events import EventBus
+from gateway.events import EventBus, ServerEvent, Subscription
 from gateway.storage import Database
 from gateway.storage import incoming as store
 from modem.simnet import RemoteFaxSpec, SimNetwork
@@ -132,14 +132,23 @@ def test_archive_age_limit_and_quota_warning_once(tmp_path: Path) -> None:
     first = archive.sweep(now)
     assert (first.removed, first.total_bytes, first.over_quota) == (1, 3100, True)
     assert not old.exists()
-    assert warnings.queue.qsize() == 1
-    assert archive.sweep(now).over_quota and warnings.queue.qsize() == 1  # warned once, not every sweep
+    seen = _drain(warnings)
+    assert [(event.kind, event.payload.get("message_id")) for event in seen] == [
+        ("message.removed", old.stem), ("archive.quota_warning", None)]  # OnIncomingMessageRemoved, then the quota
+    assert archive.sweep(now).over_quota and _drain(warnings) == []  # warned once, not every sweep
     for path in archive.folder.glob("*.tif"):
         path.unlink()
     assert archive.sweep(now).total_bytes == 0
     archive.store(4, now, b"w" * 3500)
     archive.sweep(now)
-    assert warnings.queue.qsize() == 2  # fell below the low watermark, so it warns again
+    assert [event.kind for event in _drain(warnings)] == ["archive.quota_warning"]  # below the low watermark before
+
+
+def _drain(subscription: Subscription) -> list[ServerEvent]:
+    found = []
+    while not subscription.queue.empty():
+        found.append(subscription.queue.get_nowait())
+    return found
 
 
 async def test_a_failed_reception_is_kept_routed_and_reported_with_the_session_log(
