@@ -34,6 +34,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "inbox": "routing.cli:inbox",
     "hash-password": "gateway.admin_cli:hash_password",
     "token": "gateway.api.cli:token",
+    "events": "gateway.events_cli:events",
 }
 
 

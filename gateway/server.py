@@ -16,6 +16,7 @@ from typing import Protocol
 import uvicorn
 
 from gateway.api.app import create_app
+from gateway.api.events import StreamRegistry, registry
 from gateway.config import FaxgateConfig
 from gateway.context import ServiceContext
 from gateway.enums import ServerEvents
@@ -28,6 +29,7 @@ from gateway.queue.pool import DevicePool
 from gateway.queue.service import QueueService
 from gateway.storage import Database
 from gateway.textsafe import safe_filename_part
+from gateway.webhooks import EventWebhooks
 from routing.answer import InboundService
 from routing.router import RoutingService
 
@@ -73,6 +75,7 @@ class HttpService:
         self.fax_server = server
         self.address: tuple[str, int] | None = None
         self._uvicorn: _EmbeddedUvicorn | None = None
+        self.streams: StreamRegistry | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -84,7 +87,9 @@ class HttpService:
         sock.listen(128)
         sock.setblocking(False)
         self.address = sock.getsockname()[:2]
-        config = uvicorn.Config(create_app(self.fax_server), log_config=None, lifespan="off", access_log=False,
+        app = create_app(self.fax_server)
+        self.streams = registry(app)
+        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=HTTP_CLOSE_S)
         self._uvicorn = _EmbeddedUvicorn(config)
         self._task = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))
@@ -93,9 +98,16 @@ class HttpService:
         if self._task.done():
             self._task.result()
 
+    def ending(self) -> None:
+        """The server is stopping: event streams end after this node's FXSSVC_ENDED, which comes next."""
+        if self.streams is not None:
+            self.streams.ending = True
+
     async def stop(self) -> None:
-        """Let open requests finish."""
+        """Let event streams send FXSSVC_ENDED and end, then let open requests finish."""
         if self._uvicorn is not None and self._task is not None:
+            if self.streams is not None and self.streams.ending:
+                await self.streams.wait_closed(HTTP_CLOSE_S)
             self._uvicorn.should_exit = True
             await self._task
 
@@ -107,7 +119,7 @@ class FaxServer:
         self.config = config
         self.node_id = config.server.node_id or stored_node_id(config.server.data_dir)
         self.db = Database(config.database_url, pool_size=config.storage.pool_size)
-        self.events = EventBus()
+        self.events = EventBus(db=self.db, node=self.node_id)
         self.services: list[Service] = []
         self._stopping = asyncio.Event()
         self._umask: int | None = None
@@ -127,6 +139,8 @@ class FaxServer:
         services.append(QueueService(context, pool, self.hurry))
         services.append(RoutingService(self.config, self.db, self.events, self.node_id))
         services.append(InboundService(self.config, self.db, pool.devices, self.events, self.node_id))
+        if self.config.events.webhooks:
+            services.append(EventWebhooks(self.config.events.webhooks, self.db, self.events, self.node_id))
         return services
 
     def listening(self) -> dict[str, str]:
@@ -157,15 +171,23 @@ class FaxServer:
         log_event(log, logging.INFO, "server.started", node=self.node_id, **self.listening())
 
     async def stop(self) -> None:
-        """Stop every service in reverse order, then close the store, within shutdown_grace + STOP_MARGIN_S.
+        """Stop every service in reverse order (HTTP last, after FXSSVC_ENDED), then close the store, within
+        shutdown_grace + STOP_MARGIN_S.
 
         A service that fails or overruns is logged (with its traceback) and the next one still stops;
         the store is closed whatever happened.
         """
+        http: list[Service] = [service for service in self.services if isinstance(service, HttpService)]
         try:
-            await self._stop_services(self.services)
+            await self._stop_services([service for service in self.services if service not in http])
+            for service in http:
+                if isinstance(service, HttpService):
+                    service.ending()
             self.events.publish(ServerEvents.FXSSVC_ENDED, "server.stopped", node=self.node_id)
+            await self._stop_services(http)  # after every client got FXSSVC_ENDED
         finally:
+            with contextlib.suppress(Exception):
+                await self.events.close()
             await self._close_store()
         log_event(log, logging.INFO, "server.stopped", node=self.node_id)
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 
 from gateway import __version__
-from gateway.api import incoming, outgoing, system
+from gateway.api import events, incoming, outgoing, system
 from gateway.api.models import API_VERSION
 from gateway.api.security import ApiError
 from gateway.intake.auth import Authority
@@ -28,6 +28,7 @@ def create_app(server: FaxServer) -> FastAPI:
                   description="The Windows FaxServer object over HTTP: folders, devices, activity, extension data.")
     app.state.fax_server = server
     app.state.authority = Authority(server.config.security)
+    app.state.event_streams = events.StreamRegistry()
 
     @app.exception_handler(ApiError)
     async def refused(request: Request, exc: ApiError) -> JSONResponse:
@@ -53,5 +54,6 @@ def create_app(server: FaxServer) -> FastAPI:
     api.include_router(system.router)
     api.include_router(outgoing.router)
     api.include_router(incoming.router)
+    api.include_router(events.router)
     app.include_router(api)
     return app

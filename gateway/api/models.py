@@ -5,7 +5,7 @@ Names follow the Windows FaxServer objects in snake case; times are UNIX seconds
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -192,3 +192,14 @@ class ExtensionProperty(ExtensionData):
 
     guid: str
     device_id: int = Field(description="0 for server-wide data, else the device id")
+
+
+class ServerEventMessage(BaseModel):
+    """One server event as the event stream, the WebSocket and webhooks carry it (ListenToServerEvents)."""
+
+    id: int = Field(description="The store's event id: resume after it with Last-Event-ID; webhooks deduplicate on it")
+    topic: str = Field(description="FAX_SERVER_EVENTS_TYPE_ENUM name without FAX_EVENT_TYPE_", examples=["OUT_QUEUE"])
+    kind: str = Field(examples=["job.changed", "fei"])
+    at: float
+    node: str
+    payload: dict[str, Any]

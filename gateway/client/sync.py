@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
 from gateway.api.models import Activity, Device, IncomingJob, IncomingJobPage, OutgoingJob, QueueState, SubmitResult
 from gateway.client.aio import AsyncFaxServer, AsyncIncomingArchive, AsyncOutgoingJob, AsyncOutgoingQueue
 from gateway.client.document import FaxDocument
+from gateway.enums import ServerEvents
+from gateway.events import ServerEvent
 
 T = TypeVar("T")
 
@@ -79,6 +81,26 @@ class FaxServer:
     def submit(self, document: FaxDocument) -> SubmitResult:
         """FaxDocument.Submit."""
         return self._loop.run(self._server.submit(document))
+
+    def listen_to_server_events(self, mask: ServerEvents | None = None,
+                                after_id: int | None = None) -> Iterator[ServerEvent]:
+        """IFaxServer.ListenToServerEvents, blocking: each next() waits for the next event (see the async client)."""
+        stream = self._server.listen_to_server_events(mask, after_id)
+
+        async def following() -> ServerEvent:
+            return await anext(stream)
+
+        async def closing() -> None:
+            await stream.aclose()
+
+        try:
+            while True:
+                try:
+                    yield self._loop.run(following())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._loop.run(closing())
 
     def disconnect(self) -> None:
         """IFaxServer.Disconnect."""

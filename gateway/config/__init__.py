@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError
 
 from gateway.config.base import Section
 from gateway.config.devices import DeviceSection, SimulationSection
+from gateway.config.events import EventsSection
 from gateway.config.numbers import NumbersSection
 from gateway.config.outbound import OutboundSection
 from gateway.config.render import RenderSection
@@ -60,6 +61,7 @@ class FaxgateConfig(Section):
     archive: ArchiveSection = ArchiveSection()
     receipts: ReceiptsSection = ReceiptsSection()
     render: RenderSection = RenderSection()
+    events: EventsSection = EventsSection()
     devices: list[DeviceSection] = Field(default_factory=list)
     simulation: SimulationSection = SimulationSection()
 
