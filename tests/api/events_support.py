@@ -128,12 +128,12 @@ class SseReader:
 async def sse(url: str, token: str, params: dict[str, str] | None = None,
               headers: dict[str, str] | None = None) -> AsyncIterator[SseReader]:
     """An open /events stream (asserted 200 and text/event-stream), once the server said it is subscribed."""
-    async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=httpx.Timeout(30, read=60)) as client:
-        async with client.stream("GET", "/events", params=params or {},
-                                 headers={"Authorization": f"Bearer {token}", **(headers or {})}) as reply:
-            assert reply.status_code == 200, (await reply.aread()).decode()
-            assert reply.headers["content-type"].startswith("text/event-stream")
-            reader = SseReader(reply.aiter_lines())
-            first = await anext(reader.lines)
-            assert first == ": connected"
-            yield reader
+    headers = {"Authorization": f"Bearer {token}", **(headers or {})}
+    async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=httpx.Timeout(30, read=60)) as client, \
+            client.stream("GET", "/events", params=params or {}, headers=headers) as reply:
+        assert reply.status_code == 200, (await reply.aread()).decode()
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        reader = SseReader(reply.aiter_lines())
+        first = await anext(reader.lines)
+        assert first == ": connected"
+        yield reader

@@ -161,7 +161,8 @@ async def test_without_query_config_the_default_stream_has_no_config_activity_or
     async with httpx.AsyncClient(base_url=api.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}) as client:
         assert (await client.get("/events", params={"types": "ACTIVITY"})).json()["missing_right"] == "query_config"
         nobody = await api.token("config-only", AccessRights.QUERY_CONFIG)
-        reply = await client.get("/events", params={"types": "OUT_QUEUE"}, headers={"Authorization": f"Bearer {nobody}"})
+        reply = await client.get("/events", params={"types": "OUT_QUEUE"},
+                                 headers={"Authorization": f"Bearer {nobody}"})
         assert (reply.status_code, reply.json()["missing_right"]) == (403, "query_jobs")
         reply = await client.get("/events", params={"types": "OUT_QUEUE,PAPER_JAM"})
         assert reply.status_code == 400 and "PAPER_JAM" in reply.json()["detail"]
