@@ -48,17 +48,21 @@ class EventWebhooks:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Start posting (each from where it stopped)."""
+        """Start posting, each from where it stopped (a new subscription: after the newest event now)."""
+        for deliverer in self.deliverers:
+            deliverer.first_claim = await deliverer._claim()
         self._tasks = [asyncio.create_task(deliverer.run(), name=f"webhook {deliverer.name}")
                        for deliverer in self.deliverers]
 
     async def stop(self) -> None:
-        """Stop posting; an event in flight is posted again at the next start (its cursor did not move)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop posting: a post in flight is finished and acknowledged first, so a clean stop repeats nothing."""
+        for deliverer, task in zip(self.deliverers, self._tasks, strict=True):
+            deliverer.stopping = True
+            if not deliverer.posting:
+                task.cancel()
+        for deliverer, task in zip(self.deliverers, self._tasks, strict=True):
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, deliverer.hook.timeout.total_seconds() + 5)
         for deliverer in self.deliverers:
             with contextlib.suppress(Exception):
                 await deliverer.release()
@@ -78,20 +82,34 @@ class Deliverer:
         self.ttl = LEASE_S + hook.timeout.total_seconds()
         self.delivered = 0
         self.failures = 0
+        self.first_claim: int | None = None
+        self.stopping = False
+        self.posting = False
 
     async def run(self) -> None:
         """Deliver while this node holds the subscription; wait for the lease otherwise."""
         async with httpx.AsyncClient(timeout=self.hook.timeout.total_seconds(), follow_redirects=False) as client:
+            after, self.first_claim = self.first_claim, None
             while True:
-                after = await self._claim()
+                if after is None:
+                    after = await self._claim()
                 if after is None:
                     await self.sleep(self.ttl / 2)
                     continue
                 async with self.events.subscribe(self.hook.mask, after_id=after) as subscription:
                     while True:
-                        event = await subscription.get()
-                        if not await self._deliver(client, event):
+                        try:
+                            event = await subscription.get(self.ttl / 3)
+                        except TimeoutError:  # idle: keep the lease, or learn that another node has it
+                            if await self._claim() is None:
+                                break
+                            continue
+                        kept = await self._deliver(client, event)
+                        if self.stopping:
+                            return
+                        if not kept:
                             break  # another node took the subscription over
+                after = None
 
     async def _claim(self) -> int | None:
         start = await self.events.latest_id()
@@ -104,13 +122,19 @@ class Deliverer:
         while True:
             if await self._claim() is None:
                 return False
-            outcome = await self._post(client, event)
-            if outcome is None:
-                async with self.db.transaction() as conn:
-                    kept = await cursors.advance(conn, self.name, self.node_id, event.id, time.time(), self.ttl)
-                self.delivered += 1
-                return kept
+            self.posting = True
+            try:
+                outcome = await self._post(client, event)
+                if outcome is None:
+                    async with self.db.transaction() as conn:
+                        kept = await cursors.advance(conn, self.name, self.node_id, event.id, time.time(), self.ttl)
+                    self.delivered += 1
+                    return kept
+            finally:
+                self.posting = False
             self.failures += 1
+            if self.stopping:
+                return False
             log_event(log, logging.WARNING, "webhook.retry", subscription=self.name, event_id=event.id,
                       reason=outcome, retry_in_s=round(delay, 1))
             await self.sleep(delay)
