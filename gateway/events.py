@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 POLL_S = 1.0
 """How often the store is read for events committed by other processes or by ``record`` (besides each publish)."""
+RECHECK_S = 0.005
 REPLAY_BATCH = 500
 
 
@@ -120,12 +121,17 @@ class EventBus:
             self._pump = asyncio.get_running_loop().create_task(self._run_pump())
 
     async def _run_pump(self) -> None:
+        wait = POLL_S
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_S)
+                await asyncio.wait_for(self._wake.wait(), wait)
+            woken = self._wake.is_set()
             self._wake.clear()
+            before = self._dispatched
             with contextlib.suppress(Exception):
                 await self._read_new()
+            # A recorded event may be woken for before its transaction commits: look again soon, then less often.
+            wait = RECHECK_S if woken and self._dispatched == before else min(wait * 2, POLL_S)
 
     async def _read_new(self) -> None:
         await self._baseline()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -39,6 +40,8 @@ TYPE_RIGHTS: dict[ServerEvents, AccessRights] = {
     ServerEvents.OUT_ARCHIVE: AccessRights.QUERY_OUT_ARCHIVE,
 }
 """The right each type needs; OUT_QUEUE needs QUERY_JOBS or a submit right, FXSSVC_ENDED none."""
+MESSAGE_CACHE = 4096
+_MESSAGES: OrderedDict[tuple[int, str], str] = OrderedDict()
 TypesQuery = Annotated[str | None, Query(description="Comma-separated: " + ", ".join(EVENT_TYPE_NAMES)
                                          + "; default every type the caller may see")]
 AfterQuery = Annotated[int | None, Query(ge=0, description="Resume after this event id (as Last-Event-ID)")]
@@ -120,9 +123,18 @@ def visibility(principal: Principal) -> Callable[[ServerEvent], bool]:
 
 def message(event: ServerEvent) -> str:
     """The event as one line of JSON (the SSE data field, a WebSocket message, a webhook body)."""
+    key = (event.id, event.node)
+    cached = _MESSAGES.get(key) if event.id else None
+    if cached is not None:
+        return cached
     body = ServerEventMessage(id=event.id, topic=str(event.topic.name), kind=event.kind, at=event.at,
                               node=event.node, payload=event.payload)
-    return json.dumps(body.model_dump(), separators=(",", ":"))
+    text = json.dumps(body.model_dump(), separators=(",", ":"))
+    if event.id:
+        _MESSAGES[key] = text  # made once per event, not once per subscriber
+        while len(_MESSAGES) > MESSAGE_CACHE:
+            _MESSAGES.popitem(last=False)
+    return text
 
 
 def resume_point(after: int | None, last_event_id: str | None) -> int | None:
