@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, WebSocket
@@ -152,9 +152,24 @@ def resume_point(after: int | None, last_event_id: str | None) -> int | None:
     return value
 
 
+def credentials_check(app: FastAPI, authorization: str | None) -> Callable[[], Awaitable[bool]]:
+    """Whether the stream's credentials still hold (asked at each keep-alive): a revoked token ends its streams."""
+
+    async def still_valid() -> bool:
+        try:
+            await header_principal(app, authorization)
+        except ApiError:
+            return False
+        return True
+
+    return still_valid
+
+
 async def _events(server: FaxServer, streams: StreamRegistry, subscription: Subscription, mask: ServerEvents,
-                  visible: Callable[[ServerEvent], bool], keepalive: float) -> AsyncIterator[ServerEvent | None]:
-    """The caller's events, None when a keep-alive is due; ends after this node's FXSSVC_ENDED at shutdown."""
+                  visible: Callable[[ServerEvent], bool], keepalive: float,
+                  still_valid: Callable[[], Awaitable[bool]]) -> AsyncIterator[ServerEvent | None]:
+    """The caller's events, None when a keep-alive is due; ends after this node's FXSSVC_ENDED at shutdown, or
+    when the caller's token was revoked."""
     waiting: asyncio.Task[ServerEvent] | None = None
     try:
         while True:
@@ -162,6 +177,8 @@ async def _events(server: FaxServer, streams: StreamRegistry, subscription: Subs
                 waiting = asyncio.ensure_future(subscription.get())
             done, _ = await asyncio.wait({waiting}, timeout=keepalive)
             if not done:
+                if not await still_valid():
+                    return
                 yield None
                 continue
             event = waiting.result()
@@ -196,7 +213,8 @@ async def event_stream(request: Request, principal: CurrentPrincipal, types: Typ
         with streams.opened():
             try:
                 yield ": connected\n\n"
-                async for event in _events(server, streams, subscription, mask, visibility(principal), keepalive):
+                async for event in _events(server, streams, subscription, mask, visibility(principal), keepalive,
+                                           credentials_check(request.app, request.headers.get("authorization"))):
                     if event is None:
                         yield ": keep-alive\n\n"
                     else:
@@ -226,10 +244,12 @@ async def event_socket(websocket: WebSocket, types: TypesQuery = None, after: Af
     await websocket.accept()
 
     async def send() -> None:
-        async for event in _events(server, streams, subscription, mask, visibility(principal), keepalive):
+        async for event in _events(server, streams, subscription, mask, visibility(principal), keepalive,
+                                   credentials_check(websocket.app, websocket.headers.get("authorization"))):
             if event is not None:  # the WebSocket has its own pings
                 await websocket.send_text(message(event))
-        await websocket.close(1001, "FXSSVC_ENDED: the server is stopping")
+        await websocket.close(1001 if streams.ending else 1008,
+                              "FXSSVC_ENDED: the server is stopping" if streams.ending else "the token was revoked")
 
     async def receive() -> None:
         while (await websocket.receive())["type"] != "websocket.disconnect":

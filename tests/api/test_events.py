@@ -14,6 +14,7 @@ import pytest
 import websockets
 
 from gateway.enums import AccessRights, ServerEvents
+from gateway.storage import tokens
 from tests.api.events_support import EventsServer, events_server, sse
 from tests.api.support import ALL_RIGHTS
 
@@ -191,3 +192,20 @@ async def test_fxssvc_ended_reaches_sse_and_websocket_before_they_close(api: Eve
     assert after is None, "the stream ends after FXSSVC_ENDED"
     assert message["topic"] == "FXSSVC_ENDED" and message["id"] == ended.id
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+async def test_a_revoked_token_ends_its_open_streams(api: EventsServer) -> None:
+    token = await api.token("temp", ALL_RIGHTS)
+    kept = await api.token("kept", ALL_RIGHTS)
+    url = api.url.replace("http://", "ws://") + "/api/v1/events/ws"
+    async with sse(api.url, token) as stream, sse(api.url, kept) as other, \
+            websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+        async with api.server.db.transaction() as conn:
+            assert await tokens.revoke_token(conn, "temp")
+        ended = await stream.next()
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await socket.recv()
+        still = await api.record(ServerEvents.CONFIG, "config.changed", area="outbox")
+        assert (await other.take(1))[0].id == still
+    assert ended is None
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
