@@ -156,6 +156,8 @@ def credentials_check(app: FastAPI, authorization: str | None) -> Callable[[], A
     """Whether the stream's credentials still hold (asked at each keep-alive): a revoked token ends its streams."""
 
     async def still_valid() -> bool:
+        if not (authorization or "").lower().startswith("bearer "):
+            return True  # [security] users change only with the configuration, which a restart reloads
         try:
             await header_principal(app, authorization)
         except ApiError:

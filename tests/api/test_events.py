@@ -6,6 +6,7 @@ The server runs in this process on a real socket (uvicorn); the clients are real
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import websockets
 
 from gateway.enums import AccessRights, ServerEvents
+from gateway.passwords import hash_password
 from gateway.storage import tokens
 from tests.api.events_support import EventsServer, events_server, sse
 from tests.api.support import ALL_RIGHTS
@@ -209,3 +211,28 @@ async def test_a_revoked_token_ends_its_open_streams(api: EventsServer) -> None:
         assert (await other.take(1))[0].id == still
     assert ended is None
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_a_configured_user_listens_over_http_basic(tmp_path: Path) -> None:
+    users = (f'[[security.users]]\nname = "ada"\npassword_hash = "{hash_password("lovelace")}"\n'
+             'rights = ["submit_normal", "query_config"]\n')
+    async with events_server(tmp_path, "", KEEPALIVE + users) as api:
+        login = "Basic " + base64.b64encode(b"ada:lovelace").decode()
+        url = api.url.replace("http://", "ws://") + "/api/v1/events/ws?types=DEVICE_STATUS"
+        async with httpx.AsyncClient(base_url=api.url + "/api/v1", timeout=30) as client, \
+                client.stream("GET", "/events", params={"types": "DEVICE_STATUS"},
+                              headers={"Authorization": login}) as reply, \
+                websockets.connect(url, additional_headers={"Authorization": login}) as socket:
+            assert reply.status_code == 200
+            lines = reply.aiter_lines()
+            assert await anext(lines) == ": connected"
+            device = await api.record(ServerEvents.DEVICE_STATUS, "device.changed", device="sim0", device_id=1)
+            assert json.loads(await socket.recv())["id"] == device
+            while not (line := await anext(lines)).startswith("id:"):
+                assert line in ("", ": keep-alive")
+            assert line == f"id: {device}"
+        async with httpx.AsyncClient(base_url=api.url + "/api/v1", timeout=30) as client:
+            wrong = "Basic " + base64.b64encode(b"ada:babbage").decode()
+            assert (await client.get("/events", headers={"Authorization": wrong})).status_code == 401
+            refused = await client.get("/events", params={"types": "IN_ARCHIVE"}, headers={"Authorization": login})
+            assert refused.json()["missing_right"] == "query_in_archive"
