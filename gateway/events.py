@@ -122,6 +122,8 @@ class EventBus:
 
     async def _run_pump(self) -> None:
         wait = POLL_S
+        with contextlib.suppress(Exception):
+            await self._baseline()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)

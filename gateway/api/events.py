@@ -209,6 +209,8 @@ async def event_stream(request: Request, principal: CurrentPrincipal, types: Typ
     start = resume_point(after, last_event_id)
     streams = registry(request.app)
     keepalive = server.config.events.keepalive.total_seconds()
+    if start is None:  # from now on: exactly the events committed after this request came in
+        start = await server.events.latest_id()
     subscription = server.events.subscribe(mask | ServerEvents.FXSSVC_ENDED, after_id=start)
 
     async def body() -> AsyncIterator[str]:
@@ -242,6 +244,8 @@ async def event_socket(websocket: WebSocket, types: TypesQuery = None, after: Af
         return
     streams = registry(websocket.app)
     keepalive = server.config.events.keepalive.total_seconds()
+    if start is None:  # from now on: exactly the events committed after this request came in
+        start = await server.events.latest_id()
     subscription = server.events.subscribe(mask | ServerEvents.FXSSVC_ENDED, after_id=start)
     await websocket.accept()
 

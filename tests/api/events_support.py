@@ -6,6 +6,7 @@ themselves, so what they check is delivery: wire format, masks, rights, resume a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -55,6 +56,7 @@ class EventsServer:
 async def events_server(folder: Path, store_url: str = "", extra: str = "",
                         http_port: int | None = None) -> AsyncIterator[EventsServer]:
     """Start the HTTP service (and webhooks) of a server on ``folder``'s store; stopped on exit."""
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     path = folder / "faxgate.toml"
     _, port = write_config(path, folder / "data", store_url, extra, http_port=http_port)
     config = load_config(path)

@@ -236,3 +236,18 @@ async def test_a_configured_user_listens_over_http_basic(tmp_path: Path) -> None
             assert (await client.get("/events", headers={"Authorization": wrong})).status_code == 401
             refused = await client.get("/events", params={"types": "IN_ARCHIVE"}, headers={"Authorization": login})
             assert refused.json()["missing_right"] == "query_in_archive"
+
+
+@pytest.mark.postgres
+async def test_a_client_on_node_b_sees_node_a_events_in_order(tmp_path: Path, pg_database: str) -> None:
+    async with events_server(tmp_path / "a", pg_database, KEEPALIVE) as node_a, \
+            events_server(tmp_path / "b", pg_database, KEEPALIVE) as node_b:
+        token = await node_b.token("ops", ALL_RIGHTS)
+        async with sse(node_b.url, token, {"types": "OUT_QUEUE,IN_QUEUE"}) as stream:
+            made = [await node_a.record(ServerEvents.OUT_QUEUE, "job.added", job_id=1, principal="token ops"),
+                    await node_a.record(ServerEvents.IN_QUEUE, "incoming.added", job_id=2),
+                    await node_b.record(ServerEvents.OUT_QUEUE, "job.changed", job_id=1, principal="token ops")]
+            frames = await stream.take(3)
+    assert [f.id for f in frames] == made
+    assert [f.data["node"] for f in frames] == [node_a.server.node_id, node_a.server.node_id, node_b.server.node_id]
+    assert node_a.server.node_id != node_b.server.node_id
