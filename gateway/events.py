@@ -73,10 +73,10 @@ class EventBus:
 
     async def record(self, conn: AsyncConnection, topic: ServerEvents, kind: str, **payload: Any) -> None:
         """Append an event in the caller's transaction; subscribers get it once that commits."""
-        if self._dispatched < 0:
-            async with self._baseline_lock:
-                if self._dispatched < 0:
-                    self._dispatched = int((await conn.execute(select(func.max(events_table.c.id)))).scalar() or 0)
+        if self._dispatched < 0:  # no lock here: the caller's transaction may hold the store's only connection
+            latest = int((await conn.execute(select(func.max(events_table.c.id)))).scalar() or 0)
+            if self._dispatched < 0:
+                self._dispatched = latest
         await _insert(conn, ServerEvent(topic, kind, _jsonable(payload), node=self.node))
         self._ensure_pump()
         self._wake.set()
@@ -149,8 +149,9 @@ class EventBus:
         """Live delivery starts after the newest event stored before the first subscriber or publisher."""
         if self._dispatched < 0:
             async with self._baseline_lock:
-                if self._dispatched < 0:
-                    self._dispatched = await self.latest_id()
+                latest = await self.latest_id()
+                if self._dispatched < 0:  # record() may have set it meanwhile, from inside its transaction
+                    self._dispatched = latest
 
     async def read_after(self, after_id: int, mask: ServerEvents, limit: int) -> list[ServerEvent]:
         """Stored events with id > after_id in ``mask``, oldest first."""
