@@ -35,6 +35,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "hash-password": "gateway.admin_cli:hash_password",
     "token": "gateway.api.cli:token",
     "config": "gateway.config_cli:config",
+    "events": "gateway.events_cli:events",
 }
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 import uvicorn
 
 from gateway.api.app import create_app
+from gateway.api.events import StreamRegistry, registry
 from gateway.api.localadmin import admin_token_path, ensure_admin_token
 from gateway.config import FaxgateConfig
 from gateway.config.runtime import RuntimeConfig
@@ -30,6 +31,7 @@ from gateway.queue.pool import DevicePool
 from gateway.queue.service import QueueService
 from gateway.storage import Database
 from gateway.textsafe import safe_filename_part
+from gateway.webhooks import EventWebhooks
 from modem.providers import discover_device_providers
 from routing.answer import InboundService
 from routing.registry import MethodRegistry
@@ -77,6 +79,7 @@ class HttpService:
         self.fax_server = server
         self.address: tuple[str, int] | None = None
         self._uvicorn: _EmbeddedUvicorn | None = None
+        self.streams: StreamRegistry | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -92,7 +95,9 @@ class HttpService:
         sock.setblocking(False)
         self.address = sock.getsockname()[:2]
         section = self.fax_server.config.http
-        config = uvicorn.Config(create_app(self.fax_server), log_config=None, lifespan="off", access_log=False,
+        app = create_app(self.fax_server)
+        self.streams = registry(app)
+        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=HTTP_CLOSE_S,
                                 ssl_certfile=str(section.tls_cert) if section.tls_cert else None,
                                 ssl_keyfile=str(section.tls_key) if section.tls_key else None)
@@ -103,9 +108,16 @@ class HttpService:
         if self._task.done():
             self._task.result()
 
+    def ending(self) -> None:
+        """The server is stopping: event streams end after this node's FXSSVC_ENDED, which comes next."""
+        if self.streams is not None:
+            self.streams.ending = True
+
     async def stop(self) -> None:
-        """Let open requests finish."""
+        """Let event streams send FXSSVC_ENDED and end, then let open requests finish."""
         if self._uvicorn is not None and self._task is not None:
+            if self.streams is not None and self.streams.ending:
+                await self.streams.wait_closed(HTTP_CLOSE_S)
             self._uvicorn.should_exit = True
             await self._task
 
@@ -149,6 +161,8 @@ class FaxServer:
             reconfigure = getattr(service, "reconfigure", None)
             if callable(reconfigure):
                 self.runtime.on_change(reconfigure)
+        if self.config.events.webhooks:
+            services.append(EventWebhooks(self.config.events.webhooks, self.db, self.events, self.node_id))
         return services
 
     def _logging_changed(self, areas: set[str]) -> None:
@@ -196,7 +210,8 @@ class FaxServer:
         log_event(log, logging.INFO, "server.started", node=self.node_id, **self.listening())
 
     async def stop(self) -> None:
-        """Stop every service in reverse order, then close the store, within shutdown_grace + STOP_MARGIN_S.
+        """Stop every service in reverse order (HTTP last, after FXSSVC_ENDED), then close the store, within
+        shutdown_grace + STOP_MARGIN_S.
 
         A service that fails or overruns is logged (with its traceback) and the next one still stops;
         the store is closed whatever happened.
@@ -214,7 +229,8 @@ class FaxServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.server.shutdown_grace.total_seconds() + STOP_MARGIN_S
         for service in reversed(services):
-            if last_words and service.name == HttpService.name:
+            if last_words and isinstance(service, HttpService):
+                service.ending()  # its event streams end after FXSSVC_ENDED, which comes next
                 await self._last_words()
                 last_words = False
             budget = max(deadline - loop.time(), MIN_SERVICE_STOP_S)

@@ -18,8 +18,8 @@ from gateway import __version__, console, metrics
 from gateway.api import (
     archive,
     config,
-    console_events_shim,
     devices,
+    events,
     incoming,
     outgoing,
     preview,
@@ -50,6 +50,7 @@ def create_app(server: FaxServer) -> FastAPI:
                   description="The Windows FaxServer object over HTTP: folders, devices, activity, extension data.")
     app.state.fax_server = server
     app.state.authority = Authority(server.config.security)
+    app.state.event_streams = events.StreamRegistry()
 
     @app.exception_handler(ApiError)
     async def refused(request: Request, exc: ApiError) -> JSONResponse:
@@ -96,9 +97,8 @@ def create_app(server: FaxServer) -> FastAPI:
     api.include_router(outgoing.router)
     api.include_router(preview.router)
     api.include_router(incoming.router)
-    for module in (config, devices, routing, rules, archive, tokens, simulation, session):
+    for module in (config, devices, routing, rules, archive, tokens, simulation, session, events):
         api.include_router(module.router)
-    api.include_router(console_events_shim.router)  # TEMPORARY: replaced by h-eventsapi's /events at integration
     app.include_router(api)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     console.mount(app)

@@ -291,3 +291,14 @@ class Statistics(BaseModel):
     pages_received_since: int
     routing_failed: int = Field(description="Received faxes with a routing method that failed for good")
     routing_retrying: int = Field(default=0, description="Received faxes with a routing method failing, to be retried")
+
+
+class ServerEventMessage(BaseModel):
+    """One server event as the event stream, the WebSocket and webhooks carry it (ListenToServerEvents)."""
+
+    id: int = Field(description="The store's event id: resume after it with Last-Event-ID; webhooks deduplicate on it")
+    topic: str = Field(description="FAX_SERVER_EVENTS_TYPE_ENUM name without FAX_EVENT_TYPE_", examples=["OUT_QUEUE"])
+    kind: str = Field(examples=["job.changed", "fei"])
+    at: float
+    node: str
+    payload: dict[str, Any]

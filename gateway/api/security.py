@@ -7,10 +7,12 @@ Every route asks for the Windows access right it needs; a refusal names that rig
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 
 from gateway.api.models import Problem
@@ -60,22 +62,46 @@ async def current_principal(
 ) -> Principal:
     """The caller, or 401."""
     if token is not None:
-        async with request.app.state.fax_server.db.transaction() as conn:
-            record = await find_token(conn, token.credentials)
-        if record is None:
-            raise ApiError(401, "the token is unknown or was revoked")
-        return token_principal(record.name, record.rights)
+        return await token_holder(request.app, token.credentials)
     if login is not None:
-        authority: Authority = request.app.state.authority
-        principal = await authority.login(login.username, login.password)
-        if principal is None:
-            raise ApiError(401, "wrong user name or password")
-        return principal
+        return await user_login(request.app, login.username, login.password)
     from gateway.api.session import session_principal  # the console's cookie; imported here as it uses this module
 
     session = await session_principal(request)
     if session is not None:
         return session[0]
+    raise ApiError(401, "authenticate with a Bearer token or HTTP Basic")
+
+
+async def token_holder(app: FastAPI, secret: str) -> Principal:
+    """The principal of an API token, or 401."""
+    async with app.state.fax_server.db.transaction() as conn:
+        record = await find_token(conn, secret)
+    if record is None:
+        raise ApiError(401, "the token is unknown or was revoked")
+    return token_principal(record.name, record.rights)
+
+
+async def user_login(app: FastAPI, username: str, password: str) -> Principal:
+    """The principal of a [security] user, or 401."""
+    authority: Authority = app.state.authority
+    principal = await authority.login(username, password)
+    if principal is None:
+        raise ApiError(401, "wrong user name or password")
+    return principal
+
+
+async def header_principal(app: FastAPI, authorization: str | None) -> Principal:
+    """The caller named by an Authorization header (for WebSocket routes, which the HTTP schemes do not serve)."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return await token_holder(app, value.strip())
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            username, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(401, "the Basic credentials are not base64 of user:password") from None
+        return await user_login(app, username, password)
     raise ApiError(401, "authenticate with a Bearer token or HTTP Basic")
 
 

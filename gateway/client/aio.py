@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Any
 
@@ -29,6 +30,9 @@ from gateway.api.models import (
     TokenInfo,
 )
 from gateway.client.document import FaxDocument
+from gateway.client.events import StreamRefused, listen
+from gateway.enums import ServerEvents
+from gateway.events import ServerEvent
 
 
 class FaxApiError(Exception):
@@ -144,6 +148,18 @@ class AsyncFaxServer:
         files = [("files", (name, data, "application/octet-stream")) for name, data in document.bodies()]
         reply = await self.request("POST", "/outgoing/submit", data=form, files=files or None)
         return SubmitResult.model_validate(reply.json())
+
+    async def listen_to_server_events(self, mask: ServerEvents | None = None,
+                                      after_id: int | None = None) -> AsyncGenerator[ServerEvent, None]:
+        """IFaxServer.ListenToServerEvents: events of the types in ``mask`` (default: all the caller may see),
+        those after ``after_id`` first; a dropped stream is reopened after the last id seen, so none is lost."""
+        try:
+            async for event in listen(self._client, mask, after_id):
+                yield event
+        except StreamRefused as exc:
+            body = exc.body if isinstance(exc.body, dict) else {}
+            raise FaxApiError(exc.status, str(body.get("detail") or "the event stream was refused"),
+                              body.get("missing_right")) from None
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One API call; a refusal raises FaxApiError with the server's reason."""

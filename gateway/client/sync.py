@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -20,6 +20,8 @@ from gateway.api.models import (
 )
 from gateway.client.aio import AsyncFaxServer, AsyncIncomingArchive, AsyncOutgoingJob, AsyncOutgoingQueue
 from gateway.client.document import FaxDocument
+from gateway.enums import ServerEvents
+from gateway.events import ServerEvent
 
 T = TypeVar("T")
 
@@ -94,6 +96,26 @@ class FaxServer:
     def submit(self, document: FaxDocument) -> SubmitResult:
         """FaxDocument.Submit."""
         return self._loop.run(self._server.submit(document))
+
+    def listen_to_server_events(self, mask: ServerEvents | None = None,
+                                after_id: int | None = None) -> Iterator[ServerEvent]:
+        """IFaxServer.ListenToServerEvents, blocking: each next() waits for the next event (see the async client)."""
+        stream = self._server.listen_to_server_events(mask, after_id)
+
+        async def following() -> ServerEvent:
+            return await anext(stream)
+
+        async def closing() -> None:
+            await stream.aclose()
+
+        try:
+            while True:
+                try:
+                    yield self._loop.run(following())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._loop.run(closing())
 
     def disconnect(self) -> None:
         """IFaxServer.Disconnect."""

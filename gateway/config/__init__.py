@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError
 
 from gateway.config.base import Section
 from gateway.config.devices import DeviceSection, SimulationSection
+from gateway.config.events import EventsSection
 from gateway.config.mailboxes import IntakeSection, MailboxSection
 from gateway.config.numbers import NumbersSection
 from gateway.config.outbound import OutboundSection
@@ -19,7 +20,6 @@ from gateway.config.render import RenderSection
 from gateway.config.routing import InboundSection
 from gateway.config.sections import (
     ArchiveSection,
-    EventsSection,
     HttpSection,
     InboxSection,
     LoggingSection,

@@ -50,16 +50,6 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
-class EventsSection(Section):
-    """The server event log (ListenToServerEvents): how long events stay for clients that reconnect."""
-
-    retention_days: float = Field(default=7, ge=0)
-    """A client reconnecting with its last event id gets what it missed within this many days; 0 keeps all."""
-    poll_interval: Duration = parse_duration("5s")
-    """Each node also looks for new events this often (PostgreSQL NOTIFY wakes it at once; SQLite written by the
-    command line waits for this)."""
-
-
 class HttpSection(Section):
     """The HTTP API and health endpoint: loopback by default; TLS whenever it listens where others can reach it."""
 

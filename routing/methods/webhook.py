@@ -27,6 +27,22 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
+def sign(request: httpx.Request, secret: str, key: str) -> None:
+    """The headers every faxgate webhook carries: its delivery key, and the signature when there is a secret."""
+    body = request.read()
+    request.headers["Idempotency-Key"] = key
+    request.headers["User-Agent"] = "faxgate"
+    if secret:
+        stamp = str(int(time.time()))
+        request.headers["X-Faxgate-Timestamp"] = stamp
+        request.headers["X-Faxgate-Signature"] = signature(secret, stamp, body)
+
+
+def retryable(status: int) -> bool:
+    """Whether a refusal may pass on its own: server errors, 408 and 429 (other 4xx mean the request is wrong)."""
+    return status >= 500 or status in (408, 429)
+
+
 class WebhookMethod:
     """Tell another system about a received fax over HTTP(S)."""
 
@@ -59,18 +75,12 @@ class WebhookMethod:
         timeout = action.timeout.total_seconds()
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             request = client.build_request("POST", action.url, files=files)
-            body = request.read()
-            request.headers["Idempotency-Key"] = context.delivery_key
-            request.headers["User-Agent"] = "faxgate"
-            if action.secret:
-                stamp = str(int(time.time()))
-                request.headers["X-Faxgate-Timestamp"] = stamp
-                request.headers["X-Faxgate-Signature"] = signature(action.secret, stamp, body)
+            sign(request, action.secret, context.delivery_key)
             try:
                 response = await client.send(request)
             except httpx.HTTPError as exc:
                 raise RoutingFailure(f"cannot reach {action.url} ({type(exc).__name__})") from exc
         if 200 <= response.status_code < 300:
             return f"posted to {action.url}: HTTP {response.status_code}"
-        retryable = response.status_code >= 500 or response.status_code in (408, 429)
-        raise RoutingFailure(f"{action.url} answered HTTP {response.status_code}", retryable=retryable)
+        raise RoutingFailure(f"{action.url} answered HTTP {response.status_code}",
+                             retryable=retryable(response.status_code))

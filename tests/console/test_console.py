@@ -1,7 +1,7 @@
 """The web console in Debian's Chromium against a real `faxgate serve` on the simulated network.
 
-Live status needs the event stream: on this branch it is gateway/api/console_events_shim.py (temporary, replaced by
-the real /api/v1/events at integration); the send, receive and pause tests depend on it.
+Live status comes from the server event stream (/api/v1/events, signed in by the console's session cookie); the
+send, receive and pause tests depend on it.
 """
 
 from __future__ import annotations

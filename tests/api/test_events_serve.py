@@ -1,0 +1,84 @@
+"""Server events from a real `faxgate serve`: a submitted fax's OUT_QUEUE event on the stream, FXSSVC_ENDED at
+SIGTERM before the stream closes, and a webhook event that survives SIGKILL of the node (delivered after restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+
+from gateway.enums import ServerEvents
+from gateway.storage import Database
+from tests.api.events_support import sse
+from tests.api.support import ALL_RIGHTS, pdf_document, token_in_store
+from tests.api.test_event_webhooks import SECRET, Receiver
+from tests.queue.simserver import sim_config
+from tests.support.server import ServerProcess
+
+
+async def submit(url: str, token: str, folder: Path) -> str:
+    """A one-page fax to one number through the API; its submission id."""
+    document = pdf_document(folder / "letter.pdf")
+    async with httpx.AsyncClient(base_url=url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
+                                 timeout=60) as client:
+        reply = await client.post("/outgoing/submit", data={"recipients": json.dumps([{"number": "5551001"}])},
+                                  files=[("files", ("letter.pdf", document.read_bytes(), "application/pdf"))])
+    assert reply.status_code in (200, 201, 202), reply.text
+    submission: str = reply.json()["submission_id"]
+    return submission
+
+
+async def test_stream_of_a_running_server_then_fxssvc_ended_at_sigterm(tmp_path: Path) -> None:
+    config, _, port = sim_config(tmp_path, 9, extra="[outbox]\npaused = true\n")
+    token = await token_in_store(config, "ops", ALL_RIGHTS)
+    with ServerProcess(config, port) as server:
+        url = f"http://127.0.0.1:{port}"
+        async with sse(url, token, {"types": "OUT_QUEUE"}) as stream:
+            submission = await submit(url, token, tmp_path)
+            added = await stream.next()
+            assert added is not None and added.event == "OUT_QUEUE" and added.data["kind"] == "job.added"
+            assert added.data["payload"]["submission"] == submission
+            stopping = asyncio.get_running_loop().run_in_executor(None, server.terminate)
+            ended = await stream.next()
+            closed = await stream.next()
+            assert await stopping == 0
+    assert ended is not None and ended.event == "FXSSVC_ENDED" and ended.id > added.id
+    assert closed is None
+
+
+async def test_webhook_event_committed_before_sigkill_is_delivered_after_restart(tmp_path: Path) -> None:
+    receiver = Receiver()
+    hook = (f'[[events.webhooks]]\nname = "tickets"\nurl = "{receiver.url}"\ntypes = ["OUT_QUEUE"]\n'
+            f'secret = "{SECRET}"\nretry_min = "0.1s"\nretry_max = "0.5s"\n')
+    config, _, port = sim_config(tmp_path, 9, extra="[outbox]\npaused = true\n\n" + hook)
+    token = await token_in_store(config, "ops", ALL_RIGHTS)
+    url = f"http://127.0.0.1:{port}"
+    with ServerProcess(config, port) as server:
+        async with sse(url, token, {"types": "OUT_QUEUE"}) as stream:
+            submission = await submit(url, token, tmp_path)
+            added = await stream.next()  # committed: the store has it; the receiver is down
+        server.kill()
+    await receiver.start()
+    try:
+        with ServerProcess(config, port):
+            got = await receiver.wait_for(1)
+            async with sse(url, token, {"types": "OUT_QUEUE"}) as stream:
+                await submit(url, token, tmp_path)
+                again = await stream.next()
+            got = await receiver.wait_for(2)
+    finally:
+        await receiver.stop()
+    assert added is not None and again is not None
+    assert [delivery.event["id"] for delivery in got] == [added.id, again.id]
+    assert got[0].event["payload"]["submission"] == submission
+    assert all(delivery.signed(SECRET) for delivery in got)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'faxgate.db'}")
+    try:
+        async with db.transaction() as conn:
+            topics = [row[0] for row in (await conn.exec_driver_sql("SELECT topic FROM events")).all()]
+    finally:
+        await db.close()
+    assert topics.count(int(ServerEvents.OUT_QUEUE)) == 2
