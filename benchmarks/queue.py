@@ -34,9 +34,10 @@ from sqlalchemy import insert
 
 from gateway.config import parse_config
 from gateway.enums import ExtendedStatus, JobStatus, Priority
+from gateway.model import OutgoingJob
 from gateway.queue.policy import queue_order
 from gateway.queue.routing import OutboundRouter
-from gateway.storage import Database
+from gateway.storage import Database, transitions
 from gateway.storage import jobs as store
 from gateway.storage.schema import outgoing_jobs, submissions
 
@@ -79,7 +80,7 @@ async def _fill(db: Database, count: int, router: OutboundRouter) -> None:
 async def _measure(db: Database, samples: int, router: OutboundRouter) -> dict[str, Any]:
     pick: list[float] = []
     change: list[float] = []
-    picked: list[int] = []
+    picked: list[OutgoingJob] = []
     routes = router.routes_served_by(DEVICES)
     for index in range(samples):
         idle = routes if index % 2 else router.routes_served_by(DEVICES[index % 8: index % 8 + 3])
@@ -89,14 +90,12 @@ async def _measure(db: Database, samples: int, router: OutboundRouter) -> dict[s
                                          max_concurrent=1)
         pick.append((time.perf_counter() - started) * 1000)
         assert job is not None
-        picked.append(job.id)
-    for index, job_id in enumerate(picked):
+        picked.append(job)
+    for index, job in enumerate(picked):
         started = time.perf_counter()
         async with db.transaction() as conn:
-            await store.update_job(conn, job_id, claimed_by="bench", status=int(JobStatus.RETRYING),
-                                   extended_status=int(ExtendedStatus.BUSY), extended_status_text="busy",
-                                   next_attempt_at=time.time() + 180 + index, claimed_until=None,
-                                   updated_at=time.time())
+            await transitions.requeue(conn, job, reason="busy", extended_status=ExtendedStatus.BUSY,
+                                      now=time.time(), next_attempt_at=time.time() + 180 + index, held_by="bench")
         change.append((time.perf_counter() - started) * 1000)
     return {"pick_ms": _summary(pick), "status_change_ms": _summary(change)}
 
