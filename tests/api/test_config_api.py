@@ -206,7 +206,7 @@ def test_outbound_groups_and_rules(api: Api) -> None:
 def test_inbound_methods_extensions_and_providers(api: Api) -> None:
     with api.client() as client:
         names = [m["name"] for m in client.get("/inbound-routing/methods").json()]
-        assert sorted(names) == ["email", "folder", "webhook"]
+        assert sorted(names) == ["email", "folder", "mailbox", "webhook"]
         ordered = client.put("/inbound-routing/methods/order", json={"methods": ["webhook", FOLDER_GUID]}).json()
         assert [(m["name"], m["priority"]) for m in ordered][:2] == [("webhook", 1), ("folder", 2)]
         assert [m["name"] for m in client.get("/inbound-routing/methods").json()][:2] == ["webhook", "folder"]
