@@ -29,6 +29,7 @@ from gateway.api.models import (
     SubmitResult,
     TokenInfo,
 )
+from gateway.api.settings_models import ArchivedJob, ArchivedJobPage
 from gateway.client.document import FaxDocument
 from gateway.client.events import StreamRefused, listen
 from gateway.enums import ServerEvents
@@ -187,10 +188,11 @@ class AsyncFaxServer:
 
 
 class AsyncFolders:
-    """IFaxFolders: the outgoing queue and the incoming archive."""
+    """IFaxFolders: the outgoing queue and archive, and the incoming archive."""
 
     def __init__(self, server: AsyncFaxServer) -> None:
         self.outgoing_queue = AsyncOutgoingQueue(server)
+        self.outgoing_archive = AsyncOutgoingArchive(server)
         self.incoming_archive = AsyncIncomingArchive(server)
 
 
@@ -280,6 +282,36 @@ class AsyncOutgoingJob:
     async def pdf(self) -> bytes:
         """The job's fax as PDF."""
         return (await self._server.request("GET", f"/outgoing/jobs/{self.id}/pdf")).content
+
+
+class AsyncOutgoingArchive:
+    """IFaxOutgoingArchive: sent faxes (QUERY_OUT_ARCHIVE), their TIFF and PDF, delete (MANAGE_OUT_ARCHIVE)."""
+
+    def __init__(self, server: AsyncFaxServer) -> None:
+        self._server = server
+
+    async def get_messages(self, limit: int = 100, before: int | None = None) -> ArchivedJobPage:
+        """One page of sent faxes, newest first."""
+        params: dict[str, Any] = {"limit": limit} | ({"before": before} if before is not None else {})
+        return ArchivedJobPage.model_validate((await self._server.request("GET", "/outgoing-archive/messages",
+                                                                          params=params)).json())
+
+    async def get_message(self, message_id: int) -> ArchivedJob:
+        """IFaxOutgoingArchive.GetMessage."""
+        reply = await self._server.request("GET", f"/outgoing-archive/messages/{message_id}")
+        return ArchivedJob.model_validate(reply.json())
+
+    async def copy_tiff(self, message_id: int) -> bytes:
+        """IFaxOutgoingMessage.CopyTiff, as bytes."""
+        return (await self._server.request("GET", f"/outgoing-archive/messages/{message_id}/tiff")).content
+
+    async def pdf(self, message_id: int) -> bytes:
+        """The sent fax as PDF."""
+        return (await self._server.request("GET", f"/outgoing-archive/messages/{message_id}/pdf")).content
+
+    async def delete(self, message_id: int) -> None:
+        """IFaxOutgoingMessage.Delete."""
+        await self._server.request("DELETE", f"/outgoing-archive/messages/{message_id}")
 
 
 class AsyncIncomingArchive:

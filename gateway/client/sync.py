@@ -18,7 +18,14 @@ from gateway.api.models import (
     QueueState,
     SubmitResult,
 )
-from gateway.client.aio import AsyncFaxServer, AsyncIncomingArchive, AsyncOutgoingJob, AsyncOutgoingQueue
+from gateway.api.settings_models import ArchivedJob, ArchivedJobPage
+from gateway.client.aio import (
+    AsyncFaxServer,
+    AsyncIncomingArchive,
+    AsyncOutgoingArchive,
+    AsyncOutgoingJob,
+    AsyncOutgoingQueue,
+)
 from gateway.client.document import FaxDocument
 from gateway.enums import ServerEvents
 from gateway.events import ServerEvent
@@ -137,6 +144,7 @@ class Folders:
 
     def __init__(self, loop: _Loop, server: AsyncFaxServer) -> None:
         self.outgoing_queue = OutgoingQueue(loop, server.folders.outgoing_queue)
+        self.outgoing_archive = OutgoingArchive(loop, server.folders.outgoing_archive)
         self.incoming_archive = IncomingArchive(loop, server.folders.incoming_archive)
 
 
@@ -209,6 +217,34 @@ class FaxOutgoingJob:
     def pdf(self) -> bytes:
         """The job's fax as PDF."""
         return self._loop.run(self._job.pdf())
+
+
+class OutgoingArchive:
+    """IFaxOutgoingArchive."""
+
+    def __init__(self, loop: _Loop, archive: AsyncOutgoingArchive) -> None:
+        self._loop = loop
+        self._archive = archive
+
+    def get_messages(self, limit: int = 100, before: int | None = None) -> ArchivedJobPage:
+        """One page of sent faxes, newest first."""
+        return self._loop.run(self._archive.get_messages(limit, before))
+
+    def get_message(self, message_id: int) -> ArchivedJob:
+        """IFaxOutgoingArchive.GetMessage."""
+        return self._loop.run(self._archive.get_message(message_id))
+
+    def copy_tiff(self, message_id: int) -> bytes:
+        """IFaxOutgoingMessage.CopyTiff, as bytes."""
+        return self._loop.run(self._archive.copy_tiff(message_id))
+
+    def pdf(self, message_id: int) -> bytes:
+        """The sent fax as PDF."""
+        return self._loop.run(self._archive.pdf(message_id))
+
+    def delete(self, message_id: int) -> None:
+        """IFaxOutgoingMessage.Delete."""
+        self._loop.run(self._archive.delete(message_id))
 
 
 class IncomingArchive:
