@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from aiosmtpd.controller import Controller
@@ -41,10 +41,19 @@ class Sink:
         return "250 2.0.0 stored"
 
 
+SinkT = TypeVar("SinkT", bound=Sink)
+
+
 @contextmanager
 def smtp_sink() -> Iterator[tuple[Sink, int]]:
     """An aiosmtpd server on a free port in its own thread."""
-    sink = Sink()
+    with serving(Sink()) as (sink, port):
+        yield sink, port
+
+
+@contextmanager
+def serving(sink: SinkT) -> Iterator[tuple[SinkT, int]]:
+    """Serve ``sink`` (any Sink) over SMTP on a free port in its own thread, until the block ends."""
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()

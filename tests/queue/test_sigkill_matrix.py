@@ -19,14 +19,12 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from aiosmtpd.controller import Controller
 
 from gateway.config import load_config
 from gateway.crashpoints import CRASH_AT_ENV
@@ -39,18 +37,19 @@ from modem.faxtiff import read_fax_tiff, write_fax_tiff
 from tests.fixtures.hostile import _docx
 from tests.intake.conftest import simple_mail, smtp_transaction
 from tests.queue.simserver import (
+    Sink,
     all_jobs,
     job_attempts,
     job_pages,
     received_pages,
     same_below_header,
+    serving,
     sim_config,
     smtp_sink,
     wait_for,
 )
 from tests.queue.test_restart import dense_pages, marked_pages
 from tests.routing.conftest import fax_pages
-from tests.support.net import free_port
 from tests.support.server import ServerProcess
 
 REMOTE = "5550100"
@@ -67,7 +66,6 @@ async def submissions_in(config: Path, state: str) -> int:
 
 def office_mail(folder: Path) -> bytes:
     """A mail with a .docx (LibreOffice starts for it: seconds of rendering to be killed in)."""
-    from email.message import EmailMessage
     from email.policy import SMTP as SMTP_POLICY
 
     doc = _docx(folder / "letter.docx", "".join(f"<w:p><w:r><w:t>Line {n}</w:t></w:r></w:p>" for n in range(40)))
@@ -311,12 +309,12 @@ async def test_killed_between_a_folder_delivery_and_its_record(store_url: str, t
     assert [path.read_bytes() for path in folder.iterdir()] == [tiff]
 
 
-class HoldingSink:
+class HoldingSink(Sink):
     """An SMTP server that holds its reply to the first message until released, then refuses it (the client is
     gone by then), and stores every later one."""
 
     def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
+        super().__init__()
         self.holding = threading.Event()
         self.release = threading.Event()
 
@@ -326,23 +324,16 @@ class HoldingSink:
             while not self.release.is_set():
                 await asyncio.sleep(0.05)
             return "451 4.3.0 not stored: the sender died before this reply"
-        message = message_from_bytes(envelope.original_content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 2.0.0 stored"
+        return await super().handle_DATA(server, session, envelope)
 
 
 @contextmanager
 def holding_sink() -> Iterator[tuple[HoldingSink, int]]:
-    sink = HoldingSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        sink.release.set()
-        controller.stop()
+    with serving(HoldingSink()) as (sink, port):
+        try:
+            yield sink, port
+        finally:
+            sink.release.set()
 
 
 @pytest.mark.realtime
