@@ -87,7 +87,8 @@ def available_operations(job: OutgoingJob) -> JobOperations:
 def job_status(job: OutgoingJob, principal: str | None) -> dict[str, Any]:
     """The FaxJobStatus a Windows client gets with OnOutgoingJobChanged, plus the submitter (for filtering)."""
     return {
-        "job_id": job.id, "principal": principal or "", "status": job.status, "status_name": job.job_status.name or "",
+        "job_id": job.id, "submission_id": job.submission_id, "principal": principal or "", "status": job.status,
+        "status_name": job.job_status.name or "",
         "extended_status": job.extended_status, "extended_status_name": job.ext_status.name,
         "extended_status_text": job.extended_status_text, "current_page": min(job.pages_sent + 1, job.pages),
         "pages": job.pages, "pages_sent": job.pages_sent, "device": job.device_name or "",

@@ -62,6 +62,7 @@ async def events_server(folder: Path, store_url: str = "", extra: str = "",
     config = load_config(path)
     server = FaxServer(config)
     await server.db.migrate()
+    await server.events.start(server.db, server.node_id, config.events.poll_interval.total_seconds())
     http = HttpService(server)
     server.services = [http]
     hooks = None

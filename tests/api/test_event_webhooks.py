@@ -80,6 +80,13 @@ class Receiver:
             await self._task
             self._server = None
 
+    async def wait_for_id(self, event_id: int) -> list[Delivery]:
+        """Wait until the event ``event_id`` was delivered."""
+        while event_id not in [delivery.event["id"] for delivery in self.got]:
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), 120)
+        return self.got
+
     async def wait_for(self, count: int) -> list[Delivery]:
         """Wait until ``count`` deliveries arrived."""
         while len(self.got) < count:
