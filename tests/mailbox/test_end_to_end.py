@@ -11,7 +11,6 @@ import pytest
 
 from gateway.enums import JobStatus
 from gateway.queue.documents import load_pymupdf
-from gateway.queue.finish import is_final
 from tests.mailbox.conftest import fax_mail, pdf_bytes
 from tests.mailbox.servers import Mailbox
 from tests.queue.simserver import (
@@ -82,7 +81,7 @@ async def test_mail_in_the_mailbox_is_faxed_and_a_received_fax_lands_in_a_folder
         with ServerProcess(config, http_port) as server:
             async def finished() -> bool:
                 jobs = await all_jobs(config)
-                return (len(jobs) == 2 and all(is_final(job) for job in jobs) and len(sink.messages) >= 2
+                return (len(jobs) == 2 and all(job.job_status.is_final for job in jobs) and len(sink.messages) >= 2
                         and bool(mailbox.received_pdfs("Faxes/Received")))
 
             await wait_for(finished, 400, "two sent faxes, two receipts, one received fax in the mailbox", server)
