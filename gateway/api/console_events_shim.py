@@ -28,7 +28,8 @@ router = APIRouter(tags=["events"])
 _ids = itertools.count(1)
 
 
-@router.get("/events", summary="Server events as text/event-stream (temporary shim)")
+@router.get("/events", summary="Server events as text/event-stream (temporary shim)", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def events(request: Request, principal: CurrentPrincipal, types: str = "") -> StreamingResponse:
     """Stream events of the asked topics until the client goes or the server stops."""
     server: FaxServer = request.app.state.fax_server
