@@ -18,8 +18,11 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-WholeNumber = Annotated[int, BeforeValidator(_whole)]
-"""An integer field of a strict request model: any JSON number without a fraction, as JSON Schema's integer."""
+WHOLE = BeforeValidator(_whole)
+WholeNumber = Annotated[int, WHOLE]
+"""An integer field of a strict request model: any JSON number without a fraction, as JSON Schema's integer. An
+optional one is written ``Annotated[int, Field(ge=.., le=..), WHOLE] | None``: bounds before the validator, or
+pydantic leaves them out of the JSON schema."""
 
 
 class Problem(BaseModel):

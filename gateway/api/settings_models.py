@@ -11,7 +11,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from gateway.api.models import OutgoingJob, WholeNumber
+from gateway.api.models import WHOLE, OutgoingJob, WholeNumber
 
 ClockText = str
 STATION_ID = r"^[\x20-\x7e]*$"
@@ -71,7 +71,7 @@ class OutgoingQueueChange(BaseModel):
 
     model_config = STRICT
 
-    retries: WholeNumber | None = Field(default=None, ge=0, le=100)
+    retries: Annotated[int, Field(ge=0, le=100), WHOLE] | None = None
     retry_delay_s: float | None = Field(default=None, ge=0, le=7 * 86400)
     discount_rate_start: ClockText | None = Field(default=None, pattern=TIME_PATTERN)
     discount_rate_end: ClockText | None = Field(default=None, pattern=TIME_PATTERN)
@@ -81,8 +81,8 @@ class OutgoingQueueChange(BaseModel):
                                        description="Columns split by |; placeholders: "
                                        + ", ".join(f"{{{name}}}" for name in HEADER_FIELDS))
     use_device_tsid: bool | None = None
-    max_pages: WholeNumber | None = Field(default=None, ge=1, le=100000)
-    max_recipients: WholeNumber | None = Field(default=None, ge=1, le=100000)
+    max_pages: Annotated[int, Field(ge=1, le=100000), WHOLE] | None = None
+    max_recipients: Annotated[int, Field(ge=1, le=100000), WHOLE] | None = None
     timezone: TimeZoneName | None = None
     retry_rules: dict[RetryResultName, RetryRuleModel] | None = Field(
         default=None, description="Rows to replace; rows not named stay")
@@ -112,8 +112,8 @@ class ArchiveChange(BaseModel):
     folder_mode: str | None = Field(default=None, pattern=r"^0?7[0-7]{2}$",
                                     description="Octal; the owner (faxgate) keeps rwx")
     size_quota_warning: bool | None = None
-    high_quota_water_mark: WholeNumber | None = Field(default=None, ge=0, le=QUOTA_LIMIT)
-    low_quota_water_mark: WholeNumber | None = Field(default=None, ge=0, le=QUOTA_LIMIT)
+    high_quota_water_mark: Annotated[int, Field(ge=0, le=QUOTA_LIMIT), WHOLE] | None = None
+    low_quota_water_mark: Annotated[int, Field(ge=0, le=QUOTA_LIMIT), WHOLE] | None = None
     age_limit_s: float | None = Field(default=None, ge=0, le=3650 * 86400)
 
 
@@ -141,7 +141,7 @@ class ReceiptOptionsChange(BaseModel):
 
     enabled: bool | None = None
     smtp_server: str | None = Field(default=None, min_length=1, max_length=255)
-    smtp_port: WholeNumber | None = Field(default=None, ge=1, le=65535)
+    smtp_port: Annotated[int, Field(ge=1, le=65535), WHOLE] | None = None
     smtp_sender: str | None = Field(default=None, max_length=320)
     security: Literal["none", "starttls", "tls"] | None = None
     smtp_user: str | None = Field(default=None, max_length=320)
@@ -222,7 +222,7 @@ class DeviceSettingsChange(BaseModel):
                              description="T.30 station id: printable ASCII, at most 20 characters")
     send_enabled: bool | None = None
     receive_mode: ReceiveMode | None = None
-    rings_before_answer: WholeNumber | None = Field(default=None, ge=1, le=20)
+    rings_before_answer: Annotated[int, Field(ge=1, le=20), WHOLE] | None = None
     description: str | None = Field(default=None, max_length=256)
 
 
