@@ -121,9 +121,23 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         outgoing.document_submit_form(document)
+        document_unreadable_bodies(document)
         add_links(document)
         app.openapi_schema = document
     return app.openapi_schema
+
+
+UNREADABLE = "The request is malformed: a body that cannot be read as its content type (bytes that are not UTF-8)"
+
+
+def document_unreadable_bodies(document: dict[str, Any]) -> None:
+    """Every operation that takes a body answers 400 (a Problem) when the body cannot even be decoded: the framework
+    says so before any model sees it, so no route declares it itself."""
+    problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                operation["responses"].setdefault("400", {"description": UNREADABLE, "content": problem})
 
 
 # (source path, method, status, link parameter, runtime expression, path prefix the targets share)

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 ConfigReader = Annotated[Principal, Depends(require(AccessRights.QUERY_CONFIG, "reading the configuration"))]
 ConfigManager = Annotated[Principal, Depends(require(AccessRights.MANAGE_CONFIG, "changing the configuration"))]
 INVALID: dict[int | str, dict[str, Any]] = {400: {"model": Problem}, 404: {"model": Problem}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "Conflicts with the settings in force"}}
 router = APIRouter(prefix="/config", tags=["configuration"], responses={**REFUSALS, **INVALID})
 
 
@@ -185,9 +187,16 @@ async def get_receipts(request: Request, _: ConfigReader) -> ReceiptOptions:
     return _receipts(fax_server(request))
 
 
-@router.put("/receipts", response_model=ReceiptOptions, summary="IFaxReceiptOptions.Save")
+@router.put("/receipts", response_model=ReceiptOptions, summary="IFaxReceiptOptions.Save", responses=CONFLICT)
 async def put_receipts(request: Request, principal: ConfigManager, change: ReceiptOptionsChange) -> ReceiptOptions:
-    """Change the receipt options on every node (used by the next receipt sent)."""
+    """Change the receipt options on every node (used by the next receipt sent); 409 when a password would cross
+    a connection without TLS and the configuration file does not allow that."""
+    section = fax_server(request).config.receipts
+    security = change.security or section.security
+    password = section.password if change.smtp_password is None else change.smtp_password
+    if password and security == "none" and not section.allow_cleartext_password:
+        raise ApiError(409, 'the SMTP password would be sent in clear text with security = "none": use "starttls" or '
+                            '"tls" (or allow_cleartext_password = true in the file, for a trusted wire only)')
     await store_changes(request, principal, {"receipts": _given(change, _RECEIPTS)})
     return _receipts(fax_server(request))
 

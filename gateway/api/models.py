@@ -5,12 +5,24 @@ Names follow the Windows FaxServer objects in snake case; times are UNIX seconds
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 API_VERSION = "v1"
 PriorityName = Literal["low", "normal", "high"]
+
+
+def _whole(value: Any) -> Any:
+    """403.0 is the JSON Schema integer 403; strict models take it as such (and still refuse "403" or true)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WHOLE = BeforeValidator(_whole)
+WholeNumber = Annotated[int, WHOLE]
+"""An integer field of a strict request model: any JSON number without a fraction, as JSON Schema's integer. An
+optional one is written ``Annotated[int, Field(ge=.., le=..), WHOLE] | None``: bounds before the validator, or
+pydantic leaves them out of the JSON schema."""
 
 
 class Problem(BaseModel):

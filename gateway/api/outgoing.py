@@ -200,8 +200,8 @@ async def get_page(request: Request, principal: CurrentPrincipal, job_id: JobId,
     return await page_png_response(data, page, width, f"job {job_id}")
 
 
-@router.get("/jobs/{job_id}/log", response_class=PlainTextResponse, summary="The session logs of a job's calls",
-            responses={200: {"content": {"text/plain": {}}}, 404: {"model": Problem}})
+@router.get("/jobs/{job_id}/log", response_class=Response, summary="The session logs of a job's calls",
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: {"model": Problem}})
 async def get_log(request: Request, principal: CurrentPrincipal, job_id: JobId) -> PlainTextResponse:
     """Every call's T.30 session log, oldest call first, each under a heading line."""
     async with _server(request).db.transaction() as conn:
@@ -299,23 +299,37 @@ RECIPIENTS_SCHEMA: dict[str, Any] = {
 }
 
 
+FORMS = {"/api/v1/outgoing/submit": RECIPIENTS_SCHEMA,
+         "/api/v1/outgoing/preview": {**RECIPIENTS_SCHEMA, "minItems": 0, "default": []}}
+"""The forms with a JSON recipients part, and its schema in each (the preview may have none)."""
+
+
 def document_submit_form(document: dict[str, Any]) -> None:
-    """Describe the submit form as multipart really carries it, where FastAPI's generated schema cannot.
+    """Describe the submit and preview forms as multipart really carries them, where FastAPI's schema cannot.
 
     ``recipients`` is a JSON part: FastAPI can only declare the form field as a string, OpenAPI says it with the
     field's schema and an encoding of application/json. An optional field has no null in a form (it is left out),
     so the null branch FastAPI writes for ``X | None`` goes; the files part is then plainly an array of files.
     """
-    content = document["paths"]["/api/v1/outgoing/submit"]["post"]["requestBody"]["content"]["multipart/form-data"]
-    body = document["components"]["schemas"][content["schema"]["$ref"].rsplit("/", 1)[1]]
-    for name, field in body["properties"].items():
-        branches = [branch for branch in field.get("anyOf", []) if branch != {"type": "null"}]
-        if "anyOf" in field and len(branches) == 1:
-            del field["anyOf"]
-            body["properties"][name] = {**branches[0], **field}
-    body["properties"]["recipients"] = RECIPIENTS_SCHEMA
-    content["encoding"] = {"recipients": {"contentType": "application/json"}}
+    for path, recipients in FORMS.items():
+        content = document["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
+        body = document["components"]["schemas"][content["schema"]["$ref"].rsplit("/", 1)[1]]
+        for name, field in body["properties"].items():
+            branches = [branch for branch in field.get("anyOf", []) if branch != {"type": "null"}]
+            if "anyOf" in field and len(branches) == 1:
+                del field["anyOf"]
+                body["properties"][name] = {**branches[0], **field}
+        body["properties"]["recipients"] = recipients
+        content["encoding"] = {"recipients": {"contentType": "application/json"}}
     document["components"]["schemas"].setdefault("FaxRecipient", FaxRecipient.model_json_schema())
+
+
+def recipients_part(text: str) -> list[FaxRecipient]:
+    """The form's JSON recipients part; 400 when it is not a list of recipients."""
+    try:
+        return _RECIPIENTS.validate_python(json.loads(text))
+    except (ValueError, ValidationError):
+        raise ApiError(400, 'recipients must be JSON like [{"number": "+15550100", "name": "Ada"}]') from None
 
 
 @router.post("/submit", response_model=SubmitResult, status_code=202, summary="FaxDocument.Submit",
@@ -342,10 +356,7 @@ async def submit(
         Priority.NORMAL if principal.rights.may_submit(Priority.NORMAL) else Priority.LOW)
     if not principal.rights.may_submit(wanted):
         raise denied(SUBMIT_RIGHT[wanted], f"submitting at {wanted.name.lower()} priority")
-    try:
-        asked = _RECIPIENTS.validate_python(json.loads(recipients))
-    except (ValueError, ValidationError):
-        raise ApiError(400, 'recipients must be JSON like [{"number": "+15550100", "name": "Ada"}]') from None
+    asked = recipients_part(recipients)
     if not asked:
         raise ApiError(400, "there is no recipient")
     if len(asked) > config.outbox.max_recipients:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from pydantic import BaseModel
 
 from gateway.api.models import Problem
-from gateway.api.outgoing import SUBMIT_RIGHTS
+from gateway.api.outgoing import SUBMIT_RIGHTS, recipients_part
 from gateway.api.security import REFUSALS, ApiError, CurrentPrincipal, denied
 from gateway.enums import AccessRights
 from gateway.intake.mime import MailError, parse_fax_mail
@@ -68,11 +67,8 @@ async def preview(
         raise ApiError(400, f"the files are larger than {config.smtp.max_message_size} bytes")
     if not documents and not (cover and note):
         raise ApiError(400, "there is nothing to fax: no files, and no cover page with a note")
-    try:
-        asked = json.loads(recipients)
-        first = {"number": str(asked[0].get("number", "")), "name": str(asked[0].get("name", ""))} if asked else {}
-    except (ValueError, AttributeError, TypeError):
-        raise ApiError(400, 'recipients must be JSON like [{"number": "+15550100", "name": "Ada"}]') from None
+    asked = recipients_part(recipients)
+    first = asked[0].model_dump() if asked else {}
     raw = files_as_mail(documents, principal.email or "api@localhost", subject or (documents[0].name if documents
                         else "fax"), sender_name=principal.display_name, note=note if cover else "")
     pool = _render_pool(server)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from pydantic import TypeAdapter
 
-from gateway.api.config import INVALID, ConfigManager, ConfigReader, fax_server, store_changes
+from gateway.api.config import CONFLICT, INVALID, ConfigManager, ConfigReader, fax_server, store_changes
 from gateway.api.devices import registry
 from gateway.api.security import REFUSALS, ApiError
 from gateway.api.settings_models import (
@@ -23,7 +23,7 @@ from gateway.api.settings_models import (
     RoutingMethodInfo,
 )
 from gateway.config.runtime import REGISTRATIONS
-from gateway.enums import ProviderStatus
+from gateway.enums import ALL_DEVICES_GROUP, ProviderStatus
 from gateway.intake.auth import Principal
 from gateway.queue.pool import DevicePool
 
@@ -132,7 +132,7 @@ async def get_methods(request: Request, _: ConfigReader) -> list[RoutingMethodIn
 
 
 @router.put("/inbound-routing/methods/order", response_model=list[RoutingMethodInfo],
-            summary="IFaxInboundRoutingMethod.Priority")
+            summary="IFaxInboundRoutingMethod.Priority", responses=CONFLICT)
 async def put_method_order(request: Request, principal: ConfigManager, order: MethodOrder) -> list[RoutingMethodInfo]:
     """Run the named methods first, in this order (priority 1, 2, ...); on every node at once."""
     server = fax_server(request)
@@ -143,7 +143,7 @@ async def put_method_order(request: Request, principal: ConfigManager, order: Me
         if found is None:
             raise ApiError(404, f"there is no routing method {ref!r}")
         if found in wanted:
-            raise ApiError(400, f"routing method {found.name} is named twice")
+            raise ApiError(409, f"routing method {found.name} is named twice")
         wanted.append(found)
     settings: list[dict[str, Any]] = [setting.model_dump() for setting in server.config.inbound.methods]
     by_method = {str(item["method"]).lower(): item for item in settings}
@@ -159,27 +159,66 @@ async def put_method_order(request: Request, principal: ConfigManager, order: Me
 
 # ------------------------------------------------------------------------------------------ outbound routing
 
+def outbound_conflict(groups: list[OutboundGroup], rules: list[OutboundRule], new_rules: bool) -> ApiError | None:
+    """What makes groups and rules, each valid, unusable together (the [outbound] section's own checks, said as
+    HTTP): a group name twice or the built-in one's, two rules for one country and area code (409); a rule naming
+    a group there is not: 404 for new rules, 409 for new groups that drop a group a rule in force names."""
+    names = [group.name.lower() for group in groups]
+    for group in groups:
+        if group.name.lower() == ALL_DEVICES_GROUP.lower():
+            return ApiError(409, f"{ALL_DEVICES_GROUP} is built in and holds every device")
+        if names.count(group.name.lower()) > 1:
+            return ApiError(409, f"two groups are named {group.name!r} (names are case-insensitive)")
+    keys = [(rule.country_code, rule.area_code) for rule in rules]
+    for rule in rules:
+        if keys.count((rule.country_code, rule.area_code)) > 1:
+            return ApiError(409, f"two rules are for country {rule.country_code}, area {rule.area_code}")
+        if rule.group and rule.group.lower() not in {*names, ALL_DEVICES_GROUP.lower()}:
+            if new_rules:
+                return ApiError(404, f"there is no outbound routing group {rule.group!r}")
+            return ApiError(409, f"rule {rule.country_code}/{rule.area_code} names group {rule.group!r}: change the "
+                                 "rule first")
+    return None
+
+
+def _groups_in_force(request: Request) -> list[OutboundGroup]:
+    return _GROUPS.validate_python(fax_server(request).config.outbound.model_dump()["groups"])
+
+
+def _rules_in_force(request: Request) -> list[OutboundRule]:
+    return _RULES.validate_python(fax_server(request).config.outbound.model_dump()["rules"])
+
+
 @router.get("/outbound-routing/groups", response_model=list[OutboundGroup], summary="IFaxOutboundRoutingGroups")
 async def get_groups(request: Request, _: ConfigReader) -> list[OutboundGroup]:
     """The outbound routing groups (the built-in <All Devices> group is implied)."""
-    return _GROUPS.validate_python(fax_server(request).config.outbound.model_dump()["groups"])
+    return _groups_in_force(request)
 
 
-@router.put("/outbound-routing/groups", response_model=list[OutboundGroup], summary="IFaxOutboundRoutingGroups.Save")
+@router.put("/outbound-routing/groups", response_model=list[OutboundGroup], summary="IFaxOutboundRoutingGroups.Save",
+            responses=CONFLICT)
 async def put_groups(request: Request, principal: ConfigManager, groups: list[OutboundGroup]) -> list[OutboundGroup]:
-    """Replace the groups on every node (rules must still name existing groups)."""
+    """Replace the groups on every node; 409 when a rule in force names a group no longer there."""
+    conflict = outbound_conflict(groups, _rules_in_force(request), new_rules=False)
+    if conflict is not None:
+        raise conflict
     await store_changes(request, principal, {"outbound": {"groups": [g.model_dump() for g in groups]}})
-    return _GROUPS.validate_python(fax_server(request).config.outbound.model_dump()["groups"])
+    return _groups_in_force(request)
 
 
 @router.get("/outbound-routing/rules", response_model=list[OutboundRule], summary="IFaxOutboundRoutingRules")
 async def get_rules(request: Request, _: ConfigReader) -> list[OutboundRule]:
     """The outbound routing rules by country and area code."""
-    return _RULES.validate_python(fax_server(request).config.outbound.model_dump()["rules"])
+    return _rules_in_force(request)
 
 
-@router.put("/outbound-routing/rules", response_model=list[OutboundRule], summary="IFaxOutboundRoutingRules.Save")
+@router.put("/outbound-routing/rules", response_model=list[OutboundRule], summary="IFaxOutboundRoutingRules.Save",
+            responses=CONFLICT)
 async def put_rules(request: Request, principal: ConfigManager, rules: list[OutboundRule]) -> list[OutboundRule]:
-    """Replace the rules on every node; jobs queued from now on are routed by them."""
+    """Replace the rules on every node; jobs queued from now on are routed by them. A group must exist (404);
+    one country and area code has one rule (409)."""
+    conflict = outbound_conflict(_groups_in_force(request), rules, new_rules=True)
+    if conflict is not None:
+        raise conflict
     await store_changes(request, principal, {"outbound": {"rules": [r.model_dump() for r in rules]}})
-    return _RULES.validate_python(fax_server(request).config.outbound.model_dump()["rules"])
+    return _rules_in_force(request)

@@ -7,8 +7,9 @@ import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.models import WholeNumber
 from gateway.api.security import REFUSALS, require
 from gateway.enums import AccessRights
 from gateway.intake.auth import Principal
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from gateway.server import FaxServer
 
 Reader = Annotated[Principal, Depends(require(AccessRights.QUERY_CONFIG, "reading the routing rules"))]
+LATEST_TIME = 253_402_214_400
+"""9999-12-31 00:00 UTC: the last day a reception time can be read as a local date in any time zone."""
 router = APIRouter(prefix="/routing", tags=["routing"], responses=REFUSALS)
 
 
@@ -32,14 +35,17 @@ class RoutingRules(BaseModel):
 class RouteQuestion(BaseModel):
     """A call to imagine: the same facts `faxgate route test` takes."""
 
+    model_config = ConfigDict(strict=True)  # "at": false is a mistake, not the epoch
+
     device: str = Field(default="", max_length=64)
     did: str = Field(default="", max_length=64)
     caller_id: str = Field(default="", max_length=64)
     caller_name: str = Field(default="", max_length=200)
     tsid: str = Field(default="", max_length=64)
     subaddress: str = Field(default="", max_length=64)
-    at: float | None = Field(default=None, description="Reception time, UNIX seconds (default: now)")
-    pages: int = Field(default=1, ge=1, le=10_000)
+    at: float | None = Field(default=None, ge=0, le=LATEST_TIME,
+                             description="Reception time, UNIX seconds (default: now)")
+    pages: WholeNumber = Field(default=1, ge=1, le=10_000)
 
 
 def _server(request: Request) -> FaxServer:

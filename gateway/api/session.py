@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.models import Problem
 from gateway.api.security import ApiError, CurrentPrincipal, right_names
@@ -37,6 +37,8 @@ router = APIRouter(prefix="/session", tags=["session"])
 
 class SignIn(BaseModel):
     """A user and password, or an API token."""
+
+    model_config = ConfigDict(strict=True)
 
     user: str = Field(default="", max_length=320)
     password: str = Field(default="", max_length=1024)

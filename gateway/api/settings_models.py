@@ -6,15 +6,35 @@ stays as it is). Durations are seconds, times of day "HH:MM", as in the Windows 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from gateway.api.models import OutgoingJob
+from gateway.api.models import WHOLE, OutgoingJob, WholeNumber
 
 ClockText = str
 STATION_ID = r"^[\x20-\x7e]*$"
 TIME_PATTERN = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"
+HEADER_FIELDS = ("sent", "date", "time", "tsid", "sender", "recipient", "recipient_name", "page", "pages")
+HEADER_PATTERN = r"^(?:[^{}]|\{\{|\}\}|\{(?:" + "|".join(HEADER_FIELDS) + r")\})*$"
+"""Text with {field} placeholders ("{{" and "}}" for braces); format specs are a TOML-only matter."""
+TIME_ZONES = tuple(sorted(available_timezones()))
+
+
+def _known_zone(name: str) -> str:
+    if name not in TIME_ZONES:
+        raise ValueError(f"unknown time zone {name!r}")
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone),
+                         WithJsonSchema({"type": "string", "enum": list(TIME_ZONES),
+                                         "description": "An IANA time zone this server knows"})]
+QUOTA_LIMIT = 2**50
+"""1 PiB: far beyond any archive, and exact as a JSON number (a bound near 2**62 is not, in a client's doubles)."""
+STRICT = ConfigDict(strict=True)
+"""Request bodies take JSON types as they are: "retries": "3" or "enabled": 0 is a mistake, not a conversion."""
 ReceiveMode = Literal["no_answer", "auto", "manual"]
 RetryResultName = Literal["busy", "no_answer", "no_carrier", "no_dial_tone", "protocol", "line_unavailable", "other"]
 
@@ -22,8 +42,10 @@ RetryResultName = Literal["busy", "no_answer", "no_carrier", "no_dial_tone", "pr
 class RetryRuleModel(BaseModel):
     """A row of the per-result retry table: the delay before the next call, and how many such results are allowed."""
 
+    model_config = STRICT
+
     delay_s: float = Field(ge=0, le=7 * 86400)
-    max: int = Field(ge=0, le=1000)
+    max: WholeNumber = Field(ge=0, le=1000)
 
 
 class OutgoingQueueConfig(BaseModel):
@@ -47,17 +69,21 @@ class OutgoingQueueConfig(BaseModel):
 class OutgoingQueueChange(BaseModel):
     """The values to change; absent ones stay."""
 
-    retries: int | None = Field(default=None, ge=0, le=100)
+    model_config = STRICT
+
+    retries: Annotated[int, Field(ge=0, le=100), WHOLE] | None = None
     retry_delay_s: float | None = Field(default=None, ge=0, le=7 * 86400)
     discount_rate_start: ClockText | None = Field(default=None, pattern=TIME_PATTERN)
     discount_rate_end: ClockText | None = Field(default=None, pattern=TIME_PATTERN)
     age_limit_s: float | None = Field(default=None, ge=0, le=3650 * 86400)
     branding: bool | None = None
-    branding_format: str | None = Field(default=None, max_length=500)
+    branding_format: str | None = Field(default=None, max_length=500, pattern=HEADER_PATTERN,
+                                       description="Columns split by |; placeholders: "
+                                       + ", ".join(f"{{{name}}}" for name in HEADER_FIELDS))
     use_device_tsid: bool | None = None
-    max_pages: int | None = Field(default=None, ge=1, le=100000)
-    max_recipients: int | None = Field(default=None, ge=1, le=100000)
-    timezone: str | None = Field(default=None, max_length=64)
+    max_pages: Annotated[int, Field(ge=1, le=100000), WHOLE] | None = None
+    max_recipients: Annotated[int, Field(ge=1, le=100000), WHOLE] | None = None
+    timezone: TimeZoneName | None = None
     retry_rules: dict[RetryResultName, RetryRuleModel] | None = Field(
         default=None, description="Rows to replace; rows not named stay")
 
@@ -78,13 +104,16 @@ class ArchiveConfig(BaseModel):
 class ArchiveChange(BaseModel):
     """The values to change; absent ones stay."""
 
+    model_config = STRICT
+
     use_archive: bool | None = None
     archive_folder: str | None = Field(default=None, max_length=1000, pattern=r"^(/[^\x00-\x1f\x7f]*)?$",
                                        description="An absolute path, or empty for the default")
-    folder_mode: str | None = Field(default=None, pattern=r"^0?[0-7]{3}$")
+    folder_mode: str | None = Field(default=None, pattern=r"^0?7[0-7]{2}$",
+                                    description="Octal; the owner (faxgate) keeps rwx")
     size_quota_warning: bool | None = None
-    high_quota_water_mark: int | None = Field(default=None, ge=0, le=2**62)
-    low_quota_water_mark: int | None = Field(default=None, ge=0, le=2**62)
+    high_quota_water_mark: Annotated[int, Field(ge=0, le=QUOTA_LIMIT), WHOLE] | None = None
+    low_quota_water_mark: Annotated[int, Field(ge=0, le=QUOTA_LIMIT), WHOLE] | None = None
     age_limit_s: float | None = Field(default=None, ge=0, le=3650 * 86400)
 
 
@@ -105,11 +134,14 @@ class ReceiptOptions(BaseModel):
 
 
 class ReceiptOptionsChange(BaseModel):
-    """The values to change; absent ones stay."""
+    """The values to change; absent ones stay. A password needs security "starttls" or "tls" (409 otherwise),
+    unless the file allows clear text."""
+
+    model_config = STRICT
 
     enabled: bool | None = None
     smtp_server: str | None = Field(default=None, min_length=1, max_length=255)
-    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_port: Annotated[int, Field(ge=1, le=65535), WHOLE] | None = None
     smtp_sender: str | None = Field(default=None, max_length=320)
     security: Literal["none", "starttls", "tls"] | None = None
     smtp_user: str | None = Field(default=None, max_length=320)
@@ -134,6 +166,8 @@ class LoggingOptions(BaseModel):
 
 class LoggingOptionsChange(BaseModel):
     """The values to change; absent ones stay."""
+
+    model_config = STRICT
 
     init_events_level: LevelName | None = None
     inbound_events_level: LevelName | None = None
@@ -180,18 +214,22 @@ class DeviceSettings(BaseModel):
 class DeviceSettingsChange(BaseModel):
     """The values to change; absent ones stay."""
 
+    model_config = STRICT
+
     tsid: str | None = Field(default=None, max_length=20, pattern=STATION_ID,
                              description="T.30 station id: printable ASCII, at most 20 characters")
     csid: str | None = Field(default=None, max_length=20, pattern=STATION_ID,
                              description="T.30 station id: printable ASCII, at most 20 characters")
     send_enabled: bool | None = None
     receive_mode: ReceiveMode | None = None
-    rings_before_answer: int | None = Field(default=None, ge=1, le=20)
+    rings_before_answer: Annotated[int, Field(ge=1, le=20), WHOLE] | None = None
     description: str | None = Field(default=None, max_length=256)
 
 
 class RoutingMethodUse(BaseModel):
     """IFaxDevice.UseRoutingMethod: switch one method on or off for one device."""
+
+    model_config = STRICT
 
     enabled: bool
 
@@ -215,6 +253,8 @@ class ProviderInfo(BaseModel):
 
 class Registration(BaseModel):
     """Register an extension or device provider by its "module:attribute"; in force at the next start."""
+
+    model_config = STRICT
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     target: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$", max_length=200)
@@ -253,11 +293,15 @@ class RoutingMethodInfo(BaseModel):
 class MethodOrder(BaseModel):
     """The methods (names or GUIDs) in the order they should run; methods not named follow, in their order."""
 
+    model_config = STRICT
+
     methods: list[str] = Field(min_length=1, max_length=100)
 
 
 class OutboundGroup(BaseModel):
     """IFaxOutboundRoutingGroup: an ordered device list (the built-in <All Devices> group is not listed)."""
+
+    model_config = STRICT
 
     name: str = Field(min_length=1, max_length=128)
     devices: list[str] = Field(default_factory=list, max_length=256)
@@ -266,10 +310,21 @@ class OutboundGroup(BaseModel):
 class OutboundRule(BaseModel):
     """IFaxOutboundRoutingRule: country and area code (0 = any area) to a group or a device."""
 
-    country_code: int = Field(ge=1, le=999)
-    area_code: int = Field(default=0, ge=0, le=2**31 - 1)
+    model_config = ConfigDict(strict=True, json_schema_extra={"oneOf": [
+        {"required": ["group"], "properties": {"group": {"minLength": 1}, "device": {"maxLength": 0}}},
+        {"required": ["device"], "properties": {"device": {"minLength": 1}, "group": {"maxLength": 0}}},
+    ]})  # exactly one target, as the rule section demands
+
+    country_code: WholeNumber = Field(ge=1, le=999)
+    area_code: WholeNumber = Field(default=0, ge=0, le=2**31 - 1)
     group: str = Field(default="", max_length=128)
     device: str = Field(default="", max_length=64)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> OutboundRule:
+        if bool(self.group) == bool(self.device):
+            raise ValueError("give exactly one of group or device")
+        return self
 
 
 class ArchivedJob(OutgoingJob):

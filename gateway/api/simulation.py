@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from PIL import Image, ImageDraw, ImageFont
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.models import Problem
+from gateway.api.models import Problem, WholeNumber
 from gateway.api.security import REFUSALS, ApiError, require
 from gateway.enums import AccessRights, DeviceState
 from gateway.intake.auth import Principal
@@ -46,9 +46,11 @@ class Simulation(BaseModel):
 class CallRequest(BaseModel):
     """Which remote machine calls which faxgate number, with how many demo pages."""
 
+    model_config = ConfigDict(strict=True)
+
     caller: str = Field(default="5550100", max_length=32, description="The remote machine's number")
     to: str = Field(default="", max_length=32, description="A faxgate line's number (default: the first line)")
-    pages: int = Field(default=2, ge=1, le=10)
+    pages: WholeNumber = Field(default=2, ge=1, le=10)
     did: str = Field(default="", max_length=32)
 
 

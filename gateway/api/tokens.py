@@ -40,7 +40,11 @@ async def list_tokens(request: Request, _: Reader) -> list[TokenInfo]:
 @router.post("", response_model=NewToken, status_code=201, summary="Create an API token",
              responses={400: {"model": Problem}, 409: {"model": Problem}})
 async def create_token(request: Request, principal: Manager, wanted: TokenRequest) -> NewToken:
-    """A new token; its secret is in this answer only, and only its hash is stored."""
+    """A new token; its secret is in this answer only, and only its hash is stored. Names starting "local-admin."
+    are the nodes' own (409): one made here could not be revoked over the API."""
+    if wanted.name.startswith(ADMIN_TOKEN_PREFIX):
+        raise ApiError(409, f"token names starting {ADMIN_TOKEN_PREFIX!r} are reserved for the nodes' local "
+                            "administrator tokens")
     rights = rights_from_names(list(wanted.rights))
     beyond = rights & ~principal.rights
     if beyond:

@@ -395,6 +395,8 @@ def test_tokens_over_the_api_never_exceed_their_creator(api: Api) -> None:
         assert len(local) == 1
         kept = client.delete(f"/tokens/{local[0]}")
         assert kept.status_code == 409 and "--offline" in kept.json()["detail"]
+        reserved = client.post("/tokens", json={"name": "local-admin.mine", "rights": ["query_config"]})
+        assert reserved.status_code == 409 and "reserved" in reserved.json()["detail"]
 
 
 def test_a_wrong_method_names_every_method_of_the_path_and_bodies_are_strict(api: Api) -> None:
@@ -411,3 +413,13 @@ def test_a_wrong_method_names_every_method_of_the_path_and_bodies_are_strict(api
     assert encoding["encoding"] == {"recipients": {"contentType": "application/json"}}
     links = document["paths"]["/api/v1/outgoing/jobs"]["get"]["responses"]["200"]["links"]
     assert {link["parameters"]["job_id"] for link in links.values()} == {"$response.body#/jobs/0/id"}
+    preview = document["components"]["schemas"]["Body_preview_api_v1_outgoing_preview_post"]["properties"]
+    assert "anyOf" not in preview["files"] and preview["recipients"]["minItems"] == 0
+    log = document["paths"]["/api/v1/outgoing/jobs/{job_id}/log"]["get"]["responses"]
+    assert set(log["200"]["content"]) == {"text/plain"} and set(log["404"]["content"]) == {"application/json"}
+    with_body = [operation for operations in document["paths"].values() for operation in operations.values()
+                 if "requestBody" in operation]
+    assert with_body and all("400" in operation["responses"] for operation in with_body)  # an unreadable body
+    unreadable = httpx.post(api.url + "/api/v1/session", content=b"\xff\xfe{", timeout=30,
+                            headers={"Content-Type": "application/json"})
+    assert unreadable.status_code == 400 and unreadable.json()["missing_right"] is None

@@ -147,8 +147,9 @@ def test_outgoing_queue_configuration_is_read_changed_and_refused_when_invalid(a
         assert after["retry_rules"]["other"] == {"delay_s": 45.0, "max": 7}  # Windows Retries / RetryDelay
         assert client.put("/config/outgoing-queue", json={"retries": 1000}).status_code == 422
         assert client.put("/config/outgoing-queue", json={"discount_rate_start": "25:00"}).status_code == 422
-        refused = client.put("/config/outgoing-queue", json={"timezone": "Mars/Olympus"})
-        assert refused.status_code == 400 and "outbox.timezone" in refused.json()["detail"]
+        assert client.put("/config/outgoing-queue", json={"timezone": "Mars/Olympus"}).status_code == 422
+        assert client.put("/config/outgoing-queue", json={"max_pages": "20"}).status_code == 422  # strict JSON
+        assert client.put("/config/outgoing-queue", json={"branding_format": "{nope}"}).status_code == 422
         effective = {item["path"]: item for item in client.get("/config/effective").json()}
         assert effective["outbox.retries"]["source"] == "store"
         assert effective["outbox.retries"]["updated_by"] == "token admin"
@@ -156,6 +157,8 @@ def test_outgoing_queue_configuration_is_read_changed_and_refused_when_invalid(a
         assert effective["http.listen"]["source"] == "file"
         assert client.delete("/config/stored", params={"area": "outbox", "key": ["branding"]}).status_code == 204
         assert client.get("/config/outgoing-queue").json()["branding"] is True
+        assert client.put("/config/outgoing-queue", json={"max_pages": 20.0}).json()["max_pages"] == 20  # integer
+        assert client.delete("/config/stored", params={"area": "outbox", "key": ["max_pages"]}).status_code == 204
 
 
 def test_archive_receipt_and_logging_options(api: Api, tmp_path: Path) -> None:
@@ -171,8 +174,10 @@ def test_archive_receipt_and_logging_options(api: Api, tmp_path: Path) -> None:
                 "age_limit_s": 3600.0}
             assert client.put(f"/config/{which}", json={"archive_folder": "relative/path"}).status_code == 422
             assert client.put(f"/config/{which}", json={"archive_folder": ""}).json()["archive_folder"] == ""
+            assert client.put(f"/config/{which}", json={"folder_mode": "0070"}).status_code == 422  # owner rwx
         refused = client.put("/config/receipts", json={"smtp_password": "secret", "security": "none"})
-        assert refused.status_code == 400 and "clear text" in refused.json()["detail"]
+        assert refused.status_code == 409 and "clear text" in refused.json()["detail"]
+        assert client.put("/config/receipts", json={"attach_fax": 1}).status_code == 422
         receipts = client.put("/config/receipts", json={"smtp_password": "hunter2-pw", "security": "starttls",
                                                         "smtp_user": "fax", "attach_fax": True}).json()
         assert (receipts["has_password"], receipts["security"], receipts["smtp_user"], receipts["attach_fax"]) == (
@@ -198,7 +203,15 @@ def test_outbound_groups_and_rules(api: Api) -> None:
             {"country_code": 44, "area_code": 0, "group": "first", "device": ""},
             {"country_code": 49, "area_code": 30, "group": "", "device": "sim0"}]
         refused = client.put("/outbound-routing/rules", json=[{"country_code": 33, "group": "nowhere"}])
-        assert refused.status_code == 400 and "unknown group 'nowhere'" in refused.json()["detail"]
+        assert refused.status_code == 404 and "no outbound routing group 'nowhere'" in refused.json()["detail"]
+        twice = client.put("/outbound-routing/rules", json=[{"country_code": 33, "device": "sim0"},
+                                                            {"country_code": 33.0, "group": "first"}])
+        assert twice.status_code == 409 and "country 33, area 0" in twice.json()["detail"]
+        assert client.put("/outbound-routing/rules", json=[{"country_code": 33}]).status_code == 422
+        in_use = client.put("/outbound-routing/groups", json=[])
+        assert in_use.status_code == 409 and "names group 'first'" in in_use.json()["detail"]
+        assert client.put("/outbound-routing/groups", json=[{"name": "<all devices>"}]).status_code == 409
+        assert client.put("/outbound-routing/groups", json=[{"name": "a"}, {"name": "A"}]).status_code == 409
         assert client.put("/outbound-routing/rules", json=[]).json() == []
         assert client.put("/outbound-routing/groups", json=[]).json() == []
 

@@ -77,6 +77,9 @@ def test_received_pages_as_png_thumbnails_and_routing_report(console: Console) -
 def test_routing_dry_run_answers_as_the_cli(console: Console) -> None:
     with console.api() as api:
         answer = api.post("/routing/test", json={"did": "100", "caller_id": "5550100"}).json()
+        assert api.post("/routing/test", json={"at": False}).status_code == 422  # strict: false is not the epoch
+        assert api.post("/routing/test", json={"at": 1.9e115}).status_code == 422  # beyond any calendar
+        assert api.post("/routing/test", json={"at": 253_402_214_400, "pages": 2.0}).status_code == 200
         assert api.get("/routing/rules").json()["admin"] == "faxmaster@localhost"
     cli = subprocess.run([sys.executable, "-m", "gateway", "route", "test", "--config", str(console.config),
                           "--did", "100", "--cid", "5550100", "--json"], capture_output=True, text=True, timeout=60)
