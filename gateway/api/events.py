@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, FastAPI, Header, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from gateway.api.models import ServerEventMessage
+from gateway.api.models import Problem, ServerEventMessage
 from gateway.api.security import REFUSALS, ApiError, CurrentPrincipal, denied, header_principal
 from gateway.config.events import EVENT_TYPE_NAMES, topics_from_names
 from gateway.enums import AccessRights, ServerEvents
@@ -42,9 +43,19 @@ TYPE_RIGHTS: dict[ServerEvents, AccessRights] = {
 """The right each type needs; OUT_QUEUE needs QUERY_JOBS or a submit right, FXSSVC_ENDED none."""
 MESSAGE_CACHE = 4096
 _MESSAGES: OrderedDict[tuple[int, str], str] = OrderedDict()
+_TYPE = "(?:" + "|".join(EVENT_TYPE_NAMES) + ")"
+TYPES_PATTERN = f"^(?:{_TYPE}(?:,{_TYPE})*)?$"
+"""What ``types`` may be: names joined by commas, nothing else (the schema says so and the handler holds to it)."""
 TypesQuery = Annotated[str | None, Query(description="Comma-separated: " + ", ".join(EVENT_TYPE_NAMES)
-                                         + "; default every type the caller may see")]
-AfterQuery = Annotated[int | None, Query(ge=0, description="Resume after this event id (as Last-Event-ID)")]
+                                         + "; default every type the caller may see; 400 for an unknown one",
+                                         json_schema_extra={"pattern": TYPES_PATTERN})]
+MAX_EVENT_ID = 10**18 - 1
+"""Event ids fit a 64-bit store column; an id beyond this is no id the server gave."""
+AfterQuery = Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID,
+                                         description="Resume after this event id (as Last-Event-ID)")]
+EVENT_ID_PATTERN = r"^[0-9]{0,18}$"
+LastEventId = Annotated[str, Header(alias="Last-Event-ID", json_schema_extra={"pattern": EVENT_ID_PATTERN})]
+"""A string (not str | None): a header has no null, and the schema says only digits."""
 
 
 class StreamRegistry:
@@ -96,8 +107,12 @@ def allowed_topics(rights: AccessRights) -> ServerEvents:
 
 def requested_mask(principal: Principal, types: str | None) -> ServerEvents:
     """The mask asked for (default: all the caller may see); 400 for an unknown type, 403 naming a missing right."""
-    if types is None or not types.strip():
+    if not types:
         return allowed_topics(principal.rights)
+    if not re.fullmatch(TYPES_PATTERN, types):
+        unknown = [name for name in types.split(",") if name not in EVENT_TYPE_NAMES]
+        raise ApiError(400, f"types must be event type names joined by commas; unknown: {', '.join(unknown)!r}; "
+                       f"known: {', '.join(EVENT_TYPE_NAMES)}")
     try:
         mask = topics_from_names([name for name in types.split(",") if name.strip()])
     except ValueError as exc:
@@ -139,17 +154,11 @@ def message(event: ServerEvent) -> str:
 
 def resume_point(after: int | None, last_event_id: str | None) -> int | None:
     """Where a stream resumes: ?after= wins over the Last-Event-ID header; 400 for an id that is not a number."""
+    if last_event_id and not re.fullmatch(EVENT_ID_PATTERN, last_event_id):
+        raise ApiError(400, "Last-Event-ID must be an event id (a number)")
     if after is not None:
         return after
-    if last_event_id is None or not last_event_id.strip():
-        return None
-    try:
-        value = int(last_event_id.strip())
-    except ValueError:
-        raise ApiError(400, "Last-Event-ID must be an event id (a number)") from None
-    if value < 0:
-        raise ApiError(400, "Last-Event-ID must be an event id (a number)")
-    return value
+    return int(last_event_id) if last_event_id else None
 
 
 def credentials_check(app: FastAPI, authorization: str | None) -> Callable[[], Awaitable[bool]]:
@@ -198,11 +207,12 @@ async def _events(server: FaxServer, streams: StreamRegistry, subscription: Subs
 
 @router.get("/events", summary="ListenToServerEvents as Server-Sent Events",
             response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}},
+            responses={400: {"model": Problem, "description": "An unknown event type or a Last-Event-ID not an id"},
+                       200: {"content": {"text/event-stream": {}},
                              "description": "id:, event: <TYPE> and data: <ServerEventMessage JSON> per event"}})
 async def event_stream(request: Request, principal: CurrentPrincipal, types: TypesQuery = None,
                        after: AfterQuery = None,
-                       last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None) -> StreamingResponse:
+                       last_event_id: LastEventId = "") -> StreamingResponse:
     """Events of the requested types as they commit, resumable after the last id the client saw."""
     server: FaxServer = request.app.state.fax_server
     mask = requested_mask(principal, types)
