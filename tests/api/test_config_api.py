@@ -262,7 +262,7 @@ def test_device_settings_and_errors(api: Api) -> None:
         assert (changed.json()["description"], changed.json()["tsid"]) == ("front desk", "+1 555 1000")
         off = client.put("/devices/sim0/routing-methods/folder", json={"enabled": False}).json()
         assert {m["name"]: m["enabled"] for m in off["routing_methods"]} == {
-            "folder": False, "email": True, "webhook": True}
+            "folder": False, "email": True, "webhook": True, "mailbox": True}
         methods = {m["name"]: m for m in client.get("/inbound-routing/methods").json()}
         assert methods["folder"]["devices"] == ["sim1"]
         assert client.put(f"/devices/sim0/routing-methods/{FOLDER_GUID}", json={"enabled": True}).status_code == 200

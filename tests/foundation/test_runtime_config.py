@@ -152,10 +152,10 @@ async def test_queue_policy_and_discount_window_follow_a_change(tmp_path: Path, 
     # Windows Retries / RetryDelay govern results without a row of their own ("other").
     await runtime.change(db, "outbox", {"retries": 0, "retry_delay": 30}, "t")
     verdict = after_failure(job, ExtendedStatus.PROPRIETARY, "boom", now, effective_policy(config))
-    assert verdict.final and verdict.values["status"] == int(JobStatus.RETRIES_EXCEEDED)
+    assert verdict.final and verdict.next_attempt_at is None
     await runtime.change(db, "outbox", {"retries": 2}, "t")
     verdict = after_failure(job, ExtendedStatus.PROPRIETARY, "boom", now, effective_policy(config))
-    assert not verdict.final and verdict.values["next_attempt_at"] == now + 30
+    assert not verdict.final and verdict.next_attempt_at == now + 30
 
 
 def test_stored_registrations_apply_when_the_registries_start() -> None:
