@@ -6,12 +6,12 @@ file copy, which a delete also removes on the node that serves the request.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from gateway.api.faxfiles import pdf_download, tiff_download
 from gateway.api.models import Problem
 from gateway.api.outgoing import job_model
 from gateway.api.security import REFUSALS, ApiError, require
@@ -78,20 +78,14 @@ async def _tiff(request: Request, message_id: int) -> bytes:
             responses={200: {"content": {"image/tiff": {}}}, **NOT_FOUND})
 async def get_tiff(request: Request, _: Reader, message_id: MessageId) -> Response:
     """The fax as sent: TIFF Class F."""
-    return Response(await _tiff(request, message_id), media_type="image/tiff",
-                    headers={"Content-Disposition": f'attachment; filename="sent-{message_id}.tif"'})
+    return tiff_download(await _tiff(request, message_id), f"sent-{message_id}")
 
 
 @router.get("/messages/{message_id}/pdf", response_class=Response, summary="The sent fax as PDF",
             responses={200: {"content": {"application/pdf": {}}}, **NOT_FOUND})
 async def get_pdf(request: Request, _: Reader, message_id: MessageId) -> Response:
     """The fax as a PDF, one page per fax page at its true aspect ratio."""
-    from gateway.queue.documents import pages_pdf, tiff_pages
-
-    data = await _tiff(request, message_id)
-    pdf = await asyncio.to_thread(lambda: pages_pdf(tiff_pages(data)))
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="sent-{message_id}.pdf"'})
+    return await pdf_download(await _tiff(request, message_id), f"sent-{message_id}")
 
 
 @router.delete("/messages/{message_id}", status_code=204, response_class=Response,

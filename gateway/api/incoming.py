@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from gateway.api.faxfiles import pdf_download, tiff_download
 from gateway.api.models import IncomingJob, IncomingJobPage, IncomingRouting, Problem, Rerouted, RoutingDelivery
 from gateway.api.security import REFUSALS, ApiError, require
 from gateway.enums import AccessRights, ExtendedStatus, JobStatus
@@ -121,20 +122,14 @@ async def _tiff(request: Request, job_id: int) -> bytes:
             responses={200: {"content": {"image/tiff": {}}}, **NOT_FOUND})
 async def get_tiff(request: Request, _: Reader, job_id: JobId) -> Response:
     """The fax as received: TIFF Class F."""
-    return Response(await _tiff(request, job_id), media_type="image/tiff",
-                    headers={"Content-Disposition": f'attachment; filename="fax-{job_id}.tif"'})
+    return tiff_download(await _tiff(request, job_id), f"fax-{job_id}")
 
 
 @router.get("/jobs/{job_id}/pdf", response_class=Response, summary="The received fax as PDF",
             responses={200: {"content": {"application/pdf": {}}}, **NOT_FOUND})
 async def get_pdf(request: Request, _: Reader, job_id: JobId) -> Response:
     """The fax as a PDF, one page per fax page at its true aspect ratio."""
-    from gateway.queue.documents import pages_pdf, tiff_pages
-
-    data = await _tiff(request, job_id)
-    pdf = await asyncio.to_thread(lambda: pages_pdf(tiff_pages(data)))
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="fax-{job_id}.pdf"'})
+    return await pdf_download(await _tiff(request, job_id), f"fax-{job_id}")
 
 
 PageNumber = Annotated[int, Path(ge=1, le=10_000)]
