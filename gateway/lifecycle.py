@@ -36,6 +36,8 @@ RETRY_FIRST_S = 2.0
 RETRY_MAX_S = 15.0
 AVAILABLE = "available"
 USABLE = (DeviceState.READY, DeviceState.SENDING, DeviceState.RINGING, DeviceState.RECEIVING)
+RING_CHECK_S = 0.5
+"""How often a send waiting behind a ringing call looks again."""
 
 
 def backoff(failures: int) -> float:
@@ -180,8 +182,18 @@ class DeviceLine:
 
     # ------------------------------------------------------------------------------- FaxDevice
 
+    @property
+    def ringing(self) -> bool:
+        """A call rings on the line, or has rung and is being screened or answered: it has the line before a send."""
+        return self.state in (DeviceState.RINGING, DeviceState.RECEIVING) or self.report().ringing
+
     async def send(self, job: SendJob, on_status: StatusCallback) -> CallResult:
-        """Take the line (interrupting a wait for a ring) and send; LINE_UNAVAILABLE while it is not usable."""
+        """Take the line (interrupting a wait with no ring yet) and send; LINE_UNAVAILABLE while it is not usable.
+
+        A call that already rings goes first, as HylaFAX's faxgetty keeps a ringing modem: dialling out over it
+        would answer it as glare and ruin both calls."""
+        while self.ringing:
+            await self.context.clock.sleep(RING_CHECK_S)
         if self._waiting is not None:
             self._waiting.cancel()
         async with self._line:

@@ -69,6 +69,8 @@ class DeviceReport:
     status: ExtendedStatus = ExtendedStatus.NONE
     fault: str = ""
     """Non-empty once the port or the modem failed: the line must be started again before it is used."""
+    ringing: bool = False
+    """A call is ringing that has been neither answered nor rung out: a send waits for it (no glare)."""
 
 
 @dataclass(frozen=True)

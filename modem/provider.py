@@ -82,6 +82,8 @@ class Class1Device:
         self._aborted = False
         self._status = ExtendedStatus.NONE
         self._fault = ""
+        self._rang_at: float | None = None
+        """When the last RING of a call not yet answered or rung out came (port clock)."""
         self.last_log: list[str] = []
 
     # ------------------------------------------------------------------------------------ port
@@ -143,7 +145,9 @@ class Class1Device:
 
     def report(self) -> DeviceReport:
         """The last call progress, and the port or modem fault since the last successful start."""
-        return DeviceReport(self._status, self._fault)
+        port = self._port
+        ringing = self._rang_at is not None and port is not None and port.clock.now() - self._rang_at < RING_SILENCE_S
+        return DeviceReport(self._status, self._fault, ringing=ringing)
 
     def _local(self, ident: str, max_bit_rate: int, ecm: bool) -> LocalFax:
         return LocalFax(
@@ -297,7 +301,7 @@ class Class1Device:
             line = await at.read_line(wait)
             if line is None:
                 if call.rings and wait >= RING_SILENCE_S:
-                    call = IncomingCall()  # it stopped ringing before we answered
+                    call, self._rang_at = IncomingCall(), None  # it stopped ringing before we answered
                 continue
             at.log.add("<--", line)
             report = parse_caller_line(line)
@@ -311,6 +315,7 @@ class Class1Device:
                     call.did = value
             elif line.startswith("RING"):
                 call.rings += 1
+                self._rang_at = at.clock_now
                 if call.rings >= self.config.rings_to_answer:
                     return call
 
@@ -331,6 +336,8 @@ class Class1Device:
         (CALL_BLACKLISTED, no pages kept); ``max_pages`` ends it with DCN once that many pages are confirmed.
         """
         on_status = self._tracked(on_status)
+
+        self._rang_at = None  # the ringing call is being answered
 
         async def body(modem: Class1Modem, log: SessionLog) -> CallResult:
             log.lines[:0] = call.transcript

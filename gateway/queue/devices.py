@@ -26,6 +26,10 @@ def _always() -> bool:
     return True
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass
 class DeviceSlot:
     """One device of this node as the scheduler sees it."""
@@ -36,6 +40,8 @@ class DeviceSlot:
     send_enabled: bool = True
     usable: Callable[[], bool] = field(default=_always)
     """The line's lifecycle says it can take a call (gateway.lifecycle.DeviceLine.usable)."""
+    ringing: Callable[[], bool] = field(default=_never)
+    """An incoming call rings on the line or is being taken: it goes first, so no send is given to the line."""
     busy: bool = False
     offline_until: float = 0.0
     """While the clock is before this, the device is resting after a wedged call was cut."""
@@ -46,6 +52,8 @@ WEDGED_GRACE_S = 120.0
 RESTART_REST_S = 5.0
 LINE_WAIT_S = 900.0
 """How long a send may wait for the line (an incoming fax on the same device) before the watchdog counts."""
+RING_LOOK_AGAIN_S = 2.0
+"""A line held by a ringing call is looked at again this often (the call may stop ringing unanswered)."""
 HEARTBEAT_S = 5.0
 """How often a running call renews its claim and looks for a cancel."""
 
@@ -64,11 +72,14 @@ class DeviceManager:
         now = self.clock.now()
         return [name for name in self.order
                 if (slot := self.slots[name]).send_enabled and not slot.busy and slot.offline_until <= now
-                and slot.usable()]
+                and slot.usable() and not slot.ringing()]
 
     def next_available(self) -> float | None:
-        """When a resting device comes back."""
-        resting = [slot.offline_until for slot in self.slots.values() if slot.offline_until > self.clock.now()]
+        """When a resting device comes back, or when to look again at a line held by a ringing call."""
+        now = self.clock.now()
+        resting = [slot.offline_until for slot in self.slots.values() if slot.offline_until > now]
+        if any(slot.ringing() for slot in self.slots.values() if not slot.busy):
+            resting.append(now + RING_LOOK_AGAIN_S)  # a call may ring out without a state change to wake us
         return min(resting) if resting else None
 
     async def call(

@@ -47,7 +47,8 @@ class QueueService:
         """Take the pool's lines, then start the worker, the scheduler and the periodic chores."""
         config, db, events, node_id = self.context.config, self.context.db, self.context.events, self.context.node_id
         slots = [DeviceSlot(name, line, tsid=self.pool.sections[name].tsid,
-                            send_enabled=self.pool.sections[name].send_enabled, usable=_usable(line))
+                            send_enabled=self.pool.sections[name].send_enabled, usable=_usable(line),
+                            ringing=_ringing(line))
                  for name, line in self.pool.devices.items()]
         manager = self.manager = DeviceManager(slots, clock=self.clock)
         workdir = config.server.data_dir / "tmp"
@@ -100,6 +101,11 @@ class QueueService:
                 await task
         if self.render_pool is not None:
             await _step("render_pool", self.render_pool.close())
+
+
+def _ringing(line: DeviceLine) -> Callable[[], bool]:
+    """Whether an incoming call has the line (it rings, or is being answered)."""
+    return lambda: line.ringing
 
 
 def _usable(line: DeviceLine) -> Callable[[], bool]:

@@ -261,6 +261,8 @@ class SimNetwork:
             self._end_call(modem.call, modem)
 
     def _dial(self, modem: ModemEndpoint, number: str) -> None:
+        if modem.incoming is not None:
+            self._seized_while_offered(modem)
         digits = "".join(ch for ch in number if ch.isdigit() or ch in "*#")
         modem.calls_made += 1
         target: ModemEndpoint | RemoteFax | None = self.remotes.get(digits)
@@ -369,6 +371,25 @@ class SimNetwork:
             if isinstance(timer, _Timer):
                 timer.cancelled = True
         modem.incoming = None
+
+    def _seized_while_offered(self, modem: ModemEndpoint) -> None:
+        """Glare: the line went off-hook to dial while a call was offered to it. The exchange keeps the line for
+        the outgoing call (as a PBX or ISDN line does) and the offered call gets busy; its RINGs stop."""
+        incoming = modem.incoming
+        if incoming is None:
+            return
+        self._stop_ringing(modem)
+        caller = incoming.caller
+        if isinstance(caller, ModemEndpoint):
+            if isinstance(caller.outgoing, _Outgoing):
+                for timer in caller.outgoing.timers:
+                    timer.cancelled = True
+            caller.outgoing = None
+            caller.t31.call_event(spandsp.EVENT_BUSY)
+        elif incoming.record is not None:
+            incoming.record.outcome = "busy"
+            incoming.record.ended_s = self.clock.now()
+        self._event(f"{modem.name} dials out while offered a call: the caller gets busy")
 
     def _give_up(self, target: ModemEndpoint) -> None:
         """The caller stops waiting for ``target`` to answer."""

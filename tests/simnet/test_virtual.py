@@ -234,3 +234,18 @@ async def test_remote_hangs_up_during_page_data(net: SimNetwork) -> None:
     record = remote.last
     assert (record.outcome, record.completion) == ("failed", "The call dropped prematurely")
     assert "5550107 hangs up during page data" in " ".join(net.events)
+
+
+async def test_dialling_out_while_a_call_is_offered_gives_that_caller_busy(net: SimNetwork) -> None:
+    """Glare: the line keeps the outgoing call; the offered call gets busy, and no RING reaches the call in progress."""
+    port = await ready_modem(net)
+    net.add_remote_fax("5550200", RemoteFaxSpec(ident="caller"))
+    page = np.zeros((100, 216), dtype=np.uint8)
+    offered = net.remotes["5550200"].call("5551000", [page])
+    assert (await read_until(port, (b"RING",))).split()[-1] == b"RING"
+    reply = await command(port, "ATD5550100", timeout=60)
+    assert reply == ["CONNECT"]
+    assert offered.outcome == "busy"
+    heard = await read_until(port, (b"never",), timeout=12.0)  # four ring intervals of the line's own output
+    assert b"RING" not in heard
+    assert b"\xff\x03\x40" in heard  # the called fax's CSI came through clean
