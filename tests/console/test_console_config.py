@@ -197,9 +197,9 @@ def test_query_config_sees_the_settings_read_only(console: Console, browser: Bro
     expect(page.get_by_role("button", name="Add rule")).to_have_count(0)
     expect(page.get_by_role("button", name=re.compile("^Delete"))).to_have_count(0)
     # The API refuses the auditor's change as well (the console only hides what the API would refuse).
-    refused = page.request.put(console.url + "/api/v1/config/outgoing-queue", data={"retries": 1},
-                               headers={"X-Faxgate-Console": "1"})
-    assert refused.status == 403
+    with console.api("auditor") as api:
+        refused = api.put("/config/outgoing-queue", json={"retries": 1})
+    assert (refused.status_code, refused.json()["missing_right"]) == (403, "manage_config")
     context.close()
 
 

@@ -29,7 +29,7 @@ function control(spec, id) {
   if (spec.type === "check") return h("input", { ...common, type: "checkbox" });
   if (spec.type === "select") return h("select", common, spec.options.map(([value, label]) => h("option", { value }, label)));
   if (spec.type === "number") return h("input", { ...common, type: "number", inputmode: "decimal", min: spec.min, max: spec.max, step: spec.step || "any" });
-  return h("input", { ...common, type: spec.type || "text", maxlength: spec.maxlength, autocomplete: "off", spellcheck: "false", list: spec.list });
+  return h("input", { ...common, type: spec.type || "text", maxlength: spec.maxlength, autocomplete: spec.type === "password" ? "new-password" : "off", spellcheck: "false", list: spec.list });
 }
 
 // The field a refusal names: a 422's loc, else the first key (or configuration alias) the message mentions.

@@ -6,6 +6,8 @@ import { settingsForm } from "../forms.js";
 
 const RECEIVE_MODES = [["auto", "Answer automatically"], ["manual", "Answer by hand (Answer now)"], ["no_answer", "Off: do not answer"]];
 const RECEIVE_TEXT = Object.fromEntries(RECEIVE_MODES.map(([value, label]) => [value, label.split(" (")[0]]));
+RECEIVE_TEXT.auto_answer = RECEIVE_TEXT.auto; // GET /devices names the modes as FAX_DEVICE_RECEIVE_MODE_ENUM does
+RECEIVE_TEXT.manual_answer = RECEIVE_TEXT.manual;
 
 const FIELDS = [
   { key: "tsid", label: "TSID (station id when sending)", maxlength: 20, hint: "Printable ASCII, at most 20 characters" },
