@@ -8,7 +8,7 @@ import json
 import re
 import time
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from gateway.queue.documents import load_pymupdf
 from tests.console.conftest import (
@@ -22,8 +22,13 @@ from tests.console.conftest import (
 )
 
 
-def _field(page: Page, form: str, label: str) -> object:
+def _field(page: Page, form: str, label: str) -> Locator:
     return page.locator(f"#{form}").get_by_label(label, exact=True)
+
+
+def error_of(page: Page, control: Locator) -> Locator:
+    """The message the console shows next to a field (the field names it in aria-describedby)."""
+    return page.locator(f"#{control.get_attribute('id')}-error")
 
 
 def test_edit_a_device_and_see_it_applied_refused_and_changed_live(console: Console, browser: Browser) -> None:
@@ -49,8 +54,7 @@ def test_edit_a_device_and_see_it_applied_refused_and_changed_live(console: Cons
     # The API's refusal (a 422 naming rings_before_answer) shows next to that field, and nothing is stored.
     rings.fill("25")
     form.get_by_role("button", name="Save").click()
-    error = form.locator(".field", has=rings).locator(".field-error")
-    expect(error).to_contain_text("less than or equal to 20")
+    expect(error_of(page, rings)).to_contain_text("less than or equal to 20")
     expect(rings).to_have_attribute("aria-invalid", "true")
     shoot(page, "20-device-refused")
     with console.api() as api:
@@ -144,7 +148,7 @@ def test_change_retries_and_see_refusals_and_another_admins_change(console: Cons
     header = _field(page, "outgoing-queue", "Header line")
     header.fill("{sent} {nosuch}")
     page.locator("#outgoing-queue").get_by_role("button", name="Save").click()
-    expect(page.locator("#outgoing-queue .field", has=header).locator(".field-error")).to_contain_text("match pattern")
+    expect(error_of(page, header)).to_contain_text("match pattern")
     page.locator("#outgoing-queue").get_by_role("button", name="Undo changes").click()
     archive = _field(page, "outgoing-archive", "Keep faxes (days)")
     archive.fill("30")
