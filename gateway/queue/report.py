@@ -301,7 +301,9 @@ def transmission_report(reports: list[JobReport], config: FaxgateConfig) -> byte
     zone = ZoneInfo(config.outbox.timezone)
     document = pymupdf.open()
     made = datetime.now(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
-    footer = f"{safe_text(config.server.name, 60)} (faxgate) - report made {made} - times in {config.outbox.timezone}"
+    name = safe_text(config.server.name, 60)
+    who = name if name == "faxgate" else f"{name} (faxgate)"
+    footer = f"{who} - report made {made} - times in {config.outbox.timezone}"
     for report in reports:
         sheet = _Sheet(pymupdf, document, footer)
         sheet.y += 14

@@ -46,6 +46,7 @@ export function settingsForm({ title, id, fields, editable, save, intro, extra }
   const parts = new Map();
   const message = h("p", { class: "form-error", role: "alert" });
   const notice = h("div", { class: "notice", hidden: true });
+  const checks = h("div", { class: "settings-checks" });
   const body = h("div", { class: "settings-grid" });
   for (const spec of fields) {
     const fid = `${id}-${spec.key}-${(serial += 1)}`;
@@ -56,11 +57,11 @@ export function settingsForm({ title, id, fields, editable, save, intro, extra }
       ? h("div", { class: "field field-check" }, h("div", { class: "check" }, input, h("label", { for: fid }, spec.label)), hint, error)
       : h("div", { class: `field${spec.wide ? " field-wide" : ""}` }, h("label", { for: fid }, spec.label), input, hint, error);
     parts.set(spec.key, { spec, input, error, wrap, initial: "" });
-    body.append(wrap);
+    (spec.type === "check" ? checks : body).append(wrap); // switches in one row above the values
   }
   const saveButton = h("button", { type: "submit", class: "btn btn-primary" }, "Save");
   const resetButton = h("button", { type: "button", class: "btn btn-ghost", onclick: () => show(loaded) }, "Undo changes");
-  const fieldset = h("fieldset", { class: "plain", disabled: !editable }, h("legend", { class: "sr-only" }, title), body);
+  const fieldset = h("fieldset", { class: "plain", disabled: !editable }, h("legend", { class: "sr-only" }, title), checks, body);
   const node = h("form", { class: "card settings", id, novalidate: true, "aria-labelledby": `${id}-title`, onsubmit: submit },
     h("h2", { id: `${id}-title` }, title), intro ? h("p", { class: "muted" }, intro) : null, notice, fieldset, extra || null,
     editable ? h("div", { class: "form-actions" }, saveButton, resetButton, message)

@@ -66,6 +66,12 @@ function device(ctx, name) {
   let live = { state: "", text: "" };
   let current = null;
 
+  // The line's own words, unless they only repeat its state ("available" beside "Ready").
+  function stateText() {
+    const text = (live.text || "").toLowerCase();
+    return !text || text === live.state || text === "available" ? "" : live.text;
+  }
+
   function drawState() {
     if (!current) return;
     const answer = current.ringing && current.receive_mode === "manual" && ctx.can("query_in_archive")
@@ -74,7 +80,7 @@ function device(ctx, name) {
       }, { kind: "primary", icon: "☎" }) : null;
     clear(state, h("div", { class: "state-line" }, live.state ? badge(live.state, live.state) : null,
       current.ringing ? badge("ringing", "ringing") : null,
-      h("span", {}, live.text || (current.ringing ? "A call is ringing, waiting to be answered." : "")), answer),
+      h("span", {}, current.ringing ? "A call is ringing, waiting to be answered." : stateText()), answer),
     h("p", { class: "muted small" }, `Runs on node ${current.node_id || "—"} · receive: ${RECEIVE_TEXT[current.receive_mode]}, ${current.rings_before_answer} ring(s) · sending ${current.send_enabled ? "on" : "off"}`));
   }
 
