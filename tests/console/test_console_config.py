@@ -207,6 +207,38 @@ def test_query_config_sees_the_settings_read_only(console: Console, browser: Bro
     context.close()
 
 
+def test_answer_now_appears_while_a_manual_line_rings_and_answers_it(console: Console, browser: Browser) -> None:
+    with console.api() as api:
+        assert api.put("/devices/sim1/settings", json={"receive_mode": "manual"}).status_code == 200
+        before = len(api.get("/incoming/jobs", params={"limit": 500}).json()["jobs"])
+    context = new_context(browser)
+    page = context.new_page()
+    sign_in(page, console.url, "admin")
+    page.goto(console.url + "/console/#/devices/sim1")
+    expect(page.locator("#device-settings").get_by_label("Receive")).to_have_value("manual")
+    answer = page.get_by_role("button", name="Answer now")
+    expect(answer).to_have_count(0)
+    with console.api() as api:
+        placed = api.post("/simulation/calls", json={"caller": "5550100", "to": "5551001", "pages": 1})
+        assert placed.status_code == 202, placed.text
+    # The ringing arrives as an INCOMING_CALL event: the button appears without a reload.
+    expect(answer).to_be_visible(timeout=60_000)
+    expect(page.locator(".device-state")).to_contain_text("waiting to be answered")
+    shoot(page, "29-device-ringing")
+    check_accessibility(page, "device ringing")
+    answer.click()
+    expect(page.locator(".toast").last).to_contain_text("Answering the call on sim1")
+    expect(answer).to_have_count(0, timeout=60_000)
+    with console.api() as api:
+        deadline = time.monotonic() + 240
+        while len(jobs := api.get("/incoming/jobs", params={"limit": 500}).json()["jobs"]) == before:
+            assert time.monotonic() < deadline, "the answered call left no fax"
+            time.sleep(0.5)
+        assert any(job["device_name"] == "sim1" for job in jobs)
+        api.put("/devices/sim1/settings", json={"receive_mode": "auto"})
+    context.close()
+
+
 def _sent_job(console: Console) -> int:
     document = two_page_pdf(console.folder / "receipt-letter.pdf")
     with console.api() as api:

@@ -79,7 +79,7 @@ function device(ctx, name) {
         try { await api.post(`${path}/answer`); toast(`Answering the call on ${name}.`, "ok"); } catch (error) { toast(errorText(error), "bad"); }
       }, { kind: "primary", icon: "☎" }) : null;
     clear(state, h("div", { class: "state-line" }, live.state ? badge(live.state, live.state) : null,
-      current.ringing ? badge("ringing", "ringing") : null,
+      current.ringing && live.state !== "ringing" ? badge("ringing", "ringing") : null,
       h("span", {}, current.ringing ? "A call is ringing, waiting to be answered." : stateText()), answer),
     h("p", { class: "muted small" }, `Runs on node ${current.node_id || "—"} · receive: ${RECEIVE_TEXT[current.receive_mode]}, ${current.rings_before_answer} ring(s) · sending ${current.send_enabled ? "on" : "off"}`));
   }
