@@ -175,6 +175,10 @@ def test_change_retries_and_see_refusals_and_another_admins_change(console: Cons
     expect(page.locator("#device-settings").get_by_label("Rings before answer")).not_to_have_value("")
     shoot(page, "26-phone-device")
     check_accessibility(page, "phone device")
+    page.goto(console.url + "/console/#/outbound")
+    expect(page.get_by_role("button", name="Add rule")).to_be_visible()
+    shoot(page, "30-phone-outbound")
+    check_accessibility(page, "phone outbound")
     phone.close()
 
 
