@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from gateway.api.faxfiles import pdf_download, tiff_download
+from gateway.api.faxfiles import RECEIPT_RESPONSES, pdf_download, receipt_download, tiff_download
 from gateway.api.models import Problem
 from gateway.api.outgoing import job_model
 from gateway.api.security import REFUSALS, ApiError, require
@@ -19,6 +19,7 @@ from gateway.api.settings_models import ArchivedJob, ArchivedJobPage
 from gateway.enums import AccessRights
 from gateway.intake.auth import Principal
 from gateway.model import OutgoingJob
+from gateway.queue.report import stored_report
 from gateway.storage import get_blob
 from gateway.storage import outarchive as store
 
@@ -86,6 +87,19 @@ async def get_tiff(request: Request, _: Reader, message_id: MessageId) -> Respon
 async def get_pdf(request: Request, _: Reader, message_id: MessageId) -> Response:
     """The fax as a PDF, one page per fax page at its true aspect ratio."""
     return await pdf_download(await _tiff(request, message_id), f"sent-{message_id}")
+
+
+@router.get("/messages/{message_id}/receipt", response_class=Response, summary="The sent fax's transmission report",
+            responses={**RECEIPT_RESPONSES, **NOT_FOUND})
+async def get_receipt(request: Request, _: Reader, message_id: MessageId) -> Response:
+    """The delivery receipt as PDF: outcome, every call, page 1 reduced."""
+    server = _server(request)
+    async with server.db.transaction() as conn:
+        job = await store.get_sent(conn, message_id)
+        if job is None:
+            raise ApiError(404, f"there is no sent fax {message_id}")
+        report = await stored_report(conn, job)
+    return await receipt_download(report, server.config)
 
 
 @router.delete("/messages/{message_id}", status_code=204, response_class=Response,

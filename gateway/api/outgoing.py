@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.api.faxfiles import RECEIPT_RESPONSES, receipt_download
 from gateway.api.incoming import page_png_response
 from gateway.api.models import (
     Attempt,
@@ -35,6 +36,7 @@ from gateway.model import Attempt as StoredAttempt
 from gateway.model import OutgoingJob as StoredJob
 from gateway.numbers import NumberError, NumberPolicy
 from gateway.queue import controls
+from gateway.queue.report import stored_report
 from gateway.queue.submit import (
     FileToFax,
     QueueBlocked,
@@ -184,6 +186,17 @@ def _document_route(fmt: str, summary: str) -> None:
 
 _document_route("tiff", "IFaxOutgoingJob.CopyTiff")
 _document_route("pdf", "The job's fax as PDF")
+
+
+@router.get("/jobs/{job_id}/receipt", response_class=Response, summary="The job's transmission report (PDF)",
+            responses={**RECEIPT_RESPONSES, 404: {"model": Problem}})
+async def get_receipt(request: Request, principal: CurrentPrincipal, job_id: JobId) -> Response:
+    """The delivery receipt as the e-mail receipt attaches it: outcome, every call, page 1 reduced (so far, for a
+    job not yet final). The caller's own job with a submit right, any with QUERY_JOBS."""
+    server = _server(request)
+    async with server.db.transaction() as conn:
+        report = await stored_report(conn, await _visible_job(conn, principal, job_id))
+    return await receipt_download(report, server.config)
 
 
 @router.get("/jobs/{job_id}/pages/{page}.png", response_class=Response, summary="One page of a job as PNG",

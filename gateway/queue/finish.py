@@ -16,8 +16,8 @@ from gateway.filemodes import file_mode, make_folders
 from gateway.logs import log_event, logger
 from gateway.model import OutgoingJob
 from gateway.queue.clock import WallClock
-from gateway.queue.receipts import JobReport, deliver, receipt_message
-from gateway.render.links import LEFT_OUT
+from gateway.queue.receipts import deliver, receipt_message
+from gateway.queue.report import stored_report
 from gateway.storage import Database, get_blob
 from gateway.storage import jobs as store
 from gateway.storage.submissions import get_submission
@@ -93,10 +93,7 @@ class JobFinisher:
                 return
             reports = []
             for member in group:
-                document = await get_blob(conn, member.document_blob_id) if member.document_blob_id else None
-                reports.append(JobReport(member, await store.list_attempts(conn, job_id=member.id),
-                                         submission.subject if submission else "", document,
-                                         list(submission.options.get(LEFT_OUT, [])) if submission else []))
+                reports.append(await stored_report(conn, member, submission))
         sent = False
         try:
             # The report decodes the sent fax (page 1, or every page with attach_fax): CPU work, kept off the loop.

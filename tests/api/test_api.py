@@ -127,6 +127,7 @@ def _cases(owners: Owners, api: Api) -> list[tuple[str, str, object, AccessRight
         ("DELETE", f"/incoming/jobs/{received}", None, AccessRights.MANAGE_IN_ARCHIVE),
         ("GET", f"/outgoing/jobs/{other_job}/tiff", None, AccessRights.QUERY_JOBS),
         ("GET", f"/outgoing/jobs/{other_job}/pdf", None, AccessRights.QUERY_JOBS),
+        ("GET", f"/outgoing/jobs/{other_job}/receipt", None, AccessRights.QUERY_JOBS),
         ("GET", "/activity/log", None, AccessRights.QUERY_JOBS),
         ("GET", f"/incoming/jobs/{received}/routing", None, AccessRights.QUERY_IN_ARCHIVE),
         ("POST", f"/incoming/jobs/{received}/reroute", None, AccessRights.MANAGE_IN_ARCHIVE),

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from gateway.enums import AccessRights
+from gateway.queue.documents import load_pymupdf
 from tests.api.support import ALL_RIGHTS, make_token, pdf_document
 from tests.queue.simserver import sim_config
 from tests.support.server import ServerProcess
@@ -100,6 +101,7 @@ CASES: list[tuple[str, str, object, AccessRights]] = [
     ("GET", "/outgoing-archive/messages/1", None, AccessRights.QUERY_OUT_ARCHIVE),
     ("GET", "/outgoing-archive/messages/1/tiff", None, AccessRights.QUERY_OUT_ARCHIVE),
     ("GET", "/outgoing-archive/messages/1/pdf", None, AccessRights.QUERY_OUT_ARCHIVE),
+    ("GET", "/outgoing-archive/messages/1/receipt", None, AccessRights.QUERY_OUT_ARCHIVE),
     ("DELETE", "/outgoing-archive/messages/1", None, AccessRights.MANAGE_OUT_ARCHIVE),
 ]
 
@@ -304,6 +306,10 @@ def test_a_manual_answer_device_answers_on_answercall_and_the_sent_fax_is_archiv
         assert tiff.headers["content-type"] == "image/tiff" and tiff.content[:4] in (b"II*\x00", b"MM\x00*")
         pdf = client.get(f"/outgoing-archive/messages/{job['id']}/pdf")
         assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+        receipt = client.get(f"/outgoing-archive/messages/{job['id']}/receipt")
+        assert receipt.headers["content-disposition"] == f'attachment; filename="receipt-{job["id"]}.pdf"'
+        words = load_pymupdf().open(stream=receipt.content, filetype="pdf")[0].get_text()
+        assert "SENT" in words and "5551001" in words and "API CSID 1" in words and "Call completed" in words
         assert client.delete(f"/outgoing-archive/messages/{job['id']}").status_code == 204
         assert client.get(f"/outgoing-archive/messages/{job['id']}").status_code == 404
         assert client.delete(f"/outgoing-archive/messages/{job['id']}").status_code == 404

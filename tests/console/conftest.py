@@ -24,11 +24,13 @@ AXE = Path(__file__).parent / "support" / "axe.min.js"
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "console"
 ADMIN_RIGHTS = ["submit_high", "query_jobs", "manage_jobs", "query_config", "manage_config", "query_in_archive",
                 "manage_in_archive", "query_out_archive", "manage_out_archive"]
-USERS = {"admin": ("correct horse", ADMIN_RIGHTS), "clerk": ("battery staple", ["submit_low"])}
+USERS = {"admin": ("correct horse", ADMIN_RIGHTS), "clerk": ("battery staple", ["submit_low"]),
+         "auditor": ("tr0ubador", ["query_config", "query_jobs"])}
 
 
 def users_toml() -> str:
-    """[security] users: an administrator with every right and a clerk with only SUBMIT_LOW."""
+    """[security] users: an administrator with every right, a clerk with only SUBMIT_LOW and an auditor who may
+    read the configuration and the jobs but change nothing."""
     return "".join(
         f'[[security.users]]\nname = "{name}"\npassword_hash = "{hash_password(password)}"\n'
         f'email = "{name}@example.com"\nrights = {rights!r}\n\n'.replace("'", '"')

@@ -226,3 +226,26 @@ async def test_the_receipt_says_what_was_left_out(make_queue: MakeQueue) -> None
     [mail] = sink.messages
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Your fax to 5550100 was sent" in text and f"Left out: {note}" in text
+
+
+async def test_the_transmission_report_tells_the_outcome_and_every_call(make_queue: MakeQueue) -> None:
+    from gateway.enums import ScheduleType
+    from gateway.queue.report import stored_report, transmission_report
+
+    queue = await make_queue({"outbound": {"retry": {"busy": {"delay": "1m", "max": 3}}}})
+    queue.lines.scripts["5550100"] = ["busy"]
+    sent = await queue.add_job("5550100", pages=2)
+    later = await queue.add_job("5550101", schedule=ScheduleType.SPECIFIC_TIME, send_at=queue.clock.now() + 86400)
+    await queue.run_for(3600)
+    words: dict[int, str] = {}
+    for job_id in (sent, later):
+        job = await queue.job(job_id)
+        async with queue.db.transaction() as conn:
+            report = await stored_report(conn, job)
+        pdf = load_pymupdf().open(stream=transmission_report([report], queue.config), filetype="pdf")
+        assert pdf.page_count == 1 and len(pdf[0].get_images()) == 1  # page 1, reduced
+        words[job_id] = " ".join(pdf[0].get_text().split())
+    assert "SENT Your fax to 5550100 was sent: all 2 page(s) were confirmed" in words[sent]
+    assert "Pages sent 2 of 2" in words[sent] and "Calls 2" in words[sent] and "Sender test" in words[sent]
+    assert "Busy" in words[sent] and "Call completed" in words[sent] and "REMOTE" in words[sent]
+    assert "IN QUEUE" in words[later] and "No call has been made yet." in words[later]

@@ -3,10 +3,11 @@ const BASE = "/api/v1";
 let csrf = "";
 
 export class ApiError extends Error {
-  constructor(status, detail, missingRight) {
+  constructor(status, detail, missingRight, problems = []) {
     super(detail);
     this.status = status;
     this.missingRight = missingRight;
+    this.problems = problems; // a 422's [{loc, msg}], so a form can show each next to its field
   }
 }
 
@@ -22,14 +23,14 @@ export async function call(method, path, body, { form = false, raw = false } = {
   }
   const reply = await fetch(BASE + path, { method, headers, body: payload, credentials: "same-origin" });
   if (!reply.ok) {
-    let detail = `${reply.status} ${reply.statusText}`, right = null;
+    let detail = `${reply.status} ${reply.statusText}`, right = null, problems = [];
     try {
       const problem = await reply.json();
       if (typeof problem.detail === "string") detail = problem.detail;
-      else if (Array.isArray(problem.detail)) detail = problem.detail.map((d) => d.msg).join("; ");
+      else if (Array.isArray(problem.detail)) { problems = problem.detail; detail = problems.map((d) => d.msg).join("; "); }
       right = problem.missing_right || null;
     } catch { /* not JSON */ }
-    throw new ApiError(reply.status, detail, right);
+    throw new ApiError(reply.status, detail, right, problems);
   }
   if (raw) return reply;
   if (reply.status === 204 || reply.status === 202 && reply.headers.get("content-length") === "0") return null;

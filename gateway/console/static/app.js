@@ -8,6 +8,8 @@ import inbox from "./pages/inbox.js";
 import send from "./pages/send.js";
 import routing from "./pages/routing.js";
 import devices from "./pages/devices.js";
+import outbound from "./pages/outbound.js";
+import settings from "./pages/settings.js";
 
 const SUBMIT = ["submit_low", "submit_normal", "submit_high"];
 const PAGES = [
@@ -16,7 +18,9 @@ const PAGES = [
   { path: "inbox", title: "Inbox", icon: "↙", page: inbox, allowed: (r) => r.includes("query_in_archive") },
   { path: "send", title: "Send a fax", icon: "✉", page: send, allowed: (r) => SUBMIT.some((s) => r.includes(s)) },
   { path: "routing", title: "Inbound routing", icon: "⇶", page: routing, allowed: (r) => r.includes("query_config") },
+  { path: "outbound", title: "Outbound routing", icon: "⇉", page: outbound, allowed: (r) => r.includes("query_config") },
   { path: "devices", title: "Devices", icon: "☎", page: devices, allowed: (r) => r.includes("query_config") },
+  { path: "settings", title: "Server settings", icon: "⚙", page: settings, allowed: (r) => r.includes("query_config") },
 ];
 
 const root = document.getElementById("app");

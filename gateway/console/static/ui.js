@@ -100,8 +100,10 @@ export function field(label, control, hint) {
   return h("div", { class: "field" }, h("label", { for: id }, label), control, hintNode);
 }
 
-export function button(label, onclick, { kind = "secondary", icon = "", ...attrs } = {}) {
-  return h("button", { type: "button", class: `btn btn-${kind}`, onclick, ...attrs }, icon ? h("span", { class: "icon", "aria-hidden": "true" }, icon) : null, label);
+// A button of a kind (primary, secondary, ghost, danger, danger-ghost); a class given (btn-sm) adds to the kind's.
+export function button(label, onclick, { kind = "secondary", icon = "", class: extra = "", ...attrs } = {}) {
+  const classes = ["btn", `btn-${kind}`, ...extra.split(" ").filter((c) => c && c !== "btn")].join(" ");
+  return h("button", { type: "button", onclick, ...attrs, class: classes }, icon ? h("span", { class: "icon", "aria-hidden": "true" }, icon) : null, label);
 }
 
 export function pageHeader(title, subtitle, ...actions) {

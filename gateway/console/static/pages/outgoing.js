@@ -28,6 +28,13 @@ function actionsFor(job, refresh) {
   return wrap;
 }
 
+// The transmission report of a job, as the e-mail receipt attaches it.
+function withReceipt(wrap, job) {
+  wrap.append(h("a", { class: "btn btn-ghost btn-sm", href: api.url(`/outgoing/jobs/${job.id}/receipt`), download: `receipt-${job.id}.pdf`,
+    "aria-label": `Receipt (PDF) of job ${job.id}` }, "Receipt (PDF)"));
+  return wrap;
+}
+
 function list(ctx, view) {
   const archive = view === "archive";
   const mine = !ctx.can("query_jobs");
@@ -52,7 +59,7 @@ function list(ctx, view) {
     archive ? { title: "Finished", cell: (j) => timeTag(j.final_time || j.transmission_end) }
       : { title: "Next try", cell: (j) => j.status_names.includes("INPROGRESS") ? h("span", { class: "muted" }, "now") : [timeTag(j.next_attempt_time), h("div", { class: "muted small" }, relative(j.next_attempt_time))] },
     { title: "Submitted", cell: (j) => timeTag(j.submission_time) },
-    { title: "Actions", class: "actions-cell", cell: (j) => actionsFor(j, update) },
+    { title: "Actions", class: "actions-cell", cell: (j) => archive ? withReceipt(actionsFor(j, update), j) : actionsFor(j, update) },
   ];
 
   function update(job) {
@@ -159,6 +166,7 @@ function detail(ctx, id) {
       h("section", { class: "card" }, h("div", { class: "detail-actions" }, actionsFor(job, () => draw()),
         job.pages ? h("a", { class: "btn btn-secondary btn-sm", href: api.url(`/outgoing/jobs/${id}/pdf`), download: `job-${id}.pdf` }, "Download PDF") : null,
         job.pages ? h("a", { class: "btn btn-ghost btn-sm", href: api.url(`/outgoing/jobs/${id}/tiff`), download: `job-${id}.tif` }, "TIFF") : null,
+        h("a", { class: "btn btn-secondary btn-sm", href: api.url(`/outgoing/jobs/${id}/receipt`), download: `receipt-${id}.pdf` }, "Receipt (PDF)"),
         job.pages && canSubmit(ctx) ? button("Send again", () => resend(ctx, job), { kind: "ghost", class: "btn btn-sm" }) : null),
         h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
       h("section", { class: "card", "aria-labelledby": "calls-title" }, h("h2", { id: "calls-title" }, "Calls"), tableWrap("Calls made", attempts)),
