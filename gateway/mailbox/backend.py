@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.config.mailboxes import MailboxSection
 
@@ -65,6 +65,15 @@ class MailboxBackend(Protocol):
 
     def create_item(self, folder: str, mime: bytes) -> None:
         """Place a whole mail in the folder (IMAP APPEND, EWS CreateItem, Graph create message)."""
+        ...
+
+    def sync_state(self) -> dict[str, Any]:
+        """Where incremental listing stands per folder, as JSON for the store; {} when the backend lists whole
+        folders each time (IMAP)."""
+        ...
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Take incremental listing up where an earlier run left it (the store's copy of `sync_state()`)."""
         ...
 
     def wait_for_change(self, folder: str, timeout: float, stop: Callable[[], bool]) -> bool | None:

@@ -5,7 +5,8 @@ It serves the OpenID configuration and client-credentials tokens of one tenant, 
 mailFolders (list, children, create, the well-known inbox), messages/delta with nextLink paging and deltaLinks
 (changes since a token, removals as "@removed"), messages/{id}/$value, move (the moved message gets a new id, as
 in Graph), and message creation with file attachments. Every request is recorded. Failure injection: `throttle`
-(429 with Retry-After), `fail_with` (HTTP statuses), `down` (503 for everything).
+(429 with Retry-After), `fail_with` (HTTP statuses), `fail_matching` (a status for one request to a path),
+`failing` (a status for every request while set), `down` (503 for everything).
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class FakeGraph:
         self.valid_tokens: set[str] = set()
         self.throttle: list[int] = []
         self.fail_with: list[int] = []
+        self.fail_matching: list[tuple[str, int]] = []
+        """One-shot: the first request whose path matches the pattern gets the status."""
+        self.failing = 0
+        """While not 0, every mail request gets this status (a server failing for a while)."""
         self.down = False
         self._ids = itertools.count(1)
         self.lock = threading.RLock()
@@ -178,6 +183,12 @@ class FakeGraph:
                 return 429, {"error": {"code": "TooManyRequests", "message": "throttled"}}, {"Retry-After": str(after)}
             if self.fail_with:
                 return self.fail_with.pop(0), {"error": {"code": "generalException"}}, {}
+            if self.failing:
+                return self.failing, {"error": {"code": "generalException"}}, {}
+            for rule in self.fail_matching:
+                if re.search(rule[0], path):
+                    self.fail_matching.remove(rule)
+                    return rule[1], {"error": {"code": "generalException"}}, {}
             if not authorization.startswith("Bearer ") or authorization[7:] not in self.valid_tokens:
                 return 401, {"error": {"code": "InvalidAuthenticationToken"}}, {}
             prefix = f"/v1.0/users/{self.user}"
