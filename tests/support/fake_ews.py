@@ -1,16 +1,17 @@
 """A local EWS server speaking SOAP shaped like Microsoft's documented responses, for driving the real exchangelib.
 
 It keeps a small mailbox in memory (folders with parents, items with their MIME), answers GetFolder, FindFolder,
-CreateFolder, FindItem, SyncFolderItems, GetItem, UpdateItem, MoveItem and CreateItem, checks Basic or Bearer
-authorization, gives items new ids when they move (as Exchange does), and records every request's operation, XML
-and Authorization header so tests assert on what faxgate sent. Outages: `down` answers 503, `fail_with` queues
-HTTP statuses (500, 401), `fail_on` fails one request of an operation, `failing` fails every request while set.
-With `ntlm=True` it authenticates by a real NTLM handshake per request (pyspnego as the acceptor).
+CreateFolder, FindItem, SyncFolderItems, GetItem (MimeContent, or the properties of an item whose MIME "fails"),
+GetAttachment, UpdateItem, MoveItem and CreateItem, checks Basic, Bearer or NTLM authorization, gives items new ids
+when they move (as Exchange does), and records every request's operation, XML and Authorization header so tests
+assert on what faxgate sent. Outages: `down` answers 503, `fail_with` queues HTTP statuses (500, 401), `fail_on`
+fails one request of an operation. With `ntlm=True` every request needs a real NTLM handshake on its connection,
+checked by pyspnego as the acceptor.
 
 SyncFolderItems reads a change log (Create, Update, ReadFlagChange, Delete per folder, in order); its SyncState is
 an opaque base64 position in that log, at most `sync_page` changes a response (IncludesLastItemInRange false while
-more are left); `forget_sync_states()` makes every earlier SyncState ErrorInvalidSyncStateData, as a mailbox move
-or a store repair does on a real server.
+more are left); `forget_sync_states()` makes every earlier SyncState ErrorInvalidSyncStateData, as a mailbox move or
+a store repair does on a real server.
 """
 
 from __future__ import annotations
@@ -88,8 +89,6 @@ class FakeExchange:
         self.fail_with: list[int] = []
         self.fail_on: list[tuple[str, int]] = []
         """One-shot: the first request for the operation gets the HTTP status."""
-        self.failing = 0
-        """While not 0, every request gets this HTTP status (a server failing for a while)."""
         self.busy_ms: list[int] = []
         """Throttling: each entry answers one request with ErrorServerBusy and this BackOffMilliseconds."""
         self.token_requests: list[dict[str, str]] = []
@@ -266,7 +265,7 @@ class FakeExchange:
                 return 503, "service unavailable"
             if self.busy_ms:
                 return 500, _busy(self.busy_ms.pop(0))
-            status = self.failing
+            status = 0
             if self.fail_with:
                 status = self.fail_with.pop(0)
             for rule in self.fail_on:
