@@ -407,7 +407,7 @@ class FakeExchange:
             for update in change.find("t:Updates", NS):
                 uri = update.find("t:FieldURI", NS).get("FieldURI")
                 if uri == "message:IsRead":
-                    item.is_read = update.findtext("t:Message/t:IsRead", namespaces=NS) == "true"
+                    item.is_read = update.findtext("t:Message/t:IsRead", namespaces=NS) in ("true", "1")  # xs:boolean
                     kinds.add("ReadFlagChange")
                 else:
                     kinds.add("Update")
