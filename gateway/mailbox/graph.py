@@ -173,17 +173,18 @@ class GraphBackend:
             return None
 
     def move(self, folder: str, item_id: str, target: str) -> bool:
-        """POST messages/{id}/move; False when it is gone."""
+        """POST messages/{id}/move; False when it is gone. A move that failed keeps the mail listed (the delta
+        will not name it again, and the next poll must finish it)."""
         destination = self._folder(target)
         try:
             self._request("POST", f"/messages/{item_id}/move", json={"destinationId": destination})
+            moved = True
         except _NotFound:
-            return False
-        finally:
-            known = self._known.get(folder, [])
-            if item_id in known:
-                known.remove(item_id)
-        return True
+            moved = False
+        known = self._known.get(folder, [])
+        if item_id in known:
+            known.remove(item_id)
+        return moved
 
     def find(self, folder: str, message_id: str) -> str | None:
         """Messages in the folder with this internetMessageId."""
