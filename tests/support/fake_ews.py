@@ -374,7 +374,7 @@ class FakeExchange:
         limit = int(element.findtext("m:MaxChangesReturned", namespaces=NS) or "512")
         if self.sync_page:
             limit = min(limit, self.sync_page)
-        position, found = start, []
+        position, found = start, list[str]()
         while position < len(self.changes) and len(found) < limit:
             folder_id, kind, item_id = self.changes[position]
             position += 1
@@ -496,8 +496,8 @@ def _attachments(item: FakeItem) -> list[tuple[str, str, bytes]]:
     if not item.mime:
         return item.attachments
     parsed = email.message_from_bytes(item.mime, policy=policy.default)
-    return [(part.get_filename() or "", part.get_content_type(), part.get_content())  # type: ignore[attr-defined]
-            for part in parsed.iter_attachments()]  # type: ignore[attr-defined]
+    return [(part.get_filename() or "", part.get_content_type(), part.get_content())
+            for part in parsed.iter_attachments()]
 
 
 def _mailboxes(header: Any) -> str:
@@ -510,7 +510,7 @@ def _properties(item: FakeItem) -> str:
     """A Message as GetItem returns it without MimeContent: subject, text body, attachment ids, From, To, Cc and
     the InternetMessageId (the fields faxgate asks for; the file contents come by GetAttachment)."""
     parsed = email.message_from_bytes(item.mime, policy=policy.default)
-    body = parsed.get_body(("plain",))  # type: ignore[attr-defined]
+    body = parsed.get_body(("plain",))
     text = body.get_content() if body is not None else ""
     attachments = "".join(f'<t:FileAttachment><t:AttachmentId Id="{item.id}.A{n}"/><t:Name>{escape(name)}</t:Name>'
                           f"<t:ContentType>{escape(kind)}</t:ContentType><t:Size>{len(data)}</t:Size>"
