@@ -48,7 +48,8 @@ class MailboxBackend(Protocol):
         ...
 
     def list_items(self, folder: str) -> list[str]:
-        """The item ids in the folder, oldest first (mail marked deleted is left out)."""
+        """The item ids in the folder (mail marked deleted is left out): oldest first for IMAP, in the order the
+        change feed reports them for EWS (SyncFolderItems) and Graph (delta)."""
         ...
 
     def fetch_mime(self, folder: str, item_id: str) -> bytes | None:

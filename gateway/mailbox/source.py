@@ -5,6 +5,9 @@ transaction, and only then is the mail moved to the processed (or failed) folder
 two, the next poll finds the record and finishes the move instead of faxing again; a mail a person moved away
 meanwhile is simply gone, and one moved back is moved out again, never faxed twice.
 
+EWS and Graph list only the changes since their last round; the source keeps where each stands (the backend's
+`sync_state`: SyncState or deltaLink, and the ids still in the folder) in the store, so a restart resumes it.
+
 The source has the device lifecycle's states: INITIALIZING, READY, and RETRYING with the reason while the
 server is down, refusing the login or failing; it is retried with doubling waits (up to retry_max) and logs
 once per change of state, not once per failed poll.
