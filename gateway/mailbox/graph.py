@@ -35,6 +35,10 @@ class _NotFound(Exception):
     """404: the item or folder is gone."""
 
 
+class _Gone(Exception):
+    """410 to a deltaLink (syncStateNotFound, resyncRequired): Graph no longer knows it; list the folder again."""
+
+
 class GraphBackend:
     """One Graph mailbox (blocking; used from one thread at a time)."""
 
@@ -98,6 +102,8 @@ class GraphBackend:
             raise MailboxUnavailable(f"Graph {method} failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
         if response.status_code == 404:
             raise _NotFound(url)
+        if response.status_code == 410:
+            raise _Gone(url)
         if response.status_code == 401:
             self._app.remove_tokens_for_client()  # MSAL would hand out the same token again
             raise MailboxUnavailable("Graph refused the token (401); a new one is fetched on the next try")
@@ -147,7 +153,17 @@ class GraphBackend:
         self._folder(folder, create=True)
 
     def list_items(self, folder: str) -> list[str]:
-        """The folder's messages by delta query: the whole folder first, then only what changed."""
+        """The folder's messages by delta query: the whole folder first, then only what changed; a deltaLink
+        Graph no longer takes (410, e.g. one stored long ago) starts the folder over."""
+        try:
+            return self._delta_round(folder)
+        except _Gone:
+            self._delta.pop(folder, None)
+            self._known.pop(folder, None)
+            return self._delta_round(folder)
+
+    def _delta_round(self, folder: str) -> list[str]:
+        """Follow the nextLinks to the new deltaLink, applying each change to the ids known in the folder."""
         folder_id = self._folder(folder)
         known = self._known.setdefault(folder, [])
         url: str | None = self._delta.get(folder) or f"/mailFolders/{folder_id}/messages/delta?$select=id"

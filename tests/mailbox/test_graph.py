@@ -93,6 +93,17 @@ def test_delta_fetch_move_find_and_create(graph: FakeGraph, ca_file: Path) -> No
     assert processed is not None and json.loads(move.body) == {"destinationId": processed.id}
 
 
+def test_a_delta_link_graph_no_longer_takes_starts_the_folder_over(graph: FakeGraph, ca_file: Path) -> None:
+    graph.deliver(fax_mail())
+    api = backend(graph, ca_file)
+    listed = api.list_items("INBOX")
+    graph.forget_delta_links()  # 410 syncStateNotFound for the stored one
+    assert api.list_items("INBOX") == listed
+    refused, again = graph.graph_calls("GET", r"/messages/delta$")[1:]
+    assert "$deltatoken" in refused.query and "$deltatoken" not in again.query  # the whole folder, once more
+    assert "$deltatoken" in api.sync_state()["INBOX"]["delta"]
+
+
 def test_throttling_gives_the_retry_after(graph: FakeGraph, ca_file: Path) -> None:
     api = backend(graph, ca_file)
     api.list_items("INBOX")
