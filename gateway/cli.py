@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "simline": "gateway.simline_cli:simline",
     "submissions": "gateway.admin_cli:submissions",
     "devices": "gateway.devices_cli:devices",
+    "sources": "gateway.sources_cli:sources",
     "jobs": "gateway.queue.cli:jobs",
     "queue": "gateway.queue.cli:queue",
     "submit": "gateway.queue.cli:submit",

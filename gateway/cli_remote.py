@@ -111,8 +111,8 @@ class Target:
             if isinstance(exc.__cause__, ssl.SSLError) or "CERTIFICATE" in str(exc):
                 raise click.ClickException(f"TLS with {url} failed ({exc}); pass --ca-file with the CA that "
                                            "signed the server's certificate") from None
-            raise click.ClickException(f"server not reachable at {url}; use --offline for {self.offline_use}"
-                                       ) from None
+            hint = f"; use --offline for {self.offline_use}" if self.offline_use else ""
+            raise click.ClickException(f"server not reachable at {url}{hint}") from None
         except httpx.TransportError as exc:
             raise click.ClickException(f"talking to {url} failed: {exc or type(exc).__name__}") from None
         except FaxApiError as exc:
@@ -122,14 +122,15 @@ class Target:
             raise FaxApiRefusal(exc.detail) from None
 
 
-def server_options(offline_use: str) -> Callable[[F], F]:
-    """--config, --server, --token-file, --ca-file and --offline, handed to the command as ``target``."""
+def server_options(offline_use: str | None) -> Callable[[F], F]:
+    """--config, --server, --token-file, --ca-file and --offline, handed to the command as ``target``; no
+    --offline when ``offline_use`` is None (what the command shows lives only in the running server)."""
 
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def wrapper(*args: Any, config_path: Path | None, server: str | None, token_file: Path | None,
-                    ca_file: Path | None, offline: bool, **kwargs: Any) -> Any:
-            target = Target(config_path, server, token_file, ca_file, offline, offline_use)
+                    ca_file: Path | None, offline: bool = False, **kwargs: Any) -> Any:
+            target = Target(config_path, server, token_file, ca_file, offline, offline_use or "")
             source = click.get_current_context().get_parameter_source("server")
             if offline and server and source == click.core.ParameterSource.COMMANDLINE:
                 raise click.UsageError("--offline works on the store; it takes no --server")
@@ -144,8 +145,10 @@ def server_options(offline_use: str) -> Callable[[F], F]:
                               "token in the data folder)."),
             click.option("--ca-file", envvar="FAXGATE_CA_FILE", type=click.Path(path_type=Path, dir_okay=False),
                          default=None, help="PEM CA that signed an https server's certificate."),
-            click.option("--offline", is_flag=True, help=f"Work on the store directly, for {offline_use}."),
         ]
+        if offline_use is not None:
+            options.append(click.option("--offline", is_flag=True,
+                                        help=f"Work on the store directly, for {offline_use}."))
         decorated: Callable[..., Any] = wrapper
         for option in reversed(options):
             decorated = option(decorated)

@@ -231,6 +231,19 @@ class Device(BaseModel):
     updated_at: float | None
 
 
+class IntakeSourceStatus(BaseModel):
+    """How one intake source of this node is doing (a polled mailbox: ready, or retrying and why)."""
+
+    name: str = Field(description='The source\'s name, e.g. "mailbox:faxbox"')
+    state: str = Field(description="Lifecycle: initializing, ready, retrying, stopped")
+    reason: str = Field(description="Why it is retrying (empty when ready)")
+    failures: int = Field(ge=0, description="Failed tries in a row")
+    retry_at: float | None = Field(description="When a retrying source tries again (Unix time)")
+    backend: str = Field(description="imap, ews or graph for a mailbox; empty for other sources")
+    folder: str = Field(description="The polled folder; empty for other sources")
+    polls: int = Field(ge=0, description="Successful polls since the source started")
+
+
 class Activity(BaseModel):
     """IFaxActivity counters read from the shared store (so they cover every node)."""
 

@@ -20,6 +20,7 @@ from gateway.api.models import (
     IncomingJob,
     IncomingJobPage,
     IncomingRouting,
+    IntakeSourceStatus,
     NewToken,
     OutgoingJob,
     OutgoingJobDetail,
@@ -98,6 +99,11 @@ class AsyncFaxServer:
     async def get_activity(self) -> Activity:
         """IFaxServer.Activity."""
         return Activity.model_validate((await self.request("GET", "/activity")).json())
+
+    async def get_intake_sources(self) -> list[IntakeSourceStatus]:
+        """The node's intake sources with their state, reason, failures and next try."""
+        return [IntakeSourceStatus.model_validate(entry)
+                for entry in (await self.request("GET", "/intake/sources")).json()]
 
     async def get_activity_log(self, since: float | None = None) -> list[str]:
         """The activity log: one xferfaxlog line per call, oldest first."""

@@ -14,6 +14,7 @@ from gateway.api.models import (
     IncomingJob,
     IncomingJobPage,
     IncomingRouting,
+    IntakeSourceStatus,
     OutgoingJob,
     QueueState,
     SubmitResult,
@@ -87,6 +88,10 @@ class FaxServer:
     def get_activity(self) -> Activity:
         """IFaxServer.Activity."""
         return self._loop.run(self._server.get_activity())
+
+    def get_intake_sources(self) -> list[IntakeSourceStatus]:
+        """The node's intake sources with their state, reason, failures and next try."""
+        return self._loop.run(self._server.get_intake_sources())
 
     def get_activity_log(self, since: float | None = None) -> list[str]:
         """The activity log: one xferfaxlog line per call, oldest first."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.config.mailboxes import MailboxSection
 
@@ -48,7 +48,8 @@ class MailboxBackend(Protocol):
         ...
 
     def list_items(self, folder: str) -> list[str]:
-        """The item ids in the folder, oldest first (mail marked deleted is left out)."""
+        """The item ids in the folder (mail marked deleted is left out): oldest first for IMAP, in the order the
+        change feed reports them for EWS (SyncFolderItems) and Graph (delta)."""
         ...
 
     def fetch_mime(self, folder: str, item_id: str) -> bytes | None:
@@ -65,6 +66,15 @@ class MailboxBackend(Protocol):
 
     def create_item(self, folder: str, mime: bytes) -> None:
         """Place a whole mail in the folder (IMAP APPEND, EWS CreateItem, Graph create message)."""
+        ...
+
+    def sync_state(self) -> dict[str, Any]:
+        """Where incremental listing stands per folder, as JSON for the store; {} when the backend lists whole
+        folders each time (IMAP)."""
+        ...
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Take incremental listing up where an earlier run left it (the store's copy of `sync_state()`)."""
         ...
 
     def wait_for_change(self, folder: str, timeout: float, stop: Callable[[], bool]) -> bool | None:

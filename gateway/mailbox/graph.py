@@ -1,12 +1,12 @@
 """The Microsoft Graph backend (Exchange Online): msal client-credentials tokens, httpx for the REST calls.
 
 New mail is found with a delta query on the folder (`messages/delta`): the first poll lists the folder, later
-polls ask only for changes with the stored deltaLink (kept in memory: a restart lists the folder once more, and
-the store's records keep that from faxing anything twice). MIME comes from `messages/{id}/$value`; moves are
-`messages/{id}/move`; a received fax is created in a folder as a message with a file attachment, flagged as sent
-(not a draft). 429 and 503 carry Retry-After, which becomes the source's wait; a 401 drops the cached token so
-the next try gets a new one. Application permission needed: Mail.ReadWrite (limit it to the fax mailbox with an
-application access policy).
+polls ask only for changes with the deltaLink. The source keeps the deltaLink and the ids still in the folder in
+the store (`sync_state`), so a restarted source resumes the delta instead of listing the folder again. MIME comes
+from `messages/{id}/$value`; moves are `messages/{id}/move`; a received fax is created in a folder as a message
+with a file attachment, flagged as sent (not a draft). 429 and 503 carry Retry-After, which becomes the source's
+wait; a 401 drops the cached token so the next try gets a new one. Application permission needed: Mail.ReadWrite
+(limit it to the fax mailbox with an application access policy).
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ class _NotFound(Exception):
     """404: the item or folder is gone."""
 
 
+class _Gone(Exception):
+    """410 to a deltaLink (syncStateNotFound, resyncRequired): Graph no longer knows it; list the folder again."""
+
+
 class GraphBackend:
     """One Graph mailbox (blocking; used from one thread at a time)."""
 
@@ -45,9 +49,9 @@ class GraphBackend:
         self._app: Any = None
         self._folders: dict[str, str] = {}
         self._delta: dict[str, str] = {}
-        """The deltaLink per folder id, from the last complete delta round."""
+        """The deltaLink per folder path, from the last complete delta round."""
         self._known: dict[str, list[str]] = {}
-        """The message ids in each folder as the delta rounds tell it, oldest first."""
+        """The message ids in each folder (by path) as the delta rounds tell it, oldest first."""
 
     def connect(self) -> None:
         """An HTTP client and an MSAL app (tokens are fetched on the first request)."""
@@ -98,6 +102,8 @@ class GraphBackend:
             raise MailboxUnavailable(f"Graph {method} failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
         if response.status_code == 404:
             raise _NotFound(url)
+        if response.status_code == 410:
+            raise _Gone(url)
         if response.status_code == 401:
             self._app.remove_tokens_for_client()  # MSAL would hand out the same token again
             raise MailboxUnavailable("Graph refused the token (401); a new one is fetched on the next try")
@@ -147,10 +153,20 @@ class GraphBackend:
         self._folder(folder, create=True)
 
     def list_items(self, folder: str) -> list[str]:
-        """The folder's messages by delta query: the whole folder first, then only what changed."""
+        """The folder's messages by delta query: the whole folder first, then only what changed; a deltaLink
+        Graph no longer takes (410, e.g. one stored long ago) starts the folder over."""
+        try:
+            return self._delta_round(folder)
+        except _Gone:
+            self._delta.pop(folder, None)
+            self._known.pop(folder, None)
+            return self._delta_round(folder)
+
+    def _delta_round(self, folder: str) -> list[str]:
+        """Follow the nextLinks to the new deltaLink, applying each change to the ids known in the folder."""
         folder_id = self._folder(folder)
-        known = self._known.setdefault(folder_id, [])
-        url: str | None = self._delta.get(folder_id) or f"/mailFolders/{folder_id}/messages/delta?$select=id"
+        known = self._known.setdefault(folder, [])
+        url: str | None = self._delta.get(folder) or f"/mailFolders/{folder_id}/messages/delta?$select=id"
         while url:
             page = self._request("GET", url).json()
             for change in page.get("value", []):
@@ -162,7 +178,7 @@ class GraphBackend:
                     known.append(item_id)
             url = page.get("@odata.nextLink")
             if "@odata.deltaLink" in page:
-                self._delta[folder_id] = str(page["@odata.deltaLink"])
+                self._delta[folder] = str(page["@odata.deltaLink"])
         return list(known)
 
     def fetch_mime(self, folder: str, item_id: str) -> bytes | None:
@@ -173,17 +189,18 @@ class GraphBackend:
             return None
 
     def move(self, folder: str, item_id: str, target: str) -> bool:
-        """POST messages/{id}/move; False when it is gone."""
+        """POST messages/{id}/move; False when it is gone. A move that failed keeps the mail listed (the delta
+        will not name it again, and the next poll must finish it)."""
         destination = self._folder(target)
         try:
             self._request("POST", f"/messages/{item_id}/move", json={"destinationId": destination})
+            moved = True
         except _NotFound:
-            return False
-        finally:
-            known = self._known.get(self._folder(folder), [])
-            if item_id in known:
-                known.remove(item_id)
-        return True
+            moved = False
+        known = self._known.get(folder, [])
+        if item_id in known:
+            known.remove(item_id)
+        return moved
 
     def find(self, folder: str, message_id: str) -> str | None:
         """Messages in the folder with this internetMessageId."""
@@ -210,6 +227,19 @@ class GraphBackend:
                             for part in message.iter_attachments()],
         }
         self._request("POST", f"/mailFolders/{self._folder(folder, create=True)}/messages", json=payload)
+
+    def sync_state(self) -> dict[str, Any]:
+        """Per folder path the deltaLink and the ids still in the folder (both are needed: the delta tells only
+        changes, and a mail left for later must be listed again after a restart)."""
+        return {folder: {"delta": link, "known": list(self._known.get(folder, []))}
+                for folder, link in self._delta.items()}
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Take up the stored deltaLinks (an entry that is not one is ignored: that folder is listed whole)."""
+        for folder, entry in state.items():
+            if isinstance(entry, dict) and isinstance(entry.get("delta"), str):
+                self._delta[folder] = entry["delta"]
+                self._known[folder] = [str(item) for item in entry.get("known", [])]
 
     def wait_for_change(self, folder: str, timeout: float, stop: Callable[[], bool]) -> bool | None:
         """Graph has change notifications (webhooks faxgate would have to expose); the delta poll is used."""

@@ -173,6 +173,13 @@ class ImapBackend:
         """APPEND, marked unread so a person notices it."""
         self._call("APPEND", lambda: self._client.append(folder, mime))
 
+    def sync_state(self) -> dict[str, Any]:
+        """SEARCH lists the whole folder each poll (UIDs are cheap): nothing to keep across restarts."""
+        return {}
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Nothing to take up: see sync_state."""
+
     def wait_for_change(self, folder: str, timeout: float, stop: Callable[[], bool]) -> bool | None:
         """IDLE on the folder until the server reports a change, `timeout` passes or `stop()` is true."""
         def run() -> bool | None:

@@ -5,6 +5,9 @@ transaction, and only then is the mail moved to the processed (or failed) folder
 two, the next poll finds the record and finishes the move instead of faxing again; a mail a person moved away
 meanwhile is simply gone, and one moved back is moved out again, never faxed twice.
 
+EWS and Graph list only the changes since their last round; the source keeps where each stands (the backend's
+`sync_state`: SyncState or deltaLink, and the ids still in the folder) in the store, so a restart resumes it.
+
 The source has the device lifecycle's states: INITIALIZING, READY, and RETRYING with the reason while the
 server is down, refusing the login or failing; it is retried with doubling waits (up to retry_max) and logs
 once per change of state, not once per failed poll.
@@ -93,6 +96,8 @@ class MailboxSource:
         self.retry_at: float | None = None
         self.polls = 0
         self._folders_ready = False
+        self._resumed = False
+        self._saved_sync: dict[str, Any] = {}
         self._stopping = False
         self._polling = False
         self._again = False
@@ -195,13 +200,36 @@ class MailboxSource:
         if not self._stopping and self.work.scheduler.running:
             self.work.scheduler.modify_job(self._chore, next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
 
+    async def _save_sync_state(self) -> None:
+        """Store the backend's sync state when it changed (a restart resumes the listing from it)."""
+        state = await self._call(self.backend.sync_state)
+        if state != self._saved_sync:
+            async with self.db.transaction() as conn:
+                await store.write_sync_state(conn, self.section.name, state)
+            self._saved_sync = state
+
     async def _poll_once(self) -> None:
         section = self.section
+        if not self._resumed:
+            async with self.db.transaction() as conn:
+                self._saved_sync = await store.read_sync_state(conn, section.name)
+            await self._call(self.backend.resume, self._saved_sync)
+            self._resumed = True
         if not self._folders_ready:
             for folder in (section.processed_folder, section.failed_folder):
                 await self._call(self.backend.ensure_folder, folder)
             self._folders_ready = True
-        for item_id in await self._call(self.backend.list_items, section.folder):
+        listed = await self._call(self.backend.list_items, section.folder)
+        await self._save_sync_state()
+        try:
+            await self._take_all(listed)
+        finally:
+            await self._save_sync_state()
+
+    async def _take_all(self, listed: list[str]) -> None:
+        """Take, record and move each listed mail."""
+        section = self.section
+        for item_id in listed:
             if self._stopping:
                 return
             raw = await self._call(self.backend.fetch_mime, section.folder, item_id)

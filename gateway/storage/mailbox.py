@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.storage.schema import mailbox_items
+from gateway.storage.schema import mailbox_items, server_state
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,29 @@ async def list_items(conn: AsyncConnection, mailbox: str) -> list[MailboxItem]:
     rows = await conn.execute(select(mailbox_items).where(mailbox_items.c.mailbox == mailbox)
                               .order_by(mailbox_items.c.id))
     return [_item(row) for row in rows]
+
+
+SYNC_PREFIX = "mailbox.sync:"
+"""server_state key of a mailbox's sync state (the mailbox name is at most 40 characters: the key fits 64)."""
+
+
+async def read_sync_state(conn: AsyncConnection, mailbox: str) -> dict[str, Any]:
+    """Where the mailbox's incremental listing stood (per folder: Graph deltaLink or EWS SyncState, and the
+    ids still in the folder), as the backend last handed it over; {} when it never had one."""
+    row = (await conn.execute(select(server_state.c.value).where(server_state.c.key == SYNC_PREFIX + mailbox))
+           ).first()
+    return dict(row.value) if row else {}
+
+
+async def write_sync_state(conn: AsyncConnection, mailbox: str, value: dict[str, Any]) -> None:
+    """Store the mailbox's sync state, replacing the last (a restart resumes from it)."""
+    key, now = SYNC_PREFIX + mailbox, time.time()
+    result = await conn.execute(update(server_state).where(server_state.c.key == key)
+                                .values(value=value, updated_at=now))
+    if result.rowcount == 0:
+        try:
+            async with conn.begin_nested():
+                await conn.execute(insert(server_state).values(key=key, value=value, updated_at=now))
+        except IntegrityError:  # another node polling the same mailbox stored one first: this one is newer
+            await conn.execute(update(server_state).where(server_state.c.key == key)
+                               .values(value=value, updated_at=now))

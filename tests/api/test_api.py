@@ -111,6 +111,7 @@ def _cases(owners: Owners, api: Api) -> list[tuple[str, str, object, AccessRight
     return [
         ("GET", "/devices", None, AccessRights.QUERY_CONFIG),
         ("GET", "/activity", None, AccessRights.QUERY_CONFIG),
+        ("GET", "/intake/sources", None, AccessRights.QUERY_CONFIG),
         ("GET", "/outgoing/queue", None, AccessRights.QUERY_CONFIG),
         ("PUT", "/outgoing/queue", {}, AccessRights.MANAGE_CONFIG),
         ("GET", f"/extensions/{GUID}", None, AccessRights.QUERY_CONFIG),

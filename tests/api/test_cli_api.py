@@ -124,6 +124,10 @@ def test_inbox_and_devices_go_through_the_api(running: Running) -> None:
     assert missing.exit_code == 1 and f"no received fax {second}" in missing.output
     assert running.cli("inbox", "delete", str(second)).exit_code == 1
 
+    assert running.json("sources") == []  # no mailbox here: tests/mailbox/test_outage_wallclock.py shows them
+    assert running.cli("sources").output == "no intake source reports a state\n"
+    assert running.cli("sources", "--offline").exit_code == 2  # the state lives in the server: no --offline
+
     lines = {row["name"]: row for row in running.json("devices", "list")}
     assert set(lines) == {"sim0", "sim1"}
     assert running.json("devices", "show", "sim0")["provider"] == "simulated"
@@ -137,6 +141,8 @@ def test_a_token_of_its_own_gets_the_rights_of_that_token(running: Running) -> N
     assert {job["submission_id"] for job in own} == {submitted["submission_id"]}
     refused = running.cli("queue", "block", env=env)
     assert refused.exit_code == 1 and "MANAGE_CONFIG" in refused.output
+    unseen = running.cli("sources", env=env)
+    assert unseen.exit_code == 1 and "QUERY_CONFIG" in unseen.output
     assert "Traceback" not in refused.output
     over = running.cli("token", "create", "--name", "escalated", "--rights", "manage_jobs", env=env)
     assert over.exit_code == 1 and "MANAGE_CONFIG" in over.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -64,6 +65,18 @@ async def db(store_url: str) -> AsyncIterator[Database]:
     await store.migrate()
     yield store
     await store.close()
+
+
+def sources(config: Path) -> dict[str, dict[str, Any]]:
+    """`faxgate sources --json` against the running server of this config, by source name (blocking)."""
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    result = CliRunner().invoke(main, ["sources", "--json", "--config", str(config)],
+                                env={"FAXGATE_TOKEN": None, "FAXGATE_SERVER": None})
+    assert result.exit_code == 0, result.output
+    return {row["name"]: row for row in json.loads(result.output)}
 
 
 def pdf_bytes(title: str, pages: int = 1) -> bytes:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import trustme
@@ -20,6 +21,7 @@ from gateway.mailbox.backend import MailboxUnavailable
 from gateway.mailbox.graph import GraphBackend
 from gateway.mailbox.source import MailboxSource
 from gateway.storage import Database
+from gateway.storage.mailbox import read_sync_state
 from gateway.storage.submissions import list_submissions
 from tests.intake.conftest import Sink
 from tests.mailbox.conftest import fax_mail, pdf_bytes
@@ -91,6 +93,17 @@ def test_delta_fetch_move_find_and_create(graph: FakeGraph, ca_file: Path) -> No
     assert processed is not None and json.loads(move.body) == {"destinationId": processed.id}
 
 
+def test_a_delta_link_graph_no_longer_takes_starts_the_folder_over(graph: FakeGraph, ca_file: Path) -> None:
+    graph.deliver(fax_mail())
+    api = backend(graph, ca_file)
+    listed = api.list_items("INBOX")
+    graph.forget_delta_links()  # 410 syncStateNotFound for the stored one
+    assert api.list_items("INBOX") == listed
+    refused, again = graph.graph_calls("GET", r"/messages/delta$")[1:]
+    assert "$deltatoken" in refused.query and "$deltatoken" not in again.query  # the whole folder, once more
+    assert "$deltatoken" in api.sync_state()["INBOX"]["delta"]
+
+
 def test_throttling_gives_the_retry_after(graph: FakeGraph, ca_file: Path) -> None:
     api = backend(graph, ca_file)
     api.list_items("INBOX")
@@ -158,3 +171,40 @@ async def test_source_on_graph_submits_moves_and_rides_out_throttling(tmp_path: 
         assert len(await list_submissions(conn)) == 2
     assert sorted(m.message_id for m in graph.in_folder("Processed")) == ["<g-1@example.com>", "<g-2@example.com>"]
     await source.stop()
+
+
+async def test_a_restarted_source_resumes_the_stored_delta_link(tmp_path: Path, graph: FakeGraph, ca_file: Path,
+                                                                db: Database, sink: Sink) -> None:
+    """The deltaLink and the mails still in the folder are kept in the store: a new source (a restart) asks Graph
+    only for the changes since, and still finishes the mail whose move the outage interrupted, faxing it once."""
+    config = parse_config({
+        "server": {"data_dir": str(tmp_path / "data")},
+        "security": {"users": [{"name": "alice", "email": "alice@example.com", "rights": ["submit_normal"]}]},
+        "receipts": {"smtp_host": "127.0.0.1", "smtp_port": sink.port, "sender": "faxgate@fax.test"},
+        "mailboxes": [graph_entry(graph, ca_file)],
+    })
+    for number in (1, 2):
+        graph.deliver(fax_mail(message_id=f"<r-{number}@example.com>"))
+    graph.fail_matching = [(r"/move$", 503)]  # the first move fails: r-1 is recorded but stays in the inbox
+    first = MailboxSource(config, db, config.mailboxes[0])
+    await first.poll()
+    assert first.state == "retrying"
+    await first.stop()
+    async with db.transaction() as conn:
+        stored = await read_sync_state(conn, "m365")
+    link = stored["INBOX"]["delta"]
+    assert "$deltatoken" in link and len(stored["INBOX"]["known"]) == 2
+
+    graph.deliver(fax_mail(message_id="<r-3@example.com>"))
+    before = len(graph.calls)
+    restarted = MailboxSource(config, db, config.mailboxes[0])
+    await restarted.poll()
+    assert restarted.state == "ready", restarted.reason
+    deltas = [call for call in graph.calls[before:] if call.path.endswith("/messages/delta")]
+    assert deltas and deltas[0].query["$deltatoken"] == parse_qs(urlsplit(link).query)["$deltatoken"]
+    assert all("$deltatoken" in call.query for call in deltas)  # never the whole folder again
+    async with db.transaction() as conn:
+        assert len(await list_submissions(conn)) == 3  # r-1 once, though it was listed by both sources
+    assert sorted(m.message_id for m in graph.in_folder("Processed")) == [f"<r-{n}@example.com>" for n in (1, 2, 3)]
+    assert graph.in_folder("INBOX") == []
+    await restarted.stop()

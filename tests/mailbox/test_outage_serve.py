@@ -1,16 +1,17 @@
 """An IMAP outage under `faxgate serve`: /health shows the mailbox RETRYING with the reason while Dovecot is down,
 the log says so once (not once per failed poll), and after Dovecot is back the mail that arrived is faxed once,
-without a restart."""
+without a restart; `faxgate sources` shows the same through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 from gateway.config import load_config
 from gateway.storage import Database
 from gateway.storage.submissions import list_submissions
-from tests.mailbox.conftest import fax_mail
+from tests.mailbox.conftest import fax_mail, sources
 from tests.mailbox.servers import FAX_PASSWORD, FAX_USER, folder_ids, put
 from tests.queue.simserver import wait_for
 from tests.support.dovecot import Dovecot
@@ -50,6 +51,10 @@ retry_max = "1s"
         await wait_for(lambda: is_state("retrying"), 60, "the mailbox retrying", server)
         down = state()
         assert "IMAP" in str(down["reason"]) and server.health()["status"] == "ok"
+        [shown] = (await asyncio.to_thread(sources, path)).values()  # `faxgate sources`, through the API
+        assert (shown["name"], shown["state"], shown["backend"], shown["folder"]) == ("mailbox:faxbox", "retrying",
+                                                                                        "imap", "INBOX")
+        assert "IMAP" in shown["reason"] and shown["failures"] >= 1 and shown["retry_at"] is not None
 
         async def failed_again() -> bool:
             return int(str(state()["failures"])) >= 3

@@ -1,9 +1,17 @@
 """A local EWS server speaking SOAP shaped like Microsoft's documented responses, for driving the real exchangelib.
 
 It keeps a small mailbox in memory (folders with parents, items with their MIME), answers GetFolder, FindFolder,
-CreateFolder, FindItem, GetItem, MoveItem and CreateItem, checks Basic or Bearer authorization, gives items new
-ids when they move (as Exchange does), and records every request's operation, XML and Authorization header so
-tests assert on what faxgate sent. Outages: `down` answers 503, `fail_with` queues HTTP statuses (500, 401).
+CreateFolder, FindItem, SyncFolderItems, GetItem (MimeContent, or the properties of an item whose MIME "fails"),
+GetAttachment, UpdateItem, MoveItem and CreateItem, checks Basic, Bearer or NTLM authorization, gives items new ids
+when they move (as Exchange does), and records every request's operation, XML and Authorization header so tests
+assert on what faxgate sent. Outages: `down` answers 503, `fail_with` queues HTTP statuses (500, 401), `fail_on`
+fails one request of an operation. With `ntlm=True` every request needs a real NTLM handshake on its connection,
+checked by pyspnego as the acceptor.
+
+SyncFolderItems reads a change log (Create, Update, ReadFlagChange, Delete per folder, in order); its SyncState is
+an opaque base64 position in that log, at most `sync_page` changes a response (IncludesLastItemInRange false while
+more are left); `forget_sync_states()` makes every earlier SyncState ErrorInvalidSyncStateData, as a mailbox move or
+a store repair does on a real server.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
+import spnego
+import spnego.exceptions
 import trustme
 from lxml import etree
 
@@ -54,6 +64,9 @@ class FakeItem:
     body: str = ""
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
     received: int = 0
+    is_read: bool = False
+    mime_fails: bool = False
+    """GetItem of its MimeContent answers ErrorMimeContentConversionFailed (as Exchange does for some items)."""
 
 
 @dataclass
@@ -67,17 +80,28 @@ class FakeExchange:
     """The mailbox and the recorded requests; `serve()` starts HTTPS on 127.0.0.1."""
 
     def __init__(self, ca: trustme.CA, *, user: str = "fax@example.com", password: str = "pw",
-                 bearer: str = "") -> None:
+                 bearer: str = "", ntlm: bool = False) -> None:
         self.ca = ca
         self.user, self.password, self.bearer = user, password, bearer
         self.folders: dict[str, FakeFolder] = {}
         self.items: dict[str, FakeItem] = {}
         self.requests: list[Request] = []
         self.fail_with: list[int] = []
+        self.fail_on: list[tuple[str, int]] = []
+        """One-shot: the first request for the operation gets the HTTP status."""
         self.busy_ms: list[int] = []
         """Throttling: each entry answers one request with ErrorServerBusy and this BackOffMilliseconds."""
         self.token_requests: list[dict[str, str]] = []
+        self.ntlm = ntlm
+        """NTLM instead of Basic: each request's handshake is checked by pyspnego against NTLM_USER_FILE, and the
+        request is recorded with "NTLM <user>" as its authorization."""
+        self.ntlm_negotiations = 0
         self.down = False
+        self.changes: list[tuple[str, str, str]] = []
+        """The change log SyncFolderItems reads: (folder id, Create|Update|ReadFlagChange|Delete, item id)."""
+        self.sync_page = 0
+        """At most this many changes per SyncFolderItems response (0: as many as the client asks for)."""
+        self.sync_epoch = 1
         self._ids = itertools.count(1)
         self.lock = threading.Lock()
         for key, (name, parent) in DISTINGUISHED.items():
@@ -100,16 +124,22 @@ class FakeExchange:
             current = found
         return current
 
-    def deliver(self, mime: bytes, folder: str = "INBOX") -> str:
-        """A mail arriving in a folder."""
+    def deliver(self, mime: bytes, folder: str = "INBOX", *, mime_fails: bool = False) -> str:
+        """A mail arriving in a folder (one whose MIME the server cannot give, with `mime_fails`)."""
         target = self.folder_named(folder)
         assert target is not None
         parsed = email.message_from_bytes(mime, policy=policy.default)
         item = FakeItem(f"I-{next(self._ids)}", target.id, mime, str(parsed["Message-ID"] or ""),
-                        str(parsed["Subject"] or ""), received=next(self._ids))
+                        str(parsed["Subject"] or ""), received=next(self._ids), mime_fails=mime_fails)
         with self.lock:
             self.items[item.id] = item
+            self.changes.append((target.id, "Create", item.id))
         return item.id
+
+    def forget_sync_states(self) -> None:
+        """Every SyncState handed out so far is refused from now on (the client must sync the folder again)."""
+        with self.lock:
+            self.sync_epoch += 1
 
     def in_folder(self, path: str) -> list[FakeItem]:
         target = self.folder_named(path)
@@ -124,19 +154,60 @@ class FakeExchange:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if fake.ntlm else "HTTP/1.0"  # NTLM authenticates one connection
+            context: Any = None
+            """This connection's NTLM acceptor while a handshake is under way."""
+
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def _challenge(self, header: str) -> None:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", header)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _ntlm(self) -> str | None:
+                """The NTLM handshake on this connection (pyspnego as the acceptor, users from NTLM_USER_FILE):
+                the authenticated user once the AUTHENTICATE message checks out, else None (a 401 was sent)."""
+                header = self.headers.get("Authorization", "")
+                if not header.startswith("NTLM "):
+                    self.context = None
+                    self._challenge("NTLM")
+                    return None
+                token = base64.b64decode(header[5:])
+                if token[8:12] == b"\x01\x00\x00\x00":  # NEGOTIATE: a new handshake
+                    self.context = spnego.server(protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm)
+                    fake.ntlm_negotiations += 1
+                try:
+                    out = self.context.step(token)
+                except (spnego.exceptions.SpnegoError, AttributeError):
+                    self.context = None
+                    self._challenge("NTLM")
+                    return None
+                if not self.context.complete:
+                    self._challenge("NTLM " + base64.b64encode(out or b"").decode())
+                    return None
+                user = str(self.context.client_principal)
+                self.context = None
+                return f"NTLM {user}"
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path.endswith("/token"):
                     status, reply = fake.issue_token(body)
                 else:
-                    status, reply = fake.handle(body, self.headers.get("Authorization", ""))
+                    authorization = self.headers.get("Authorization", "")
+                    if fake.ntlm:
+                        authenticated = self._ntlm()
+                        if authenticated is None:
+                            return
+                        authorization = authenticated
+                    status, reply = fake.handle(body, authorization)
                 data = reply.encode()
                 self.send_response(status)
                 if status == 401 and not self.path.endswith("/token"):
-                    self.send_header("WWW-Authenticate", 'Basic realm="ews"')
+                    self.send_header("WWW-Authenticate", "NTLM" if fake.ntlm else 'Basic realm="ews"')
                 kind = "application/json" if self.path.endswith("/token") else "text/xml; charset=utf-8"
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
@@ -177,6 +248,8 @@ class FakeExchange:
             return 200, json.dumps({"access_token": self.bearer, "token_type": "Bearer", "expires_in": 3600})
 
     def _authorized(self, authorization: str) -> bool:
+        if self.ntlm:
+            return authorization.lower() == f"ntlm {self.user}".lower()
         if self.bearer:
             return authorization == f"Bearer {self.bearer}"
         expected = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
@@ -192,8 +265,14 @@ class FakeExchange:
                 return 503, "service unavailable"
             if self.busy_ms:
                 return 500, _busy(self.busy_ms.pop(0))
+            status = 0
             if self.fail_with:
                 status = self.fail_with.pop(0)
+            for rule in self.fail_on:
+                if not status and rule[0] == operation:
+                    self.fail_on.remove(rule)
+                    status = rule[1]
+            if status:
                 return status, "" if status == 401 else _fault("ErrorInternalServerError", "injected failure")
             if not self._authorized(authorization):
                 return 401, ""
@@ -266,7 +345,80 @@ class FakeExchange:
                                 '</m:RootFolder>'))
         return _response("FindItem", messages)
 
+    def _sync_state(self, folder: FakeFolder, position: int) -> str:
+        return base64.b64encode(f"{self.sync_epoch}|{folder.id}|{position}".encode()).decode()
+
+    def _sync_position(self, folder: FakeFolder, state: str | None) -> int | None:
+        """The log position a SyncState stands for; None when it is not one this server handed out for the folder
+        in this epoch."""
+        if not state:
+            return 0
+        try:
+            epoch, folder_id, position = base64.b64decode(state, validate=True).decode().split("|")
+            if int(epoch) == self.sync_epoch and folder_id == folder.id:
+                return int(position)
+        except ValueError:
+            pass
+        return None
+
+    def _SyncFolderItems(self, element: Any) -> str:
+        folder = self._folder_of(element.find("m:SyncFolderId", NS)[0])
+        assert folder is not None
+        start = self._sync_position(folder, element.findtext("m:SyncState", namespaces=NS))
+        if start is None:
+            return _response("SyncFolderItems", [
+                '<m:SyncFolderItemsResponseMessage ResponseClass="Error"><m:MessageText>Synchronization state data '
+                "is corrupt or otherwise invalid.</m:MessageText><m:ResponseCode>ErrorInvalidSyncStateData"
+                "</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:SyncState/>"
+                "<m:IncludesLastItemInRange>true</m:IncludesLastItemInRange></m:SyncFolderItemsResponseMessage>"])
+        limit = int(element.findtext("m:MaxChangesReturned", namespaces=NS) or "512")
+        if self.sync_page:
+            limit = min(limit, self.sync_page)
+        position, found = start, list[str]()
+        while position < len(self.changes) and len(found) < limit:
+            folder_id, kind, item_id = self.changes[position]
+            position += 1
+            if folder_id != folder.id:
+                continue
+            ref = f'<t:ItemId Id="{item_id}" ChangeKey="ck"/>'
+            if kind == "Delete":
+                found.append(f"<t:Delete>{ref}</t:Delete>")
+            elif kind == "ReadFlagChange":
+                item = self.items.get(item_id)
+                found.append(f"<t:ReadFlagChange>{ref}<t:IsRead>{'true' if item is None or item.is_read else 'false'}"
+                             "</t:IsRead></t:ReadFlagChange>")
+            else:
+                found.append(f"<t:{kind}><t:Message>{ref}</t:Message></t:{kind}>")
+        last = all(entry[0] != folder.id for entry in self.changes[position:])
+        return _response("SyncFolderItems", [_ok("SyncFolderItems", f"<m:SyncState>{self._sync_state(folder, position)}"
+                                                 f"</m:SyncState><m:IncludesLastItemInRange>{str(last).lower()}"
+                                                 f"</m:IncludesLastItemInRange><m:Changes>{''.join(found)}"
+                                                 "</m:Changes>")])
+
+    def _UpdateItem(self, element: Any) -> str:
+        messages = []
+        for change in element.find("m:ItemChanges", NS):
+            item = self.items.get(change.find("t:ItemId", NS).get("Id"))
+            if item is None:
+                messages.append(_error("UpdateItem", "ErrorItemNotFound",
+                                       "The specified object was not found in the store."))
+                continue
+            kinds = set()
+            for update in change.find("t:Updates", NS):
+                uri = update.find("t:FieldURI", NS).get("FieldURI")
+                if uri == "message:IsRead":
+                    item.is_read = update.findtext("t:Message/t:IsRead", namespaces=NS) in ("true", "1")  # xs:boolean
+                    kinds.add("ReadFlagChange")
+                else:
+                    kinds.add("Update")
+            self.changes.append((item.folder, "Update" if "Update" in kinds else "ReadFlagChange", item.id))
+            messages.append(_ok("UpdateItem", f'<m:Items><t:Message><t:ItemId Id="{item.id}" ChangeKey="ck2"/>'
+                                "</t:Message></m:Items><m:ConflictResults><m:Count>0</m:Count></m:ConflictResults>"))
+        return _response("UpdateItem", messages)
+
     def _GetItem(self, element: Any) -> str:
+        fields = {uri.get("FieldURI") for uri in element.iterfind("m:ItemShape/t:AdditionalProperties/t:FieldURI",
+                                                                 NS)}
         messages = []
         for ref in element.find("m:ItemIds", NS):
             item = self.items.get(ref.get("Id"))
@@ -274,10 +426,33 @@ class FakeExchange:
                 messages.append(_error("GetItem", "ErrorItemNotFound",
                                        "The specified object was not found in the store."))
                 continue
+            if "item:MimeContent" not in fields:
+                messages.append(_ok("GetItem", f"<m:Items>{_properties(item)}</m:Items>"))
+                continue
+            if item.mime_fails:
+                messages.append(_error("GetItem", "ErrorMimeContentConversionFailed", "Content conversion failed."))
+                continue
             mime = base64.b64encode(item.mime).decode()
             messages.append(_ok("GetItem", f'<m:Items><t:Message><t:MimeContent CharacterSet="UTF-8">{mime}'
                                 f'</t:MimeContent><t:ItemId Id="{item.id}" ChangeKey="ck"/></t:Message></m:Items>'))
         return _response("GetItem", messages)
+
+    def _GetAttachment(self, element: Any) -> str:
+        messages = []
+        for ref in element.find("m:AttachmentIds", NS):
+            item_id, _, number = str(ref.get("Id")).rpartition(".A")
+            item = self.items.get(item_id)
+            parts = _attachments(item) if item is not None else []
+            if not number.isdigit() or int(number) >= len(parts):
+                messages.append(_error("GetAttachment", "ErrorInvalidIdMalformed", "Id is malformed."))
+                continue
+            name, kind, data = parts[int(number)]
+            messages.append(_ok("GetAttachment", "<m:Attachments><t:FileAttachment>"
+                                f'<t:AttachmentId Id="{ref.get("Id")}"/><t:Name>{escape(name)}</t:Name>'
+                                f"<t:ContentType>{escape(kind)}</t:ContentType>"
+                                f"<t:Content>{base64.b64encode(data).decode()}</t:Content></t:FileAttachment>"
+                                "</m:Attachments>"))
+        return _response("GetAttachment", messages)
 
     def _MoveItem(self, element: Any) -> str:
         target = self._folder_of(element.find("m:ToFolderId", NS)[0])
@@ -289,8 +464,10 @@ class FakeExchange:
                 messages.append(_error("MoveItem", "ErrorItemNotFound",
                                        "The specified object was not found in the store."))
                 continue
+            self.changes.append((item.folder, "Delete", item.id))
             item.id, item.folder = f"I-{next(self._ids)}", target.id  # Exchange gives a moved item a new id
             self.items[item.id] = item
+            self.changes.append((item.folder, "Create", item.id))
             messages.append(_ok("MoveItem", f'<m:Items><t:Message><t:ItemId Id="{item.id}" ChangeKey="ck"/>'
                                 '</t:Message></m:Items>'))
         return _response("MoveItem", messages)
@@ -308,9 +485,44 @@ class FakeExchange:
                             new.findtext("t:Subject", namespaces=NS) or "", new.findtext("t:Body", namespaces=NS)
                             or "", attachments, next(self._ids))
             self.items[item.id] = item
+            self.changes.append((item.folder, "Create", item.id))
             messages.append(_ok("CreateItem", f'<m:Items><t:Message><t:ItemId Id="{item.id}" ChangeKey="ck"/>'
                                 '</t:Message></m:Items>'))
         return _response("CreateItem", messages)
+
+
+def _attachments(item: FakeItem) -> list[tuple[str, str, bytes]]:
+    """The file attachments of a delivered mail (from its MIME) or of a created item."""
+    if not item.mime:
+        return item.attachments
+    parsed = email.message_from_bytes(item.mime, policy=policy.default)
+    return [(part.get_filename() or "", part.get_content_type(), part.get_content())
+            for part in parsed.iter_attachments()]
+
+
+def _mailboxes(header: Any) -> str:
+    return "".join(f"<t:Mailbox><t:Name>{escape(a.display_name)}</t:Name><t:EmailAddress>{escape(a.addr_spec)}"
+                   "</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType></t:Mailbox>"
+                   for a in (header.addresses if header is not None else ()))
+
+
+def _properties(item: FakeItem) -> str:
+    """A Message as GetItem returns it without MimeContent: subject, text body, attachment ids, From, To, Cc and
+    the InternetMessageId (the fields faxgate asks for; the file contents come by GetAttachment)."""
+    parsed = email.message_from_bytes(item.mime, policy=policy.default)
+    body = parsed.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    attachments = "".join(f'<t:FileAttachment><t:AttachmentId Id="{item.id}.A{n}"/><t:Name>{escape(name)}</t:Name>'
+                          f"<t:ContentType>{escape(kind)}</t:ContentType><t:Size>{len(data)}</t:Size>"
+                          "<t:IsInline>false</t:IsInline></t:FileAttachment>"
+                          for n, (name, kind, data) in enumerate(_attachments(item)))
+    to, cc = _mailboxes(parsed["To"]), _mailboxes(parsed["Cc"])
+    return (f'<t:Message><t:ItemId Id="{item.id}" ChangeKey="ck"/><t:Subject>{escape(item.subject)}</t:Subject>'
+            f'<t:Body BodyType="Text">{escape(text)}</t:Body><t:Attachments>{attachments}</t:Attachments>'
+            + (f"<t:ToRecipients>{to}</t:ToRecipients>" if to else "")
+            + (f"<t:CcRecipients>{cc}</t:CcRecipients>" if cc else "")
+            + f"<t:From>{_mailboxes(parsed['From'])}</t:From>"
+            f"<t:InternetMessageId>{escape(item.message_id)}</t:InternetMessageId></t:Message>")
 
 
 def _ok(operation: str, inner: str) -> str:

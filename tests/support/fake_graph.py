@@ -3,9 +3,10 @@ msal and httpx.
 
 It serves the OpenID configuration and client-credentials tokens of one tenant, and the mail API of one user:
 mailFolders (list, children, create, the well-known inbox), messages/delta with nextLink paging and deltaLinks
-(changes since a token, removals as "@removed"), messages/{id}/$value, move (the moved message gets a new id, as
-in Graph), and message creation with file attachments. Every request is recorded. Failure injection: `throttle`
-(429 with Retry-After), `fail_with` (HTTP statuses), `down` (503 for everything).
+(changes since a token, removals as "@removed", 410 for a forgotten one), messages/{id}/$value, move (the moved
+message gets a new id, as in Graph), and message creation with file attachments. Every request is recorded. Failure
+injection: `throttle` (429 with Retry-After), `fail_with` (HTTP statuses), `fail_matching` (a status for one request
+to a path), `failing` (a status for every request while set), `down` (503 for everything).
 """
 
 from __future__ import annotations
@@ -70,7 +71,12 @@ class FakeGraph:
         self.valid_tokens: set[str] = set()
         self.throttle: list[int] = []
         self.fail_with: list[int] = []
+        self.fail_matching: list[tuple[str, int]] = []
+        """One-shot: the first request whose path matches the pattern gets the status."""
+        self.failing = 0
+        """While not 0, every mail request gets this status (a server failing for a while)."""
         self.down = False
+        self.delta_epoch = 1
         self._ids = itertools.count(1)
         self.lock = threading.RLock()
         self.server: ThreadingHTTPServer | None = None
@@ -178,6 +184,12 @@ class FakeGraph:
                 return 429, {"error": {"code": "TooManyRequests", "message": "throttled"}}, {"Retry-After": str(after)}
             if self.fail_with:
                 return self.fail_with.pop(0), {"error": {"code": "generalException"}}, {}
+            if self.failing:
+                return self.failing, {"error": {"code": "generalException"}}, {}
+            for rule in self.fail_matching:
+                if re.search(rule[0], path):
+                    self.fail_matching.remove(rule)
+                    return rule[1], {"error": {"code": "generalException"}}, {}
             if not authorization.startswith("Bearer ") or authorization[7:] not in self.valid_tokens:
                 return 401, {"error": {"code": "InvalidAuthenticationToken"}}, {}
             prefix = f"/v1.0/users/{self.user}"
@@ -199,6 +211,11 @@ class FakeGraph:
             self.valid_tokens.add(token)
             return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}, {}
         return 404, {}, {}
+
+    def forget_delta_links(self) -> None:
+        """Every deltaLink handed out so far gets 410 syncStateNotFound from now on (as Graph answers an old one)."""
+        with self.lock:
+            self.delta_epoch += 1
 
     def expire_tokens(self) -> None:
         """Every token issued so far stops working (they expired, or were revoked)."""
@@ -258,7 +275,10 @@ class FakeGraph:
     def _delta(self, folder: str, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
         base = f"{self.endpoint}/users/{self.user}/mailFolders/{folder}/messages/delta"
         if "$deltatoken" in query:
-            since = int(query["$deltatoken"][0])
+            epoch, _, position = query["$deltatoken"][0].partition("-")
+            if epoch != str(self.delta_epoch) or not position.isdigit():
+                return 410, {"error": {"code": "syncStateNotFound", "message": "The sync state is not found"}}, {}
+            since = int(position)
             latest: dict[str, bool] = {}
             for sequence, where, message_id, removed in self.changes:
                 if sequence > since and where == folder:
@@ -266,7 +286,7 @@ class FakeGraph:
             values: list[dict[str, Any]] = [{"id": i, "@removed": {"reason": "deleted"}} if removed else {"id": i}
                                             for i, removed in latest.items()]
             now = max([s for s, *_ in self.changes], default=0)
-            return 200, {"value": values, "@odata.deltaLink": f"{base}?$deltatoken={now}"}, {}
+            return 200, {"value": values, "@odata.deltaLink": f"{base}?$deltatoken={self.delta_epoch}-{now}"}, {}
         skip = int(query.get("$skiptoken", ["0"])[0])
         current = [m.id for m in self.messages.values() if m.folder == folder]
         page = current[skip:skip + PAGE]
@@ -275,6 +295,6 @@ class FakeGraph:
             reply["@odata.nextLink"] = f"{base}?$skiptoken={skip + PAGE}"
         else:
             now = max([s for s, *_ in self.changes], default=0)
-            reply["@odata.deltaLink"] = f"{base}?$deltatoken={now}"
+            reply["@odata.deltaLink"] = f"{base}?$deltatoken={self.delta_epoch}-{now}"
         return 200, reply, {}
 
