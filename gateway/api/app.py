@@ -27,6 +27,7 @@ from gateway.api import (
     rules,
     session,
     simulation,
+    submissions,
     system,
     tokens,
 )
@@ -97,7 +98,7 @@ def create_app(server: FaxServer) -> FastAPI:
     api.include_router(outgoing.router)
     api.include_router(preview.router)
     api.include_router(incoming.router)
-    for module in (config, devices, routing, rules, archive, tokens, simulation, session, events):
+    for module in (config, devices, routing, rules, archive, submissions, tokens, simulation, session, events):
         api.include_router(module.router)
     app.include_router(api)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
