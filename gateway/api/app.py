@@ -146,6 +146,9 @@ LINKS = [
     (f"{PREFIX}/outgoing/jobs", "get", "200", "job_id", "$response.body#/jobs/0/id", f"{PREFIX}/outgoing/jobs/{{"),
     (f"{PREFIX}/incoming/jobs", "get", "200", "job_id", "$response.body#/jobs/0/id", f"{PREFIX}/incoming/jobs/{{"),
     (f"{PREFIX}/tokens", "post", "201", "name", "$response.body#/name", f"{PREFIX}/tokens/{{"),
+    (f"{PREFIX}/submissions", "get", "200", "submission_id", "$response.body#/0/id", f"{PREFIX}/submissions/{{"),
+    (f"{PREFIX}/outgoing/submit", "post", "202", "submission_id", "$response.body#/submission_id",
+     f"{PREFIX}/submissions/{{"),
 ]
 
 
