@@ -29,7 +29,7 @@ from gateway.config import FaxgateConfig
 from gateway.config.devices import DeviceSection
 from gateway.config.routing import AnswerSection
 from gateway.enums import EventId, ExtendedStatus, JobStatus, ServerEvents
-from gateway.events import EventBus
+from gateway.events import EventBus, Subscription
 from gateway.logs import log_event, logger
 from gateway.storage import Database
 from gateway.storage import incoming as store
@@ -49,6 +49,9 @@ PORT_RETRY_MAX_S = 60.0
 RECEIVING_FOLDER = "receiving"
 """Under data_dir: one folder per call being received."""
 CALL_INFO = "call.json"
+ANSWER_REQUESTED = "call.answer_requested"
+"""The INCOMING_CALL event kind of an AnswerCall sent to another node's API: payload device, answer_node (the node
+that runs the device and answers) and requested_by."""
 STOPPED_REASON = "the server stopped during the call"
 
 
@@ -114,6 +117,9 @@ class InboundService:
         """Keep what calls cut off by a crash received, then start waiting for calls on every device that receives."""
         await self.recover()
         self._serve_receiving()
+        if self.events is not None:
+            requests = self.events.subscribe(ServerEvents.INCOMING_CALL)
+            self._tasks.append(asyncio.create_task(self._follow_answer_requests(requests), name="inbound-answers"))
 
     def _serve_receiving(self) -> None:
         """A receive loop for each device that receives and has none yet."""
@@ -153,6 +159,21 @@ class InboundService:
             return False
         self.request_answer(device)
         return True
+
+    async def _follow_answer_requests(self, requests: Subscription) -> None:
+        """AnswerCall sent to another node's API for a line of this node: answered here if the call still rings
+        (a request this node never saw while it was down is not acted on later: the call has long ended)."""
+        try:
+            async for event in requests:
+                if event.kind != ANSWER_REQUESTED or event.payload.get("answer_node") != self.node_id:
+                    continue
+                name = str(event.payload.get("device", ""))
+                answered = name in self.devices and self.answer_ringing(name)
+                log_event(log, logging.INFO if answered else logging.WARNING,
+                          "call.answer_requested" if answered else "call.answer_request_missed",
+                          device=name, from_node=event.node, by=event.payload.get("requested_by", ""))
+        finally:
+            requests.close()
 
     async def _serve(self, name: str, device: FaxDevice) -> None:
         errors = 0

@@ -1,21 +1,23 @@
-"""`faxgate route test|methods` (dry-run the rules of the local config) and `faxgate inbox ...` (through the API,
-or the store with --offline)."""
+"""`faxgate route test|methods` (dry-run the rules, list the methods) and `faxgate inbox ...`: through the API, or
+the config file and the store with --offline."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
 from gateway.api.incoming import incoming_model, routing_model
-from gateway.api.models import IncomingJob, IncomingRouting
-from gateway.cli import config_from_option, config_option, emit
+from gateway.api.models import IncomingJob, IncomingRouting, RouteTest
+from gateway.api.routing import extension_infos, method_infos
+from gateway.api.settings_models import ExtensionInfo, RoutingMethodInfo
+from gateway.cli import emit
 from gateway.cli_remote import Target, server_options
+from gateway.config.runtime import RuntimeConfig
 from gateway.enums import JobStatus
 from gateway.storage import Database
 from gateway.storage import incoming as store
@@ -51,7 +53,7 @@ def route() -> None:
 
 
 @route.command("test")
-@config_option
+@server_options("dry-running the local config's rules when the server is down")
 @click.option("--device", "-d", default="", help="Receiving device name (default: the first device).")
 @click.option("--did", default="", help="Dialled number (DID/DNIS).")
 @click.option("--cid", "caller_id", default="", help="Caller ID number.")
@@ -59,45 +61,74 @@ def route() -> None:
 @click.option("--tsid", default="", help="The sender's station id (TSI).")
 @click.option("--subaddress", default="", help="T.30 subaddress.")
 @click.option("--at", "at", default=None, help='Reception time, "HH:MM" or "YYYY-MM-DDTHH:MM" (default: now).')
-@click.option("--pages", default=1, show_default=True, help="Pages, for templates.")
+@click.option("--pages", default=1, show_default=True, type=click.IntRange(1, 10_000), help="Pages, for templates.")
 @json_option
-def route_test(config_path: Path | None, device: str, did: str, caller_id: str, caller_name: str, tsid: str,
+def route_test(target: Target, device: str, did: str, caller_id: str, caller_name: str, tsid: str,
                subaddress: str, at: str | None, pages: int, as_json: bool) -> None:
-    """Show which rules match a call like this and what would be done with the fax."""
-    config = config_from_option(config_path)
-    data = dry_run(config, device=device, did=did, caller_id=caller_id, caller_name=caller_name, tsid=tsid,
-                   subaddress=subaddress, received_at=_when(at, config.inbound.timezone), pages=pages)
-    device = data["fax"]["device"]
-    lines = [f"call to {did or '-'} from {caller_id or '-'} {caller_name} (TSID {tsid or '-'}) on {device or '-'}"]
-    for check in data["rules"]:
-        mark = "MATCH" if check["matched"] else ("skip " if check["skipped"] else "no   ")
-        lines.append(f"  {mark} {check['rule']}: {'; '.join(check['reasons'])}")
-    lines.append(f"decision: {data['why']}")
-    for delivery in data["deliveries"]:
-        lines.append(f"  {delivery['priority']}. {delivery['method']} ({delivery['rule']}): {delivery['action']}")
-    lines.extend(f"  note: {note}" for note in data["notes"])
-    emit(data, as_json, "\n".join(lines))
+    """Show which rules match a call like this and what would be done with the fax (the server's rules in force,
+    or with --offline the config file's and the store's)."""
+    if target.offline:
+        async def work(db: Database) -> RouteTest:
+            config = (await _in_force(target, db)).live
+            return RouteTest.model_validate(dry_run(
+                config, device=device, did=did, caller_id=caller_id, caller_name=caller_name, tsid=tsid,
+                subaddress=subaddress, received_at=_when(at, config.inbound.timezone), pages=pages))
+
+        data = target.with_db(work)
+    else:
+        async def fetch(server: AsyncFaxServer) -> RouteTest:
+            routing = server.inbound_routing
+            when = _when(at, (await routing.get_rules()).timezone) if at else None
+            return await routing.test_route(device=device, did=did, caller_id=caller_id, caller_name=caller_name,
+                                            tsid=tsid, subaddress=subaddress, at=when, pages=pages)
+
+        data = target.call(fetch)
+    fax = data.fax
+    lines = [f"call to {safe_text(did or '-', 40)} from {safe_text(caller_id or '-', 40)} "
+             f"{safe_text(caller_name, 60)} (TSID {safe_text(tsid or '-', 40)}) on {safe_text(fax.device or '-', 40)}"]
+    for check in data.rules:
+        mark = "MATCH" if check.matched else ("skip " if check.skipped else "no   ")
+        lines.append(f"  {mark} {check.rule}: {'; '.join(check.reasons)}")
+    lines.append(f"decision: {data.why}")
+    for delivery in data.deliveries:
+        lines.append(f"  {delivery.priority}. {delivery.method} ({delivery.rule}): {delivery.action}")
+    lines.extend(f"  note: {note}" for note in data.notes)
+    emit(data.model_dump(), as_json, "\n".join(lines))
+
+
+async def _in_force(target: Target, db: Database) -> RuntimeConfig:
+    """--offline: the config file with the values set through the API (the store) over it, as a node has them."""
+    runtime = RuntimeConfig(target.config, from_file=target.config_path is not None)
+    await runtime.load(db)
+    return runtime
 
 
 @route.command("methods")
-@config_option
+@server_options("listing the local config's methods when the server is down")
 @json_option
-def route_methods(config_path: Path | None, as_json: bool) -> None:
+def route_methods(target: Target, as_json: bool) -> None:
     """List routing methods in priority order, with where they came from and the devices that use them."""
-    config = config_from_option(config_path)
-    registry = MethodRegistry(config.inbound)
-    registry.discover()
-    rows: list[dict[str, Any]] = [{"priority": registry.priority(m), "name": m.name, "guid": m.guid,
-                                   "friendly_name": m.friendly_name,
-             "devices": [d.name for d in config.devices if registry.enabled_on(m, d.name)]}
-            for m in registry.ordered()]
-    failures = [{"name": load.name, "source": load.source, "status": load.status.name, "error": load.error}
-                for load in registry.loads if load.error]
-    text = "\n".join(f"{r['priority']:>3}  {r['name']:<10} {r['guid']}  {r['friendly_name']}  "
-                     f"devices: {', '.join(r['devices']) or '-'}" for r in rows)
-    text += "".join(f"\nFAILED {f['name']} ({f['source']}): {f['error']}" for f in failures)
-    emit({"methods": rows, "failed": failures}, as_json, text)
+    if target.offline:
+        async def work(db: Database) -> tuple[list[RoutingMethodInfo], list[ExtensionInfo]]:
+            runtime = await _in_force(target, db)
+            registry = MethodRegistry(runtime.live.inbound, runtime.device_methods)
+            registry.start(runtime.registrations("routing"))
+            return (method_infos(runtime.live, registry),
+                    extension_infos(registry, runtime.registrations("routing")))
 
+        methods, extensions = target.with_db(work)
+    else:
+        async def fetch(server: AsyncFaxServer) -> tuple[list[RoutingMethodInfo], list[ExtensionInfo]]:
+            routing = server.inbound_routing
+            return await routing.get_methods(), await routing.get_extensions()
+
+        methods, extensions = target.call(fetch)
+    failures = [{"name": e.name, "source": e.source, "status": e.status, "error": e.init_error}
+                for e in extensions if e.init_error]
+    text = "\n".join(f"{m.priority:>3}  {m.name:<10} {m.guid}  {m.friendly_name}  "
+                     f"devices: {', '.join(m.devices) or '-'}" for m in methods)
+    text += "".join(f"\nFAILED {f['name']} ({f['source']}): {safe_text(f['error'], 300)}" for f in failures)
+    emit({"methods": [m.model_dump() for m in methods], "failed": failures}, as_json, text)
 
 
 def _summary(job: IncomingJob) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from gateway.api import (
     rules,
     session,
     simulation,
+    submissions,
     system,
     tokens,
 )
@@ -98,7 +99,8 @@ def create_app(server: FaxServer) -> FastAPI:
     api.include_router(outgoing.router)
     api.include_router(preview.router)
     api.include_router(incoming.router)
-    for module in (config, devices, routing, rules, archive, tokens, simulation, session, events, intake):
+    for module in (config, devices, routing, rules, archive, submissions, tokens, simulation, session, events,
+                   intake):
         api.include_router(module.router)
     app.include_router(api)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
@@ -146,6 +148,9 @@ LINKS = [
     (f"{PREFIX}/outgoing/jobs", "get", "200", "job_id", "$response.body#/jobs/0/id", f"{PREFIX}/outgoing/jobs/{{"),
     (f"{PREFIX}/incoming/jobs", "get", "200", "job_id", "$response.body#/jobs/0/id", f"{PREFIX}/incoming/jobs/{{"),
     (f"{PREFIX}/tokens", "post", "201", "name", "$response.body#/name", f"{PREFIX}/tokens/{{"),
+    (f"{PREFIX}/submissions", "get", "200", "submission_id", "$response.body#/0/id", f"{PREFIX}/submissions/{{"),
+    (f"{PREFIX}/outgoing/submit", "post", "202", "submission_id", "$response.body#/submission_id",
+     f"{PREFIX}/submissions/{{"),
 ]
 
 

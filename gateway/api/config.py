@@ -15,6 +15,7 @@ from gateway.api.security import REFUSALS, ApiError, require
 from gateway.api.settings_models import (
     ArchiveChange,
     ArchiveConfig,
+    EffectiveConfig,
     EffectiveValue,
     LoggingOptions,
     LoggingOptionsChange,
@@ -235,13 +236,21 @@ async def put_logging(request: Request, principal: ConfigManager, change: Loggin
 
 # ---------------------------------------------------------------------------------------------------- in force
 
-@router.get("/effective", response_model=list[EffectiveValue], summary="The configuration in force, by source")
-async def get_effective(request: Request, _: ConfigReader) -> list[EffectiveValue]:
-    """Every value this node uses and where it came from: default, the TOML file, or the store (set at runtime)."""
+def effective_config(rt: RuntimeConfig) -> EffectiveConfig:
+    """What a loaded runtime configuration has in force (the API and `faxgate config effective --offline`)."""
+    return EffectiveConfig(values=[EffectiveValue(path=item.path, value=item.value,
+                                                  source=item.source,  # type: ignore[arg-type]
+                                                  updated_by=item.updated_by, updated_at=item.updated_at)
+                                   for item in rt.effective()], problems=dict(sorted(rt.problems.items())))
+
+
+@router.get("/effective", response_model=EffectiveConfig, summary="The configuration in force, by source")
+async def get_effective(request: Request, _: ConfigReader) -> EffectiveConfig:
+    """Every value this node uses and where it came from (default, the TOML file, or the store, set at runtime),
+    and the areas whose stored values this node cannot apply."""
     rt = runtime(request)
     await rt.load(fax_server(request).db)
-    return [EffectiveValue(path=item.path, value=item.value, source=item.source,  # type: ignore[arg-type]
-                           updated_by=item.updated_by, updated_at=item.updated_at) for item in rt.effective()]
+    return effective_config(rt)
 
 
 AREA_PATTERN = "^(" + "|".join(area.replace(".", r"\.") for area in [*SECTION_AREAS, REGISTRATIONS]) + \

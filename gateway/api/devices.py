@@ -1,15 +1,18 @@
-"""IFaxDevice over HTTP: the settings that change at runtime (any node's device), AnswerCall, and the routing
-methods each device uses (UsedRoutingMethods / UseRoutingMethod)."""
+"""IFaxDevice over HTTP: the settings that change at runtime (any node's device), AnswerCall (any node's device:
+another node's is asked through the store's event log), and the routing methods each device uses
+(UsedRoutingMethods / UseRoutingMethod)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
 
 from gateway.api.config import INVALID, ConfigManager, ConfigReader, fax_server, store_changes
 from gateway.api.security import REFUSALS, ApiError, require
 from gateway.api.settings_models import (
+    AnswerRequested,
     AnswerResult,
     DeviceRoutingMethod,
     DeviceSettings,
@@ -17,10 +20,10 @@ from gateway.api.settings_models import (
     RoutingMethodUse,
 )
 from gateway.config.runtime import device_area
-from gateway.enums import AccessRights
+from gateway.enums import AccessRights, DeviceState, ServerEvents
 from gateway.intake.auth import Principal
-from gateway.storage.devices import list_devices
-from routing.answer import InboundService
+from gateway.storage.devices import get_device, list_devices
+from routing.answer import ANSWER_REQUESTED, InboundService
 from routing.registry import MethodRegistry
 from routing.router import RoutingService, device_ids
 
@@ -117,16 +120,34 @@ async def use_routing_method(request: Request, principal: ConfigManager, device:
     return await settings(server, name)
 
 
+ANSWER_RESPONSES: dict[int | str, dict[str, object]] = {
+    202: {"model": AnswerRequested, "description": "The device runs on another node: that node was asked to answer"},
+    **CONFLICT}
+
+
 @router.post("/{device}/answer", response_model=AnswerResult, summary="IFaxDevice.AnswerCall",
-             responses=CONFLICT)
-async def answer_call(request: Request, _: Answerer, device: DeviceRef) -> AnswerResult:
-    """Answer the call ringing now on a device (for receive_mode "manual"); 409 when none rings or the device runs
-    on another node (send AnswerCall to that node)."""
+             responses=ANSWER_RESPONSES)
+async def answer_call(request: Request, principal: Answerer, device: DeviceRef) -> AnswerResult | JSONResponse:
+    """Answer the call ringing now on a device (for receive_mode "manual"): 200 when this node runs the device and
+    answered; 202 when another node runs it and the store says it rings (that node is asked through the store and
+    answers if it still rings: asynchronous, as Windows' AnswerCall); 409 when no call is ringing."""
     server = fax_server(request)
     name, node = await device_name(server, device)
     if node != server.node_id:
-        raise ApiError(409, f"device {name} runs on node {node}: send AnswerCall to that node")
+        await request_answer(server, name, node, principal.name)
+        return JSONResponse(AnswerRequested(device=name, node_id=node).model_dump(), status_code=202)
     inbound = _inbound(server)
     if inbound is None or not inbound.answer_ringing(name):
         raise ApiError(409, f"no call is ringing on {name} waiting to be answered")
     return AnswerResult(device=name, answered=True)
+
+
+async def request_answer(server: FaxServer, name: str, node: str, by: str) -> None:
+    """Store an AnswerCall for the node that runs the device, if its stored state says a call rings there (409 if
+    not); that node's event feed hands the request to its inbound service."""
+    async with server.db.transaction() as conn:
+        stored = await get_device(conn, name)
+        if stored is None or stored.state != DeviceState.RINGING:
+            raise ApiError(409, f"no call is ringing on {name} (node {node}) waiting to be answered")
+        await server.events.record(conn, ServerEvents.INCOMING_CALL, ANSWER_REQUESTED, device=name,
+                                   answer_node=node, requested_by=by[:64])

@@ -144,6 +144,25 @@ class SubmitResult(BaseModel):
     recipients: list[FaxRecipient]
 
 
+class SubmissionInfo(BaseModel):
+    """What a sender handed in (the broadcast behind a SubmissionId) and how far it got: received, rendering,
+    queued (one job per recipient) or failed."""
+
+    id: str
+    created_at: float
+    source: str = Field(description="smtp, api, cli, mailbox, ...")
+    principal: str = Field(description="Who submitted it")
+    envelope_from: str
+    recipients: list[dict[str, str]]
+    subject: str
+    state: Literal["received", "rendering", "queued", "failed"]
+    reason: str
+    pages: int
+    options: dict[str, Any]
+    raw_blob_id: str | None
+    document_blob_id: str | None
+
+
 class IncomingJob(BaseModel):
     """IFaxIncomingJob / IFaxIncomingMessage: a received fax and how routing it went."""
 
@@ -195,6 +214,62 @@ class IncomingRouting(BaseModel):
     decision: dict[str, Any] | None = Field(description="Every rule checked, as stored when it was routed")
     deliveries: list[RoutingDelivery]
     session_log: str
+
+
+class RoutingRules(BaseModel):
+    """The rules as configured, in the order they are tried, and who gets what no rule matched."""
+
+    rules: list[dict[str, Any]]
+    admin: str
+    timezone: str
+
+
+class ImaginedFax(BaseModel):
+    """The fax the dry run pictured (as a routing method would be handed it)."""
+
+    id: int
+    device: str
+    received_at: float
+    caller_id: str
+    caller_name: str
+    did: str
+    tsid: str
+    csid: str
+    subaddress: str
+    pages: int
+    partial: bool
+
+
+class RuleResult(BaseModel):
+    """How one rule fared: matched, not matched (the reasons say why), or skipped after a first-match rule."""
+
+    rule: str
+    matched: bool
+    skipped: bool
+    reasons: list[str]
+
+
+class PlannedDelivery(BaseModel):
+    """A routing method that would run, in its global priority, with what it would do."""
+
+    key: str
+    rule: str
+    method: str
+    guid: str
+    priority: int
+    action: str
+
+
+class RouteTest(BaseModel):
+    """The dry run's answer: every rule checked, the decision, and the deliveries that would be made."""
+
+    fax: ImaginedFax
+    rules: list[RuleResult]
+    matched: list[str]
+    catch_all: bool
+    why: str
+    deliveries: list[PlannedDelivery]
+    notes: list[str]
 
 
 class Rerouted(BaseModel):

@@ -22,10 +22,12 @@ from gateway.api.settings_models import (
     RegistrationResult,
     RoutingMethodInfo,
 )
+from gateway.config import FaxgateConfig
 from gateway.config.runtime import REGISTRATIONS
 from gateway.enums import ALL_DEVICES_GROUP, ProviderStatus
 from gateway.intake.auth import Principal
 from gateway.queue.pool import DevicePool
+from routing.registry import MethodRegistry
 
 router = APIRouter(tags=["routing"], responses={**REFUSALS, **INVALID})
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -85,8 +87,11 @@ async def unregister_provider(request: Request, principal: ConfigManager, name: 
 async def get_extensions(request: Request, _: ConfigReader) -> list[ExtensionInfo]:
     """Routing extensions as loaded at start, and what is registered for the next start."""
     server = fax_server(request)
-    methods = registry(server)
-    stored = server.runtime.registrations("routing")
+    return extension_infos(registry(server), server.runtime.registrations("routing"))
+
+
+def extension_infos(methods: MethodRegistry, stored: dict[str, dict[str, Any]]) -> list[ExtensionInfo]:
+    """The extensions a registry loaded (or failed to), with the stored registrations (the CLI's --offline too)."""
     found = {load.name: ExtensionInfo(name=load.name, source=load.source,
                                       status=ProviderStatus(load.status).name.lower(),
                                       init_error=load.error, registered=True,
@@ -114,14 +119,19 @@ async def unregister_extension(request: Request, principal: ConfigManager, name:
     return await _register(request, principal, "routing", name, False)
 
 
-def _method_infos(request: Request) -> list[RoutingMethodInfo]:
-    server = fax_server(request)
-    methods = registry(server)
+def method_infos(config: FaxgateConfig, methods: MethodRegistry) -> list[RoutingMethodInfo]:
+    """Every method of a registry in the order they run, with the config's devices that use each (the API and the
+    CLI's --offline)."""
     sources = {load.name: load.source for load in methods.loads}
     return [RoutingMethodInfo(guid=m.guid, name=m.name, friendly_name=m.friendly_name,
                               extension=sources.get(m.name, ""), priority=index,
-                              devices=[d.name for d in server.config.devices if methods.enabled_on(m, d.name)])
+                              devices=[d.name for d in config.devices if methods.enabled_on(m, d.name)])
             for index, m in enumerate(methods.ordered(), start=1)]
+
+
+def _method_infos(request: Request) -> list[RoutingMethodInfo]:
+    server = fax_server(request)
+    return method_infos(server.config, registry(server))
 
 
 @router.get("/inbound-routing/methods", response_model=list[RoutingMethodInfo],

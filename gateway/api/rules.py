@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.models import WholeNumber
+from gateway.api.models import RouteTest, RoutingRules, WholeNumber
 from gateway.api.security import REFUSALS, require
 from gateway.enums import AccessRights
 from gateway.intake.auth import Principal
@@ -22,14 +22,6 @@ Reader = Annotated[Principal, Depends(require(AccessRights.QUERY_CONFIG, "readin
 LATEST_TIME = 253_402_214_400
 """9999-12-31 00:00 UTC: the last day a reception time can be read as a local date in any time zone."""
 router = APIRouter(prefix="/routing", tags=["routing"], responses=REFUSALS)
-
-
-class RoutingRules(BaseModel):
-    """The rules as configured, in the order they are tried, and who gets what no rule matched."""
-
-    rules: list[dict[str, Any]]
-    admin: str
-    timezone: str
 
 
 class RouteQuestion(BaseModel):
@@ -60,11 +52,11 @@ async def get_rules(request: Request, _: Reader) -> RoutingRules:
     return RoutingRules(rules=rules_summary(config), admin=config.inbound.admin, timezone=config.inbound.timezone)
 
 
-@router.post("/test", summary="Dry-run the rules for a call (faxgate route test)")
-async def test_route(request: Request, _: Reader, question: RouteQuestion) -> dict[str, Any]:
+@router.post("/test", response_model=RouteTest, summary="Dry-run the rules for a call (faxgate route test)")
+async def test_route(request: Request, _: Reader, question: RouteQuestion) -> RouteTest:
     """Which rules match and what would be delivered where; nothing is sent (method discovery runs off the loop)."""
     config = _server(request).config
-    return await asyncio.to_thread(
+    return RouteTest.model_validate(await asyncio.to_thread(
         dry_run, config, device=question.device, did=question.did, caller_id=question.caller_id,
         caller_name=question.caller_name, tsid=question.tsid, subaddress=question.subaddress,
-        received_at=question.at if question.at is not None else time.time(), pages=question.pages)
+        received_at=question.at if question.at is not None else time.time(), pages=question.pages))

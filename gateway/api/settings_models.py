@@ -186,6 +186,22 @@ class EffectiveValue(BaseModel):
     updated_at: float | None = None
 
 
+class EffectiveConfig(BaseModel):
+    """Every value in force with its source, and the areas whose stored values are not applied (and why)."""
+
+    values: list[EffectiveValue]
+    problems: dict[str, str] = Field(description="area -> why its stored values are not applied")
+
+
+class AnswerRequested(BaseModel):
+    """AnswerCall for a device of another node: the request is stored for that node, which answers the call if it
+    still rings when the request reaches it (Windows' AnswerCall is asynchronous too); watch INCOMING_CALL events
+    (call.answered) for the outcome."""
+
+    device: str
+    node_id: str = Field(description="The node that runs the device and will answer")
+
+
 class DeviceRoutingMethod(BaseModel):
     """A routing method as one device uses it (IFaxDevice.UsedRoutingMethods / UseRoutingMethod)."""
 

@@ -26,11 +26,22 @@ from gateway.api.models import (
     OutgoingJobDetail,
     OutgoingJobPage,
     QueueState,
+    RouteTest,
+    RoutingRules,
     ServerInfo,
+    SubmissionInfo,
     SubmitResult,
     TokenInfo,
 )
-from gateway.api.settings_models import ArchivedJob, ArchivedJobPage
+from gateway.api.settings_models import (
+    AnswerRequested,
+    AnswerResult,
+    ArchivedJob,
+    ArchivedJobPage,
+    EffectiveConfig,
+    ExtensionInfo,
+    RoutingMethodInfo,
+)
 from gateway.client.document import FaxDocument
 from gateway.client.events import StreamRefused, listen
 from gateway.enums import ServerEvents
@@ -54,6 +65,7 @@ class AsyncFaxServer:
         self._client = client
         self.info = info
         self.folders = AsyncFolders(self)
+        self.inbound_routing = AsyncInboundRouting(self)
 
     @classmethod
     async def connect(cls, url: str, token: str | None = None, *, username: str | None = None,
@@ -124,6 +136,17 @@ class AsyncFaxServer:
         """IFaxServer.SetExtensionProperty (device 0) or IFaxDevice's (device N)."""
         await self.request("PUT", f"/extensions/{guid}", params={"device": device},
                            json={"data": base64.b64encode(data).decode()})
+
+    async def get_effective_config(self) -> EffectiveConfig:
+        """Every configuration value the server has in force, with its source, and the stored areas not applied."""
+        return EffectiveConfig.model_validate((await self.request("GET", "/config/effective")).json())
+
+    async def answer_call(self, device: str) -> AnswerResult | AnswerRequested:
+        """IFaxDevice.AnswerCall: answered now (a device of this node), or requested of the node that runs it."""
+        reply = await self.request("POST", f"/devices/{device}/answer")
+        if reply.status_code == 202:
+            return AnswerRequested.model_validate(reply.json())
+        return AnswerResult.model_validate(reply.json())
 
     async def list_tokens(self) -> list[TokenInfo]:
         """The API tokens by name, with their rights."""
@@ -238,6 +261,18 @@ class AsyncOutgoingQueue:
         """Change Paused and/or Blocked for every node."""
         reply = await self._server.request("PUT", "/outgoing/queue", json={"paused": paused, "blocked": blocked})
         return QueueState.model_validate(reply.json())
+
+
+    async def get_submissions(self, state: str | None = None, limit: int = 100) -> list[SubmissionInfo]:
+        """Submissions (broadcasts), newest first: all with QUERY_JOBS, else the caller's own."""
+        params: dict[str, Any] = {"limit": limit} | ({"state": state} if state is not None else {})
+        reply = await self._server.request("GET", "/submissions", params=params)
+        return [SubmissionInfo.model_validate(item) for item in reply.json()]
+
+    async def get_submission(self, submission_id: str) -> SubmissionInfo:
+        """One submission (what was handed in for a SubmissionId) and how far it got."""
+        return SubmissionInfo.model_validate((await self._server.request("GET", f"/submissions/{submission_id}")
+                                              ).json())
 
 
 class AsyncOutgoingJob:
@@ -357,3 +392,31 @@ class AsyncIncomingArchive:
     async def delete(self, message_id: int) -> None:
         """IFaxIncomingMessage.Delete."""
         await self._server.request("DELETE", f"/incoming/jobs/{message_id}")
+
+
+class AsyncInboundRouting:
+    """IFaxInboundRouting: the routing extensions and methods, the rules, and a dry run of them for a call."""
+
+    def __init__(self, server: AsyncFaxServer) -> None:
+        self._server = server
+
+    async def get_extensions(self) -> list[ExtensionInfo]:
+        """IFaxInboundRouting.GetExtensions."""
+        reply = await self._server.request("GET", "/inbound-routing/extensions")
+        return [ExtensionInfo.model_validate(item) for item in reply.json()]
+
+    async def get_methods(self) -> list[RoutingMethodInfo]:
+        """IFaxInboundRouting.GetMethods, in the order they run."""
+        reply = await self._server.request("GET", "/inbound-routing/methods")
+        return [RoutingMethodInfo.model_validate(item) for item in reply.json()]
+
+    async def get_rules(self) -> RoutingRules:
+        """The inbound rules in the order they are tried, and their time zone."""
+        return RoutingRules.model_validate((await self._server.request("GET", "/routing/rules")).json())
+
+    async def test_route(self, *, device: str = "", did: str = "", caller_id: str = "", caller_name: str = "",
+                         tsid: str = "", subaddress: str = "", at: float | None = None, pages: int = 1) -> RouteTest:
+        """Which rules a call like this matches and what would be done with its fax; nothing is sent."""
+        question = {"device": device, "did": did, "caller_id": caller_id, "caller_name": caller_name, "tsid": tsid,
+                    "subaddress": subaddress, "at": at, "pages": pages}
+        return RouteTest.model_validate((await self._server.request("POST", "/routing/test", json=question)).json())

@@ -17,11 +17,23 @@ from gateway.api.models import (
     IntakeSourceStatus,
     OutgoingJob,
     QueueState,
+    RouteTest,
+    RoutingRules,
+    SubmissionInfo,
     SubmitResult,
 )
-from gateway.api.settings_models import ArchivedJob, ArchivedJobPage
+from gateway.api.settings_models import (
+    AnswerRequested,
+    AnswerResult,
+    ArchivedJob,
+    ArchivedJobPage,
+    EffectiveConfig,
+    ExtensionInfo,
+    RoutingMethodInfo,
+)
 from gateway.client.aio import (
     AsyncFaxServer,
+    AsyncInboundRouting,
     AsyncIncomingArchive,
     AsyncOutgoingArchive,
     AsyncOutgoingJob,
@@ -51,6 +63,7 @@ class FaxServer:
         self._loop = loop
         self._server = server
         self.folders = Folders(loop, server)
+        self.inbound_routing = InboundRouting(loop, server.inbound_routing)
 
     @classmethod
     def connect(cls, url: str, token: str | None = None, *, username: str | None = None,
@@ -104,6 +117,14 @@ class FaxServer:
     def set_extension_property(self, guid: str, data: bytes, device: int = 0) -> None:
         """IFaxServer.SetExtensionProperty."""
         self._loop.run(self._server.set_extension_property(guid, data, device))
+
+    def get_effective_config(self) -> EffectiveConfig:
+        """Every configuration value in force, with its source, and the stored areas not applied."""
+        return self._loop.run(self._server.get_effective_config())
+
+    def answer_call(self, device: str) -> AnswerResult | AnswerRequested:
+        """IFaxDevice.AnswerCall: answered now, or requested of the node that runs the device."""
+        return self._loop.run(self._server.answer_call(device))
 
     def submit(self, document: FaxDocument) -> SubmitResult:
         """FaxDocument.Submit."""
@@ -176,6 +197,15 @@ class OutgoingQueue:
     def set_state(self, *, paused: bool | None = None, blocked: bool | None = None) -> QueueState:
         """Change Paused and/or Blocked for every node."""
         return self._loop.run(self._queue.set_state(paused=paused, blocked=blocked))
+
+
+    def get_submissions(self, state: str | None = None, limit: int = 100) -> list[SubmissionInfo]:
+        """Submissions (broadcasts), newest first: all with QUERY_JOBS, else the caller's own."""
+        return self._loop.run(self._queue.get_submissions(state, limit))
+
+    def get_submission(self, submission_id: str) -> SubmissionInfo:
+        """One submission and how far it got."""
+        return self._loop.run(self._queue.get_submission(submission_id))
 
 
 class FaxOutgoingJob:
@@ -286,3 +316,30 @@ class IncomingArchive:
     def delete(self, message_id: int) -> None:
         """IFaxIncomingMessage.Delete."""
         self._loop.run(self._archive.delete(message_id))
+
+
+class InboundRouting:
+    """IFaxInboundRouting."""
+
+    def __init__(self, loop: _Loop, routing: AsyncInboundRouting) -> None:
+        self._loop = loop
+        self._routing = routing
+
+    def get_extensions(self) -> list[ExtensionInfo]:
+        """IFaxInboundRouting.GetExtensions."""
+        return self._loop.run(self._routing.get_extensions())
+
+    def get_methods(self) -> list[RoutingMethodInfo]:
+        """IFaxInboundRouting.GetMethods, in the order they run."""
+        return self._loop.run(self._routing.get_methods())
+
+    def get_rules(self) -> RoutingRules:
+        """The inbound rules in the order they are tried, and their time zone."""
+        return self._loop.run(self._routing.get_rules())
+
+    def test_route(self, *, device: str = "", did: str = "", caller_id: str = "", caller_name: str = "",
+                   tsid: str = "", subaddress: str = "", at: float | None = None, pages: int = 1) -> RouteTest:
+        """Which rules a call like this matches and what would be done with its fax; nothing is sent."""
+        return self._loop.run(self._routing.test_route(device=device, did=did, caller_id=caller_id,
+                                                       caller_name=caller_name, tsid=tsid, subaddress=subaddress,
+                                                       at=at, pages=pages))

@@ -45,11 +45,14 @@ async def get_submission(conn: AsyncConnection, submission_id: str) -> Submissio
     return Submission.from_row(row) if row else None
 
 
-async def list_submissions(conn: AsyncConnection, state: str | None = None, limit: int = 100) -> list[Submission]:
-    """Newest first, optionally in one state."""
+async def list_submissions(conn: AsyncConnection, state: str | None = None, limit: int = 100,
+                           principal: str | None = None) -> list[Submission]:
+    """Newest first, optionally in one state; ``principal`` keeps only that submitter's."""
     query = select(submissions).order_by(submissions.c.created_at.desc()).limit(limit)
     if state is not None:
         query = query.where(submissions.c.state == state)
+    if principal is not None:
+        query = query.where(submissions.c.principal == principal)
     return [Submission.from_row(row) for row in await conn.execute(query)]
 
 

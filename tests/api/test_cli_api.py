@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -170,6 +171,81 @@ def test_offline_works_on_the_store_and_takes_no_server(running: Running) -> Non
     assert running.cli("jobs", "list", "--offline", "--server", running.url).exit_code == 2
 
 
+def test_route_test_and_methods_go_through_the_api_and_agree_with_offline(running: Running) -> None:
+    call = ("route", "test", "--did", "5551000", "--cid", "5550100", "--at", "2026-11-18T10:30")
+    tested = running.json(*call)
+    assert tested == running.json(*call, "--offline")
+    assert (tested["fax"]["device"], tested["fax"]["did"], tested["catch_all"]) == ("sim0", "5551000", True)
+    assert "no rule matched" in tested["why"]
+    assert "decision: no rule matched" in running.cli(*call).output
+    methods = running.json("route", "methods")
+    assert methods == running.json("route", "methods", "--offline")
+    assert [m["name"] for m in methods["methods"]] == ["folder", "email", "webhook", "mailbox"]
+    assert methods["methods"][0]["devices"] == ["sim0", "sim1"] and methods["failed"] == []
+    with FaxServer.connect(running.url, read_admin_token(load_config(running.config).server.data_dir)) as server:
+        routing = server.inbound_routing  # the blocking client's IFaxInboundRouting: what the CLI printed
+        assert [m.model_dump() for m in routing.get_methods()] == methods["methods"]
+        assert routing.test_route(did="5551000", caller_id="5550100", at=tested["fax"]["received_at"]).model_dump(
+            ) == tested
+        assert routing.get_rules().rules == [] and [e.name for e in routing.get_extensions()] == [
+            "email", "folder", "mailbox", "webhook"]
+    low = {"FAXGATE_TOKEN": make_token(running.config, "cli-route", AccessRights.SUBMIT_LOW)}
+    for command in (call, ("route", "methods")):
+        refused = running.cli(*command, env=low)  # the server's rights apply: it went through the API
+        assert refused.exit_code == 1 and "QUERY_CONFIG" in refused.output, refused.output
+
+
+def test_submissions_go_through_the_api_own_ones_with_a_submit_right(running: Running) -> None:
+    mine = {"FAXGATE_TOKEN": make_token(running.config, "cli-subs", AccessRights.SUBMIT_NORMAL)}
+    own = running.json("submit", str(running.document), "--to", "5550100", env=mine)["submission_id"]
+    other = running.json("submit", str(running.document), "--to", "5550104")["submission_id"]
+    deadline = time.monotonic() + 60  # compared once the worker has rendered them (their state then stays)
+    listed = running.json("submissions", "list")
+    while {row["state"] for row in listed} - {"queued", "failed"}:
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.1)
+        listed = running.json("submissions", "list")
+    assert {own, other} <= {row["id"] for row in listed}
+    assert listed == running.json("submissions", "list", "--offline")
+    assert [row["id"] for row in running.json("submissions", "list", env=mine)] == [own]
+    shown = running.json("submissions", "show", own)
+    assert shown == running.json("submissions", "show", own, "--offline")
+    assert (shown["principal"], shown["source"], shown["recipients"][0]["number"]) == ("token cli-subs", "api",
+                                                                                       "5550100")
+    assert running.json("submissions", "show", own, env=mine)["id"] == own
+    with FaxServer.connect(running.url, mine["FAXGATE_TOKEN"]) as server:
+        queue = server.folders.outgoing_queue
+        assert [item.id for item in queue.get_submissions()] == [own]
+        assert queue.get_submission(own).model_dump() == shown
+    refused = running.cli("submissions", "show", other, env=mine)
+    assert refused.exit_code == 1 and "QUERY_JOBS" in refused.output, refused.output
+    missing = running.cli("submissions", "show", "00000000-0000-4000-8000-000000000000")
+    assert missing.exit_code == 1 and "no submission 00000000-" in missing.output
+    assert running.cli("submissions", "list", "--state", "failed").exit_code == 0
+    nobody = {"FAXGATE_TOKEN": make_token(running.config, "cli-nobody", AccessRights.QUERY_CONFIG)}
+    assert "QUERY_JOBS" in running.cli("submissions", "list", env=nobody).output
+
+
+def test_config_effective_is_the_same_through_the_api_and_offline(running: Running) -> None:
+    token = read_admin_token(load_config(running.config).server.data_dir)
+    with httpx.Client(base_url=running.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}) as api:
+        assert api.put("/devices/sim1/settings", json={"description": "cli desk"}).status_code == 200
+    through_api = running.json("config", "effective")
+    assert through_api == running.json("config", "effective", "--offline")
+    values = {item["path"]: item for item in through_api["values"]}
+    assert (values["devices[sim1].description"]["value"], values["devices[sim1].description"]["source"]) == (
+        "cli desk", "store")
+    assert through_api["problems"] == {}
+    with FaxServer.connect(running.url, token) as server:
+        assert server.get_effective_config().model_dump()["values"] == through_api["values"]
+    text = running.cli("config", "effective", "--source", "store")
+    assert text.output == running.cli("config", "effective", "--source", "store", "--offline").output
+    assert 'devices[sim1].description = "cli desk"  [store, ' in text.output
+    low = {"FAXGATE_TOKEN": make_token(running.config, "cli-config", AccessRights.SUBMIT_LOW)}
+    refused = running.cli("config", "effective", env=low)
+    assert refused.exit_code == 1 and "QUERY_CONFIG" in refused.output
+
+
 def test_no_server_is_one_clear_line_and_offline_still_works(tmp_path: Path) -> None:
     config = tmp_path / "faxgate.toml"
     _, http_port = write_config(config, tmp_path / "data", http_port=free_port())
@@ -178,6 +254,17 @@ def test_no_server_is_one_clear_line_and_offline_still_works(tmp_path: Path) -> 
     assert down.exit_code == 1
     assert down.output.strip() == (f"Error: server not reachable at http://127.0.0.1:{http_port}; use --offline for "
                                    "reading the queue when the server is down")
+    for command, use in ((["route", "test"], "dry-running the local config's rules when the server is down"),
+                         (["route", "methods"], "listing the local config's methods when the server is down"),
+                         (["submissions", "list"], "reading submissions when the server is down"),
+                         (["submissions", "show", "x"], "reading submissions when the server is down"),
+                         (["config", "effective"],
+                          "reading the configuration file and the store when the server is down")):
+        down = runner.invoke(main, [*command, "--config", str(config)], env={"FAXGATE_TOKEN": None})
+        assert (down.exit_code, down.output.strip()) == (
+            1, f"Error: server not reachable at http://127.0.0.1:{http_port}; use --offline for {use}")
+        assert runner.invoke(main, [*command, "--offline", "--config", str(config)]).exit_code == (
+            1 if command[1] == "show" else 0)
     first = runner.invoke(main, ["token", "create", "--name", "bootstrap", "--rights", "query_config,manage_config",
                                  "--offline", "--config", str(config), "--json"])
     assert first.exit_code == 0, first.output

@@ -152,7 +152,7 @@ def test_outgoing_queue_configuration_is_read_changed_and_refused_when_invalid(a
         assert client.put("/config/outgoing-queue", json={"timezone": "Mars/Olympus"}).status_code == 422
         assert client.put("/config/outgoing-queue", json={"max_pages": "20"}).status_code == 422  # strict JSON
         assert client.put("/config/outgoing-queue", json={"branding_format": "{nope}"}).status_code == 422
-        effective = {item["path"]: item for item in client.get("/config/effective").json()}
+        effective = {item["path"]: item for item in client.get("/config/effective").json()["values"]}
         assert effective["outbox.retries"]["source"] == "store"
         assert effective["outbox.retries"]["updated_by"] == "token admin"
         assert effective["outbox.max_pages"]["source"] == "default"

@@ -139,7 +139,8 @@ def test_a_change_on_node_a_is_in_force_on_node_b_without_restart_and_after_rest
         final_job(api_b, submit(api_b, document, "5551001"), node_a)
         poll(lambda: routed.exists() and any(routed.iterdir()), "the fax in the routed folder", node_a)
         assert all(path.stat().st_mtime >= started - 1 for path in routed.iterdir())
-    run = subprocess.run([sys.executable, "-m", "gateway", "config", "effective", "--config", str(config_b), "--json"],
+    run = subprocess.run([sys.executable, "-m", "gateway", "config", "effective", "--config", str(config_b), "--json",
+                          "--offline"],
                          capture_output=True, text=True, timeout=120, check=True)
     values = {item["path"]: item for item in json.loads(run.stdout)["values"]}
     assert (values["outbox.retries"]["value"], values["outbox.retries"]["source"]) == (6, "store")

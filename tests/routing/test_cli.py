@@ -1,4 +1,5 @@
-"""`faxgate route test` explains a decision; `faxgate inbox` lists, shows, reroutes and deletes received faxes."""
+"""`faxgate route test --offline` explains a decision from the config file; `faxgate inbox` lists, shows, reroutes
+and deletes received faxes."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def write_config(tmp_path: Path) -> Path:
 
 def test_route_test_prints_matching_rules_and_what_would_happen(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = CliRunner().invoke(main, ["route", "test", "-c", str(config), "--device", "fax0", "--did", "100",
-                                       "--cid", "+15551234567", "--tsid", "ACME"])
+    result = CliRunner().invoke(main, ["route", "test", "--offline", "-c", str(config), "--device", "fax0",
+                                       "--did", "100", "--cid", "+15551234567", "--tsid", "ACME"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "call to 100 from +15551234567  (TSID ACME) on fax0",
@@ -60,7 +61,7 @@ def test_route_test_prints_matching_rules_and_what_would_happen(tmp_path: Path) 
 
 def test_route_test_json_shows_the_catch_all(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = CliRunner().invoke(main, ["route", "test", "-c", str(config), "--did", "200", "--json"])
+    result = CliRunner().invoke(main, ["route", "test", "--offline", "-c", str(config), "--did", "200", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["matched"] == ["archive"]
