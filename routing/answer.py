@@ -37,8 +37,8 @@ from gateway.storage.events import fei_payload
 from gateway.textsafe import safe_text
 from modem.device import FaxDevice, IncomingCall
 from modem.result import CallResult
-from modem.t30.common import StatusCallback
 from modem.rxspool import SPOOL_FOLDER, spooled_pages, write_spooled_tiff
+from modem.t30.common import StatusCallback
 from routing.notify import notify_admin
 from routing.patterns import first_match
 

@@ -28,10 +28,10 @@ async def swap(conn: AsyncConnection, counts: dict[str, int], now: float) -> boo
     """Store ``counts`` as the announced snapshot if they differ from it (one statement); True when they did."""
     value = dict(sorted(counts.items()))  # one spelling of equal counts: the comparison is on the stored text
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(server_state).values(key=KEY, value=value, updated_at=now)
-    statement = statement.on_conflict_do_update(
+    row = insert(server_state).values(key=KEY, value=value, updated_at=now)
+    changed = row.on_conflict_do_update(
         index_elements=[server_state.c.key],
-        set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
-        where=cast(server_state.c.value, Text) != cast(statement.excluded.value, Text),
+        set_={"value": row.excluded.value, "updated_at": row.excluded.updated_at},
+        where=cast(server_state.c.value, Text) != cast(row.excluded.value, Text),
     ).returning(server_state.c.key)
-    return (await conn.execute(statement)).first() is not None
+    return (await conn.execute(changed)).first() is not None

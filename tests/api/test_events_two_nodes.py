@@ -60,9 +60,11 @@ async def _simline_call(config: Path) -> None:
 @pytest.mark.postgres
 async def test_a_client_of_node_b_sees_node_a_send_and_receive_in_order_with_the_windows_fields(
         tmp_path: Path, pg_database: str) -> None:
+    rule = f'[[inbound.rules]]\nname = "everything"\nfolder = {{ path = "{tmp_path / "routed"}" }}\n'
     config_a, _, port_a = sim_config(tmp_path / "a", 9, store_url=pg_database, devices=((LINE, LINE_NUMBER),),
-                                     node_id="node-a")
-    config_b, _, port_b = sim_config(tmp_path / "b", 9, store_url=pg_database, devices=(), node_id="node-b")
+                                     node_id="node-a", extra=rule)
+    config_b, _, port_b = sim_config(tmp_path / "b", 9, store_url=pg_database, devices=(), node_id="node-b",
+                                     extra=rule)  # node B has no line: it neither sends nor answers
     token = await token_in_store(config_a, "ops", ALL_RIGHTS)
     seen: list[ServerEvent] = []
     with ServerProcess(config_b, port_b) as node_b, ServerProcess(config_a, port_a) as node_a:

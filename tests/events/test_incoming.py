@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import select, text
 
 from gateway.enums import ExtendedStatus, JobStatus, ServerEvents
-from gateway.storage import Database
-from gateway.storage import incoming
+from gateway.storage import Database, incoming
 from gateway.storage.schema import events
 
 NOW = 1_800_000_000.0

@@ -141,15 +141,22 @@ async def test_activity_watches_on_two_postgresql_nodes_announce_each_change_onc
             watch = ActivityWatch(db, bus)
             watch.start()
             nodes.append((db, bus, watch))
-        (db_a, bus_a, _), (_, bus_b, _) = nodes
+        (db_a, _, _), (_, bus_b, _) = nodes
         heard = bus_b.subscribe(ServerEvents.ACTIVITY)
         for expected in (1, 2, 3):
             looked = [watch.recounts for _, _, watch in nodes]
             await _queue_job(db_a)
             event = await heard.get(timeout=30)
             assert event.payload["queued_messages"] == expected
-            while any(watch.recounts == before for (_, _, watch), before in zip(nodes, looked, strict=True)):
-                await asyncio.sleep(0.05)  # both nodes recounted this change (and announced it at most once)
+
+            async def both_looked(looked: list[int] = looked) -> None:
+                """Both nodes recounted this change (and announced it at most once)."""
+                while any(watch.recounts == before for (_, _, watch), before in zip(nodes, looked, strict=True)):
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(both_looked(), 30)
+        for _, _, watch in nodes:
+            await watch.stop()  # lets a recount in flight finish
         await bus_b.flush()
         assert heard.queue.empty()
         stored = await _stored_activity(db_a)
