@@ -484,10 +484,10 @@ class Scheduler:
             try:
                 async with progress.lock:
                     async with self.db.transaction() as conn:
-                        if part not in ended:
-                            await transitions.record_page(
-                                conn, part.job.id, node_id=self.node_id, sent=sent, total=len(part.pages), now=now,
-                                device_id=self.device_ids.get(device, 0))
+                        # Every confirmed page is counted (FEI_SENDING), its job's last one too, before the close.
+                        await transitions.record_page(
+                            conn, part.job.id, node_id=self.node_id, sent=sent, total=len(part.pages), now=now,
+                            device_id=self.device_ids.get(device, 0))
                         for done in ended:
                             if (job := await self._close_part(conn, done, so_far, now)) is not None:
                                 closed.append(job)
