@@ -191,9 +191,9 @@ async def complete(conn: AsyncConnection, job: OutgoingJob, *, node_id: str, now
 async def requeue(conn: AsyncConnection, job: OutgoingJob, *, reason: str, extended_status: ExtendedStatus,
                   now: float, next_attempt_at: float, failure: Failure | None = None, sched_priority: int | None = None,
                   call: CallEnd | None = None, held_by: str | None = None,
-                  statuses: Sequence[int] | None = None) -> OutgoingJob | None:
+                  statuses: Sequence[int] | None = None, device_id: int = 0) -> OutgoingJob | None:
     """Back to waiting: RETRYING at ``next_attempt_at`` after a counted ``failure``, else PENDING (a call cut off,
-    a shutdown) with its counters as they were; the claim is released."""
+    a shutdown) with its counters as they were; the claim is released. The result's FEI_ names ``device_id``."""
     values: dict[str, Any] = {**(call.values(job) if call is not None else _RELEASED),
                               "extended_status": int(extended_status), "extended_status_text": reason}
     if failure is not None:
@@ -201,21 +201,21 @@ async def requeue(conn: AsyncConnection, job: OutgoingJob, *, reason: str, exten
     if sched_priority is not None:
         values["sched_priority"] = sched_priority
     status = JobStatus.RETRYING if failure is not None else JobStatus.PENDING
-    return await _change(conn, job.id, held_by=held_by, statuses=statuses,
+    return await _change(conn, job.id, held_by=held_by, statuses=statuses, device_id=device_id,
                          fei=event_log.FEI_OF_RESULT.get(extended_status),
                          **values, status=int(status), next_attempt_at=next_attempt_at, updated_at=now)
 
 
 async def give_up(conn: AsyncConnection, job: OutgoingJob, *, reason: str, now: float,
                   failure: Failure | None = None, call: CallEnd | None = None, held_by: str | None = None,
-                  statuses: Sequence[int] | None = None) -> OutgoingJob | None:
+                  statuses: Sequence[int] | None = None, device_id: int = 0) -> OutgoingJob | None:
     """No more tries: RETRIES_EXCEEDED (final until restarted); ``statuses`` guards a sweep against a change."""
     values: dict[str, Any] = dict(call.values(job) if call is not None else _RELEASED)
     if failure is not None:
         values.update(failure.values())
     values["extended_status_text"] = reason
     fei = event_log.FEI_OF_RESULT.get(failure.extended_status) if failure is not None else None
-    return await _change(conn, job.id, held_by=held_by, statuses=statuses, fei=fei, **values,
+    return await _change(conn, job.id, held_by=held_by, statuses=statuses, fei=fei, device_id=device_id, **values,
                          status=int(JobStatus.RETRIES_EXCEEDED), final_at=now, updated_at=now)
 
 
@@ -233,10 +233,12 @@ async def cancel(conn: AsyncConnection, job: OutgoingJob, *, text: str, now: flo
 
 
 async def end_cancel(conn: AsyncConnection, job: OutgoingJob, *, now: float, extended_status: ExtendedStatus,
-                     call: CallEnd | None = None, held_by: str | None = None) -> OutgoingJob | None:
+                     call: CallEnd | None = None, held_by: str | None = None,
+                     device_id: int = 0) -> OutgoingJob | None:
     """The call of a CANCELING job ended (or its node died): CANCELED, keeping "canceled by ..." for the receipt."""
     values = {**call.values(job), "dials": job.dials + 1} if call is not None else dict(_RELEASED)
-    return await _change(conn, job.id, held_by=held_by, statuses=[int(JobStatus.CANCELING)], removed=True, **values,
+    return await _change(conn, job.id, held_by=held_by, statuses=[int(JobStatus.CANCELING)], removed=True,
+                         device_id=device_id, **values,
                          status=int(JobStatus.CANCELED), extended_status=int(extended_status),
                          extended_status_text=job.extended_status_text or "canceled", final_at=now, updated_at=now)
 

@@ -166,6 +166,22 @@ async def test_a_number_refused_at_queueing_gets_its_fei_event_with_the_job_id(
     assert found[0][2]["status"] == int(JobStatus.RETRIES_EXCEEDED)
 
 
+@pytest.mark.parametrize("result", [ExtendedStatus.NO_ANSWER, ExtendedStatus.NO_DIAL_TONE,
+                                    ExtendedStatus.DISCONNECTED, ExtendedStatus.FATAL_ERROR,
+                                    ExtendedStatus.NOT_FAX_CALL, ExtendedStatus.CALL_DELAYED],
+                         ids=lambda result: result.name)
+async def test_a_failed_call_gives_the_fei_event_of_its_result_with_the_job_and_device(
+        db: Database, result: ExtendedStatus) -> None:
+    job = await _new_job(db, **{**_HELD, "device_name": "sim0"})
+    failure = Failure(result, result.name.lower(), retries=1, dials=1, tries=0)
+    async with db.transaction() as conn:
+        mark = int((await conn.execute(text("SELECT coalesce(max(id), 0) FROM events"))).scalar_one())
+        await transitions.give_up(conn, job, reason="gave up", now=NOW, failure=failure, held_by="n1", device_id=3)
+    found = await _events_after(db, mark)
+    assert _names(found) == ["job.changed", f"FEI_{result.name}"]
+    assert (found[1][2]["job_id"], found[1][2]["device_id"], found[1][2]["device"]) == (job.id, 3, "sim0")
+
+
 async def test_a_transition_on_a_job_another_node_holds_changes_nothing(db: Database) -> None:
     job = await _new_job(db, **{**_HELD, "claimed_by": "n2"})
     async with db.transaction() as conn:
