@@ -5,21 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import FaxgateConfig
 from gateway.enums import DeviceState, EventId, ServerEvents
 from gateway.events import EventBus, Subscription
 from gateway.queue import controls
 from gateway.storage import Database
+from gateway.storage import activity as activity_store
 from gateway.storage import incoming as incoming_store
 from gateway.storage.events import fei_payload
 from gateway.storage.schema import devices
 
 log = logging.getLogger("faxgate.events")
 RECOUNT_WAIT_S = 2.0
-_WATCHED = ServerEvents.IN_QUEUE | ServerEvents.OUT_QUEUE | ServerEvents.DEVICE_STATUS | ServerEvents.ACTIVITY
+_WATCHED = ServerEvents.IN_QUEUE | ServerEvents.OUT_QUEUE | ServerEvents.DEVICE_STATUS
 
 
 async def announce_start(events: EventBus, db: Database, config: FaxgateConfig, node: str) -> None:
@@ -38,28 +41,40 @@ def announce_end(events: EventBus, node: str) -> None:
     events.publish(ServerEvents.FXSSVC_ENDED, "fei", **fei_payload(EventId.FAXSVC_ENDED), node=node)
 
 
-async def activity(db: Database) -> dict[str, int]:
+async def count_activity(conn: AsyncConnection) -> dict[str, int]:
     """OnServerActivityChange's counters across every node: receiving, routing, sending and queued faxes."""
-    async with db.transaction() as conn:
-        queued, sending = await controls.queue_counts(conn)
-        routing = await incoming_store.count_routing(conn)
-        receiving = (await conn.execute(select(func.count()).select_from(devices)
-                                        .where(devices.c.state == DeviceState.RECEIVING.value))).scalar() or 0
+    queued, sending = await controls.queue_counts(conn)
+    routing = await incoming_store.count_routing(conn)
+    receiving = (await conn.execute(select(func.count()).select_from(devices)
+                                    .where(devices.c.state == DeviceState.RECEIVING.value))).scalar() or 0
     return {"incoming_messages": int(receiving), "routing_messages": routing, "outgoing_messages": sending,
             "queued_messages": queued}
 
 
+async def recount(db: Database, events: EventBus) -> dict[str, int] | None:
+    """Count and, if the counts differ from the snapshot any node last announced, record ACTIVITY with the new
+    snapshot in one transaction; the counts announced, or None when nothing changed."""
+    async with db.transaction() as conn:
+        await activity_store.lock(conn)
+        counts = await count_activity(conn)
+        if not await activity_store.swap(conn, counts, time.time()):
+            return None
+        await events.record(conn, ServerEvents.ACTIVITY, "activity.changed", **counts)
+    return counts
+
+
 class ActivityWatch:
-    """Publishes ACTIVITY whenever a job or device event changed the counters (and only then)."""
+    """Records ACTIVITY whenever a job or device event changed the counters: once per change across the nodes."""
 
     def __init__(self, db: Database, events: EventBus) -> None:
         self.db = db
         self.events = events
-        self.last: dict[str, int] | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._counting = False
-        """A recount is reading the store: stop lets it finish rather than cancel it inside its transaction."""
+        """A recount is in the store: stop lets it finish rather than cancel it inside its transaction."""
+        self.recounts = 0
+        """Recounts finished, announced or not: how often this node looked (a test waits for both nodes to)."""
 
     def start(self) -> None:
         """Watch the bus from now on."""
@@ -81,22 +96,16 @@ class ActivityWatch:
 
     async def _run(self, subscription: Subscription) -> None:
         while True:
-            event = await subscription.get()
-            if event.topic == ServerEvents.ACTIVITY:  # any node's: the counters every node last announced
-                self.last = {key: int(value) for key, value in event.payload.items() if key.endswith("_messages")}
-                continue
+            await subscription.get()
             while not subscription.queue.empty():  # a burst of changes is one recount
-                event = await subscription.get()
-            self._counting = True
-            try:
-                counts = await activity(self.db)
-            except Exception:
-                log.exception("events.activity_failed")
-                continue
-            finally:
-                self._counting = False
+                await subscription.get()
             if self._task is None:  # stopping
                 return
-            if counts != self.last:
-                self.last = counts
-                self.events.publish(ServerEvents.ACTIVITY, "activity.changed", **counts)
+            self._counting = True
+            try:
+                await recount(self.db, self.events)
+            except Exception:
+                log.exception("events.activity_failed")
+            finally:
+                self._counting = False
+                self.recounts += 1

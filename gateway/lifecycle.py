@@ -38,6 +38,8 @@ AVAILABLE = "available"
 USABLE = (DeviceState.READY, DeviceState.SENDING, DeviceState.RINGING, DeviceState.RECEIVING)
 RING_CHECK_S = 0.5
 """How often a send waiting behind a ringing call looks again."""
+PAGE_EVENTS = (DeviceState.RECEIVING,)
+"""States whose FEI_ event the call sends itself, once per page (FEI_RECEIVING: routing.answer), not on entry."""
 
 
 def backoff(failures: int) -> float:
@@ -165,8 +167,9 @@ class DeviceLine:
         if powered_on:
             await events.record(conn, ServerEvents.DEVICE_STATUS, "fei", **fei_payload(
                 EventId.MODEM_POWERED_ON, device_id=device_id, device=self.name, state=state.value))
-        await events.record(conn, ServerEvents.DEVICE_STATUS, "fei",
-                            **fei_payload(state.event, device_id=device_id, device=self.name, state=state.value))
+        if state not in PAGE_EVENTS:
+            await events.record(conn, ServerEvents.DEVICE_STATUS, "fei",
+                                **fei_payload(state.event, device_id=device_id, device=self.name, state=state.value))
 
     async def _after_call(self) -> None:
         """Back to READY, or RETRYING when the device reports a port or modem fault."""
@@ -237,6 +240,7 @@ class DeviceLine:
         *,
         screen_tsid: TsidScreen | None = None,
         max_pages: int | None = None,
+        on_status: StatusCallback | None = None,
     ) -> CallResult:
         """Answer and receive with the line held; screening and the page limit act inside the call."""
         async with self._line:
@@ -244,7 +248,8 @@ class DeviceLine:
                 return self._unavailable()
             await self._set(DeviceState.RECEIVING, "receiving")
             try:
-                return await self.device.answer(call, out_dir, csid, screen_tsid=screen_tsid, max_pages=max_pages)
+                return await self.device.answer(call, out_dir, csid, screen_tsid=screen_tsid, max_pages=max_pages,
+                                                on_status=on_status)
             finally:
                 await self._after_call()
 

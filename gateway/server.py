@@ -31,7 +31,7 @@ from gateway.queue.pool import DevicePool
 from gateway.queue.service import QueueService
 from gateway.storage import Database
 from gateway.textsafe import safe_filename_part
-from gateway.webhooks import EventWebhooks
+from gateway.webhooks import SHUTDOWN_DELIVERY_S, EventWebhooks
 from modem.providers import discover_device_providers
 from routing.answer import InboundService
 from routing.registry import MethodRegistry
@@ -225,14 +225,13 @@ class FaxServer:
 
     async def _stop_services(self, services: list[Service], last_words: bool = False) -> None:
         """Stop services in reverse start order; with ``last_words`` FXSSVC_ENDED goes out just before the HTTP
-        service stops (so its event streams carry it) or after the last service."""
+        service stops (so its event streams carry it) or after the last service, and the event webhooks stop
+        only after it, once they delivered it (or SHUTDOWN_DELIVERY_S passed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.server.shutdown_grace.total_seconds() + STOP_MARGIN_S
-        for service in reversed(services):
-            if last_words and isinstance(service, HttpService):
-                service.ending()  # its event streams end after FXSSVC_ENDED, which comes next
-                await self._last_words()
-                last_words = False
+        hooks = [service for service in services if isinstance(service, EventWebhooks)] if last_words else []
+
+        async def stop(service: Service) -> None:
             budget = max(deadline - loop.time(), MIN_SERVICE_STOP_S)
             try:
                 await asyncio.wait_for(service.stop(), budget)
@@ -240,8 +239,24 @@ class FaxServer:
                 log_event(log, logging.ERROR, "service.stop_timeout", service=service.name, waited_s=round(budget, 1))
             except Exception:
                 log.exception("service.stop_failed", extra={"fields": {"service": service.name}})
-        if last_words:
+
+        async def say_last_words() -> None:
             await self._last_words()
+            for hook in hooks:
+                with contextlib.suppress(Exception):
+                    await hook.drain(SHUTDOWN_DELIVERY_S)
+                await stop(hook)
+
+        for service in reversed(services):
+            if service in hooks:
+                continue  # they deliver FXSSVC_ENDED first
+            if last_words and isinstance(service, HttpService):
+                service.ending()  # its event streams end after FXSSVC_ENDED, which comes next
+                await say_last_words()
+                last_words = False
+            await stop(service)
+        if last_words:
+            await say_last_words()
 
     async def _last_words(self) -> None:
         """FXSSVC_ENDED and FEI_FAXSVC_ENDED, handed to every subscriber as the last events of this node."""

@@ -5,6 +5,9 @@ answers 2xx; a failure is retried after retry_min, doubling up to retry_max, for
 event arrives at least once and in order, also across a crash or restart; X-Faxgate-Event-Id (and
 Idempotency-Key) carry the event id for deduplication. The body is the event's JSON as the event stream sends it,
 signed as routing webhooks are: X-Faxgate-Signature = "sha256=" + HMAC-SHA256(secret, timestamp + "." + body).
+At shutdown the server records FXSSVC_ENDED first, then gives each subscription this node delivers up to
+SHUTDOWN_DELIVERY_S to post what is stored so far (that event last) before it stops; whatever a slow or
+unreachable receiver did not take by then goes out after the next start (or from another node).
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from gateway.config.events import EventWebhookSection
 from gateway.events import EventBus, ServerEvent
 from gateway.logs import log_event, logger
 from gateway.storage import Database
+from gateway.storage import events as event_log
 from gateway.storage import webhook_cursors as cursors
 from routing.methods.webhook import retryable, sign
 
 log = logger("general")
 LEASE_S = 60.0
 """How long a node's claim on a subscription lasts without renewal (it renews before every post)."""
+SHUTDOWN_DELIVERY_S = 5.0
+"""At shutdown, how long the subscriptions get to deliver the node's last events (FXSSVC_ENDED) before stopping."""
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -53,6 +59,24 @@ class EventWebhooks:
             deliverer.first_claim = await deliverer._claim()
         self._tasks = [asyncio.create_task(deliverer.run(), name=f"webhook {deliverer.name}")
                        for deliverer in self.deliverers]
+
+    async def drain(self, timeout: float = SHUTDOWN_DELIVERY_S) -> bool:
+        """Wait until every subscription this node delivers has posted the events stored so far, for at most
+        ``timeout`` seconds in all; False when one had not in time (the rest goes out after the next start)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for deliverer, task in zip(self.deliverers, self._tasks, strict=True):
+            target = await deliverer.newest_due()
+            while deliverer.holding and deliverer.acknowledged < target and not task.done():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    log_event(log, logging.WARNING, "webhook.shutdown_undelivered", subscription=deliverer.name,
+                              delivered_through=deliverer.acknowledged, newest=target, waited_s=timeout)
+                    return False
+                deliverer.progress.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(deliverer.progress.wait(), remaining)
+        return True
 
     async def stop(self) -> None:
         """Stop posting: a post in flight is finished and acknowledged first, so a clean stop repeats nothing."""
@@ -85,6 +109,12 @@ class Deliverer:
         self.first_claim: int | None = None
         self.stopping = False
         self.posting = False
+        self.holding = False
+        """This node holds the subscription's lease and is delivering it."""
+        self.acknowledged = 0
+        """The id of the last event the receiver took (while holding)."""
+        self.progress = asyncio.Event()
+        """Set whenever the receiver took an event."""
 
     async def run(self) -> None:
         """Deliver while this node holds the subscription; wait for the lease otherwise."""
@@ -97,6 +127,7 @@ class Deliverer:
                     await self.sleep(self.ttl / 2)
                     continue
                 async with self.events.subscribe(self.hook.mask, after_id=after) as subscription:
+                    self.holding, self.acknowledged = True, after
                     while True:
                         try:
                             event = await subscription.get(self.ttl / 3)
@@ -109,7 +140,13 @@ class Deliverer:
                             return
                         if not kept:
                             break  # another node took the subscription over
+                self.holding = False
                 after = None
+
+    async def newest_due(self) -> int:
+        """The newest stored event of this subscription's types: what a drain waits for."""
+        async with self.db.transaction() as conn:
+            return await event_log.latest_id(conn, int(self.hook.mask))
 
     async def _claim(self) -> int | None:
         start = await self.events.latest_id()
@@ -129,6 +166,8 @@ class Deliverer:
                     async with self.db.transaction() as conn:
                         kept = await cursors.advance(conn, self.name, self.node_id, event.id, time.time(), self.ttl)
                     self.delivered += 1
+                    self.acknowledged = event.id
+                    self.progress.set()
                     return kept
             finally:
                 self.posting = False

@@ -113,10 +113,11 @@ class FaxDevice(Protocol):
         *,
         screen_tsid: TsidScreen | None = None,
         max_pages: int | None = None,
+        on_status: StatusCallback | None = None,
     ) -> CallResult:
         """Pick up and receive into a TIFF in ``out_dir``, ending the call on a refused TSID or past max_pages.
         A device that can should keep each page in ``out_dir``/pages as it is taken (modem.rxspool), for crash
-        recovery."""
+        recovery, and tell ``on_status`` (RECEIVING, page) as each page begins."""
         ...
 
     async def reject(self, call: IncomingCall) -> None:

@@ -324,18 +324,19 @@ class Class1Device:
         call: IncomingCall,
         out_dir: str | Path,
         csid: str = "",
-        on_status: StatusCallback = _ignore_status,
         *,
         screen_tsid: TsidScreen | None = None,
         max_pages: int | None = None,
+        on_status: StatusCallback | None = None,
     ) -> CallResult:
         """Answer (ATA) and receive; pages go to one TIFF Class F file in ``out_dir``, and each page, once taken, at
         once to ``out_dir``/pages (modem.rxspool) so that a crash in mid-call loses none the sender saw confirmed.
 
         ``screen_tsid(tsid)`` returning False ends the call as soon as the sender's TSI arrives
         (CALL_BLACKLISTED, no pages kept); ``max_pages`` ends it with DCN once that many pages are confirmed.
+        ``on_status`` hears ANSWERED, then (RECEIVING, page) as each page begins.
         """
-        on_status = self._tracked(on_status)
+        on_status = self._tracked(on_status or _ignore_status)
 
         self._rang_at = None  # the ringing call is being answered
 

@@ -38,6 +38,7 @@ from gateway.textsafe import safe_text
 from modem.device import FaxDevice, IncomingCall
 from modem.result import CallResult
 from modem.rxspool import SPOOL_FOLDER, spooled_pages, write_spooled_tiff
+from modem.t30.common import StatusCallback
 from routing.notify import notify_admin
 from routing.patterns import first_match
 
@@ -202,12 +203,24 @@ class InboundService:
             self.events.publish(ServerEvents.INCOMING_CALL, kind, call_id=call_id, device=name,
                                 device_id=self.device_ids.get(name, 0), **payload)
 
-    def _fei(self, fei: EventId, name: str, **payload: str) -> None:
-        """A legacy per-call FEI_ event (answered; the line's own states publish FEI_RINGING, FEI_RECEIVING) with
-        its time stamp, device id and no job id."""
+    def _fei(self, fei: EventId, name: str, call_id: int, **payload: object) -> None:
+        """A legacy FEI_ event of a call (answered, receiving page N; the line's own states publish FEI_RINGING)
+        with its time stamp, device id and no job id (the received fax becomes a job when the call ends)."""
         if self.events is not None:
-            fields = fei_payload(fei, device_id=self.device_ids.get(name, 0), device=name)
+            fields = fei_payload(fei, device_id=self.device_ids.get(name, 0), device=name, call_id=call_id)
             self.events.publish(ServerEvents.INCOMING_CALL, "fei", **fields, **payload)
+
+    def _page_events(self, name: str, call_id: int) -> StatusCallback:
+        """The receiver's progress as FEI_RECEIVING, once per page as it begins (a page sent again after a
+        retrain is still the same page)."""
+        announced = [0]
+
+        def on_status(status: ExtendedStatus, page: int) -> None:
+            if status == ExtendedStatus.RECEIVING and page > announced[0]:
+                announced[0] = page
+                self._fei(EventId.RECEIVING, name, call_id, page=page)
+
+        return on_status
 
     async def _wants_answer(self, name: str, section: DeviceSection) -> str | None:
         """None to answer now, else why not (inbox blocked, manual mode and nobody asked)."""
@@ -250,7 +263,7 @@ class InboundService:
         csid = csid_for(answer, section, call.did)
         started = self.clock()
         self._publish("call.answered", call_id, name, caller_id=caller, csid=safe_text(csid, 40))
-        self._fei(EventId.ANSWERED, name, caller_id=caller)
+        self._fei(EventId.ANSWERED, name, call_id, caller_id=caller)
         blocked: list[str] = []
 
         def allow_tsid(tsid: str) -> bool:
@@ -265,7 +278,8 @@ class InboundService:
                 "csid": csid, "started": started}
         await asyncio.to_thread(_begin_call, work, info)
         # Kept if the call or its commit fails (a stop, a crash, the store down): the next start recovers it.
-        result = await device.answer(call, work, csid, screen_tsid=allow_tsid, max_pages=answer.max_pages)
+        result = await device.answer(call, work, csid, screen_tsid=allow_tsid, max_pages=answer.max_pages,
+                                     on_status=self._page_events(name, call_id))
         job_id = await self._commit(name, call, call_id, csid, started, result, blocked[0] if blocked else None)
         await asyncio.to_thread(shutil.rmtree, work, True)
         return job_id

@@ -145,7 +145,8 @@ class RoutingService:
         """Claim one due job and route it; returns its id, or None when nothing is due."""
         now = self.clock()
         async with self.db.transaction() as conn:
-            job_id = await store.claim_due(conn, self.node_id, now, self.config.inbound.claim_lease.total_seconds())
+            job_id = await store.claim_due(conn, self.node_id, now, self.config.inbound.claim_lease.total_seconds(),
+                                           self.ids)
         if job_id is None:
             return None
         await self.route_job(job_id)

@@ -31,7 +31,9 @@ class JobRequest:
     billing_code: str = ""
     tsid: str = ""
     refused: ExtendedStatus | None = None
-    """BAD_ADDRESS or CALL_BLACKLISTED: the job is recorded but never dialled (no retry can help)."""
+    """BAD_ADDRESS or CALL_BLACKLISTED: the job is recorded but never dialled (no retry can help); its
+    FEI_BAD_ADDRESS / FEI_CALL_BLACKLISTED carries the job id (transitions.queue). A number the SMTP listener
+    (RCPT TO, 550) or the API (400) refuses makes no job and so no event, as FaxSendDocument failing on Windows."""
     refusal: str = ""
 
 

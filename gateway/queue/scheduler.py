@@ -484,10 +484,10 @@ class Scheduler:
             try:
                 async with progress.lock:
                     async with self.db.transaction() as conn:
-                        if part not in ended:
-                            await transitions.record_page(
-                                conn, part.job.id, node_id=self.node_id, sent=sent, total=len(part.pages), now=now,
-                                device_id=self.device_ids.get(device, 0))
+                        # Every confirmed page is counted (FEI_SENDING), its job's last one too, before the close.
+                        await transitions.record_page(
+                            conn, part.job.id, node_id=self.node_id, sent=sent, total=len(part.pages), now=now,
+                            device_id=self.device_ids.get(device, 0))
                         for done in ended:
                             if (job := await self._close_part(conn, done, so_far, now)) is not None:
                                 closed.append(job)
@@ -585,13 +585,13 @@ class Scheduler:
                                               device_id=device_id)
         if job.job_status.base == JobStatus.CANCELING:
             return await transitions.end_cancel(conn, job, now=now, extended_status=ExtendedStatus.CALL_ABORTED,
-                                                call=call, held_by=self.node_id)
+                                                call=call, held_by=self.node_id, device_id=device_id)
         if self._stopping and result.status == ExtendedStatus.CALL_ABORTED:
             # Not a failed try: back in the queue at once, from the first page the far end did not confirm.
             return await transitions.requeue(
                 conn, job, reason=f"{SHUTDOWN_REASON} after {sent} of {job.pages} pages confirmed; resumes at page "
                                   f"{sent + 1}", extended_status=ExtendedStatus.CALL_ABORTED, now=now,
-                next_attempt_at=now, call=call, held_by=self.node_id)
+                next_attempt_at=now, call=call, held_by=self.node_id, device_id=device_id)
         status = result.status
         reason = result.reason
         if status == ExtendedStatus.CALL_COMPLETED:  # the far end hung up content with fewer pages than sent
@@ -603,16 +603,17 @@ class Scheduler:
                      held_by: str | None = None, later_only: bool = False) -> OutgoingJob | None:
         """Requeue or give up a job after a failed call (its own, or a shared failure: never sooner than it was)."""
         failure = verdict.failure
+        device_id = self.device_ids.get(job.device_name or "", 0)  # the line the failed call was on (FEI_ events)
         if verdict.next_attempt_at is None:
             return await transitions.give_up(conn, job, reason=failure.reason, now=now, failure=failure, call=call,
-                                             held_by=held_by)
+                                             held_by=held_by, device_id=device_id)
         retry_at = self._fit_window(job, verdict.next_attempt_at)
         if later_only:
             retry_at = max(retry_at, job.next_attempt_at)
         return await transitions.requeue(conn, job, reason=failure.reason, extended_status=failure.extended_status,
                                          now=now, next_attempt_at=retry_at, failure=failure,
                                          sched_priority=verdict.sched_priority, call=call, held_by=held_by,
-                                         statuses=None if held_by else [job.status])
+                                         statuses=None if held_by else [job.status], device_id=device_id)
 
     def _fit_window(self, job: OutgoingJob, retry_at: float) -> float:
         """Move a retry time into the allowed time of day (and the discount period for discount jobs)."""

@@ -11,7 +11,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.enums import EventId, ServerEvents
+from gateway.enums import EventId, ExtendedStatus, ServerEvents
 from gateway.storage.schema import events
 
 NOTIFY_CHANNEL = "faxgate_events"
@@ -19,6 +19,21 @@ NOTIFY_CHANNEL = "faxgate_events"
 _PG_EVENTS_LOCK = 0x6661786576747321  # "faxevts!" – held from the insert to the commit, so ids commit in order
 NO_JOB = 0xFFFFFFFF
 """FAX_EVENT.JobId of an event about no job."""
+
+FEI_OF_RESULT = {
+    ExtendedStatus.BUSY: EventId.BUSY,
+    ExtendedStatus.NO_ANSWER: EventId.NO_ANSWER,
+    ExtendedStatus.BAD_ADDRESS: EventId.BAD_ADDRESS,
+    ExtendedStatus.NO_DIAL_TONE: EventId.NO_DIAL_TONE,
+    ExtendedStatus.DISCONNECTED: EventId.DISCONNECTED,
+    ExtendedStatus.FATAL_ERROR: EventId.FATAL_ERROR,
+    ExtendedStatus.NOT_FAX_CALL: EventId.NOT_FAX_CALL,
+    ExtendedStatus.CALL_DELAYED: EventId.CALL_DELAYED,
+    ExtendedStatus.CALL_BLACKLISTED: EventId.CALL_BLACKLISTED,
+    ExtendedStatus.LINE_UNAVAILABLE: EventId.LINE_UNAVAILABLE,
+    ExtendedStatus.CALL_ABORTED: EventId.ABORTING,
+}
+"""The FEI_ event of a call that ended in failure (sent or received), by its extended status."""
 
 _INSERT = insert(events).returning(events.c.id)
 """Built once: the event insert runs in nearly every transaction."""
@@ -98,9 +113,12 @@ async def after(conn: AsyncConnection, after_id: int, mask: int | None = None, l
     return list((await conn.execute(query)).all())
 
 
-async def latest_id(conn: AsyncConnection) -> int:
-    """The newest stored event id (0 when there is none)."""
-    return int((await conn.execute(select(func.max(events.c.id)))).scalar() or 0)
+async def latest_id(conn: AsyncConnection, mask: int | None = None) -> int:
+    """The newest stored event id (of the topics in ``mask``); 0 when there is none."""
+    query = select(func.max(events.c.id))
+    if mask is not None:
+        query = query.where(events.c.topic.op("&")(int(mask)) != 0)
+    return int((await conn.execute(query)).scalar() or 0)
 
 
 async def prune(conn: AsyncConnection, before: float) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +127,8 @@ async def create_received(
         ).returning(*incoming_jobs.c)
     )
     job = IncomingJob.from_row(result.one())
-    _announce(conn, job, "job.added", EventId.COMPLETED if tiff else None, device_id)
+    fei = EventId.COMPLETED if tiff else event_log.FEI_OF_RESULT.get(ExtendedStatus(job.extended_status))
+    _announce(conn, job, "job.added", fei, device_id)  # a call that kept no page: why (not a fax call, refused...)
     if not JobStatus(job.status) & (JobStatus.ROUTING | JobStatus.RETRYING):
         _announce(conn, job, "job.removed", EventId.DELETED, device_id)  # nothing to route: out of the queue
     return job.id
@@ -163,8 +165,10 @@ async def tiff(conn: AsyncConnection, job_id: int) -> bytes | None:
     return bytes(row.data) if row else None
 
 
-async def claim_due(conn: AsyncConnection, node_id: str, now: float, lease: float) -> int | None:
-    """Take the oldest job due for routing that no live node holds; returns its id, or None."""
+async def claim_due(conn: AsyncConnection, node_id: str, now: float, lease: float,
+                    device_ids: Mapping[str, int] | None = None) -> int | None:
+    """Take the oldest job due for routing that no live node holds (FEI_ROUTING with the id of the device that
+    received it, from ``device_ids``); returns its id, or None."""
     candidates = (
         await conn.execute(
             select(incoming_jobs.c.id)
@@ -190,7 +194,8 @@ async def claim_due(conn: AsyncConnection, node_id: str, now: float, lease: floa
         )
         row = taken.first()
         if row is not None:
-            _announce(conn, IncomingJob.from_row(row), fei=EventId.ROUTING)
+            job = IncomingJob.from_row(row)
+            _announce(conn, job, fei=EventId.ROUTING, device_id=(device_ids or {}).get(job.device_name, 0))
             return int(job_id)
     return None
 

@@ -22,19 +22,6 @@ from gateway.storage.schema import attempts, outgoing_jobs
 from gateway.textsafe import safe_text
 
 _RELEASED = {"claimed_by": None, "claimed_until": None}
-_FEI_OF_RESULT = {
-    ExtendedStatus.BUSY: EventId.BUSY,
-    ExtendedStatus.NO_ANSWER: EventId.NO_ANSWER,
-    ExtendedStatus.BAD_ADDRESS: EventId.BAD_ADDRESS,
-    ExtendedStatus.NO_DIAL_TONE: EventId.NO_DIAL_TONE,
-    ExtendedStatus.DISCONNECTED: EventId.DISCONNECTED,
-    ExtendedStatus.FATAL_ERROR: EventId.FATAL_ERROR,
-    ExtendedStatus.NOT_FAX_CALL: EventId.NOT_FAX_CALL,
-    ExtendedStatus.CALL_DELAYED: EventId.CALL_DELAYED,
-    ExtendedStatus.CALL_BLACKLISTED: EventId.CALL_BLACKLISTED,
-    ExtendedStatus.LINE_UNAVAILABLE: EventId.LINE_UNAVAILABLE,
-    ExtendedStatus.CALL_ABORTED: EventId.ABORTING,
-}
 
 
 @dataclass(frozen=True)
@@ -100,14 +87,22 @@ def job_status(job: OutgoingJob, principal: str | None) -> dict[str, Any]:
 
 
 async def announce(conn: AsyncConnection, job: OutgoingJob, kind: str = "job.changed", fei: EventId | None = None,
-                   device_id: int = 0) -> None:
-    """Record a job's OUT_QUEUE event (and its FEI_ event) in the transaction that changed it."""
+                   device_id: int = 0, then: EventId | None = None) -> None:
+    """Record a job's OUT_QUEUE event (and its FEI_ event, and a second one ``then``) in the transaction that
+    changed it."""
     principal = await store.job_principal(conn, job.id)
     payload = job_status(job, principal)
     event_log.record(conn, ServerEvents.OUT_QUEUE, kind, payload)
-    if fei is not None:
-        event_log.record(conn, ServerEvents.OUT_QUEUE, "fei", event_log.fei_payload(
-            fei, job_id=job.id, device_id=device_id, device=job.device_name or "", principal=principal or ""))
+    for code in (fei, then):
+        if code is not None:
+            _record_fei(conn, code, job.id, device_id, job.device_name or "", principal)
+
+
+def _record_fei(conn: AsyncConnection, fei: EventId, job_id: int, device_id: int, device: str,
+                principal: str | None) -> None:
+    """A job's legacy FEI_ event (FAX_EVENT: job id, device id), with the submitter for the stream's filter."""
+    event_log.record(conn, ServerEvents.OUT_QUEUE, "fei", event_log.fei_payload(
+        fei, job_id=job_id, device_id=device_id, device=device, principal=principal or ""))
 
 
 async def _change(conn: AsyncConnection, job_id: int, *, held_by: str | None = None,
@@ -133,10 +128,13 @@ async def _change(conn: AsyncConnection, job_id: int, *, held_by: str | None = N
 # ------------------------------------------------------------------------------------------------ transitions
 
 async def queue(conn: AsyncConnection, **columns: Any) -> OutgoingJob:
-    """Add a new job (PENDING, or RETRIES_EXCEEDED for a number refused at once): OnOutgoingJobAdded, JOB_QUEUED."""
+    """Add a new job: OnOutgoingJobAdded and FEI_JOB_QUEUED; a number refused at once (RETRIES_EXCEEDED, never
+    dialled) then also gets its FEI_BAD_ADDRESS or FEI_CALL_BLACKLISTED with the job's id, as a dial would."""
     row = (await conn.execute(insert(outgoing_jobs).values(**columns).returning(*outgoing_jobs.c))).one()
     job = OutgoingJob.from_row(row)
-    await announce(conn, job, "job.added", EventId.JOB_QUEUED)
+    final = job.job_status.base == JobStatus.RETRIES_EXCEEDED  # refused at queueing (gateway.queue.enqueue)
+    refused = event_log.FEI_OF_RESULT.get(job.ext_status) if final else None
+    await announce(conn, job, "job.added", EventId.JOB_QUEUED, then=refused)
     return job
 
 
@@ -156,7 +154,9 @@ async def claim(conn: AsyncConnection, *, node_id: str, now: float, lease_s: flo
 
 async def start_call(conn: AsyncConnection, job: OutgoingJob, *, node_id: str, device: str, device_id: int,
                      call_id: str, dialed: str, start_page: int, pages_total: int, now: float) -> int:
-    """The call for a claimed job begins: its attempt row, the job DIALING on ``device``; returns the attempt id."""
+    """The call for a claimed job begins: FEI_HANDLED (the job handed to ``device``, Windows' "handed to the FSP"),
+    its attempt row, then the job DIALING (FEI_DIALING); returns the attempt id."""
+    _record_fei(conn, EventId.HANDLED, job.id, device_id, device, await store.job_principal(conn, job.id))
     result = await conn.execute(insert(attempts).values(
         job_id=job.id, device_name=device, node_id=node_id, started_at=now, call_id=call_id, dialed=dialed,
         start_page=start_page, pages_total=pages_total, extended_status=int(ExtendedStatus.DIALING),
@@ -191,9 +191,9 @@ async def complete(conn: AsyncConnection, job: OutgoingJob, *, node_id: str, now
 async def requeue(conn: AsyncConnection, job: OutgoingJob, *, reason: str, extended_status: ExtendedStatus,
                   now: float, next_attempt_at: float, failure: Failure | None = None, sched_priority: int | None = None,
                   call: CallEnd | None = None, held_by: str | None = None,
-                  statuses: Sequence[int] | None = None) -> OutgoingJob | None:
+                  statuses: Sequence[int] | None = None, device_id: int = 0) -> OutgoingJob | None:
     """Back to waiting: RETRYING at ``next_attempt_at`` after a counted ``failure``, else PENDING (a call cut off,
-    a shutdown) with its counters as they were; the claim is released."""
+    a shutdown) with its counters as they were; the claim is released. The result's FEI_ names ``device_id``."""
     values: dict[str, Any] = {**(call.values(job) if call is not None else _RELEASED),
                               "extended_status": int(extended_status), "extended_status_text": reason}
     if failure is not None:
@@ -201,20 +201,21 @@ async def requeue(conn: AsyncConnection, job: OutgoingJob, *, reason: str, exten
     if sched_priority is not None:
         values["sched_priority"] = sched_priority
     status = JobStatus.RETRYING if failure is not None else JobStatus.PENDING
-    return await _change(conn, job.id, held_by=held_by, statuses=statuses, fei=_FEI_OF_RESULT.get(extended_status),
+    return await _change(conn, job.id, held_by=held_by, statuses=statuses, device_id=device_id,
+                         fei=event_log.FEI_OF_RESULT.get(extended_status),
                          **values, status=int(status), next_attempt_at=next_attempt_at, updated_at=now)
 
 
 async def give_up(conn: AsyncConnection, job: OutgoingJob, *, reason: str, now: float,
                   failure: Failure | None = None, call: CallEnd | None = None, held_by: str | None = None,
-                  statuses: Sequence[int] | None = None) -> OutgoingJob | None:
+                  statuses: Sequence[int] | None = None, device_id: int = 0) -> OutgoingJob | None:
     """No more tries: RETRIES_EXCEEDED (final until restarted); ``statuses`` guards a sweep against a change."""
     values: dict[str, Any] = dict(call.values(job) if call is not None else _RELEASED)
     if failure is not None:
         values.update(failure.values())
     values["extended_status_text"] = reason
-    fei = _FEI_OF_RESULT.get(failure.extended_status) if failure is not None else None
-    return await _change(conn, job.id, held_by=held_by, statuses=statuses, fei=fei, **values,
+    fei = event_log.FEI_OF_RESULT.get(failure.extended_status) if failure is not None else None
+    return await _change(conn, job.id, held_by=held_by, statuses=statuses, fei=fei, device_id=device_id, **values,
                          status=int(JobStatus.RETRIES_EXCEEDED), final_at=now, updated_at=now)
 
 
@@ -232,10 +233,12 @@ async def cancel(conn: AsyncConnection, job: OutgoingJob, *, text: str, now: flo
 
 
 async def end_cancel(conn: AsyncConnection, job: OutgoingJob, *, now: float, extended_status: ExtendedStatus,
-                     call: CallEnd | None = None, held_by: str | None = None) -> OutgoingJob | None:
+                     call: CallEnd | None = None, held_by: str | None = None,
+                     device_id: int = 0) -> OutgoingJob | None:
     """The call of a CANCELING job ended (or its node died): CANCELED, keeping "canceled by ..." for the receipt."""
     values = {**call.values(job), "dials": job.dials + 1} if call is not None else dict(_RELEASED)
-    return await _change(conn, job.id, held_by=held_by, statuses=[int(JobStatus.CANCELING)], removed=True, **values,
+    return await _change(conn, job.id, held_by=held_by, statuses=[int(JobStatus.CANCELING)], removed=True,
+                         device_id=device_id, **values,
                          status=int(JobStatus.CANCELED), extended_status=int(extended_status),
                          extended_status_text=job.extended_status_text or "canceled", final_at=now, updated_at=now)
 

@@ -1,5 +1,6 @@
 """Server events from a real `faxgate serve`: a submitted fax's OUT_QUEUE event on the stream, FXSSVC_ENDED at
-SIGTERM before the stream closes, and a webhook event that survives SIGKILL of the node (delivered after restart).
+SIGTERM before the stream closes, a webhook event that survives SIGKILL of the node (delivered after restart), and
+FXSSVC_ENDED posted to a webhook before the node exits at SIGTERM (or after the next start if the receiver is down).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from tests.queue.simserver import sim_config
 from tests.support.server import ServerProcess
 
 
-async def submit(url: str, token: str, folder: Path) -> str:
+async def submit(url: str, token: str, folder: Path, number: str = "5551001") -> str:
     """A one-page fax to one number through the API; its submission id."""
     document = pdf_document(folder / "letter.pdf")
     async with httpx.AsyncClient(base_url=url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
                                  timeout=60) as client:
-        reply = await client.post("/outgoing/submit", data={"recipients": json.dumps([{"number": "5551001"}])},
+        reply = await client.post("/outgoing/submit", data={"recipients": json.dumps([{"number": number}])},
                                   files=[("files", ("letter.pdf", document.read_bytes(), "application/pdf"))])
     assert reply.status_code in (200, 201, 202), reply.text
     submission: str = reply.json()["submission_id"]
@@ -87,3 +88,48 @@ async def test_webhook_event_committed_before_sigkill_is_delivered_after_restart
     finally:
         await db.close()
     assert ids[:len(stored)] == stored  # every OUT_QUEUE event up to the last one waited for, none skipped
+
+
+def _hook(receiver: Receiver, types: str) -> str:
+    return (f'[[events.webhooks]]\nname = "ops"\nurl = "{receiver.url}"\ntypes = [{types}]\n'
+            f'secret = "{SECRET}"\nretry_min = "0.1s"\nretry_max = "0.5s"\n')
+
+
+async def test_webhook_gets_fxssvc_ended_before_the_node_exits_at_sigterm(tmp_path: Path) -> None:
+    receiver = Receiver()
+    await receiver.start()
+    config, _, port = sim_config(tmp_path, 9, extra="[outbox]\npaused = true\n\n" + _hook(receiver, '"FXSSVC_ENDED"'))
+    try:
+        with ServerProcess(config, port) as server:
+            node = server.health()["node"]
+            assert receiver.got == []  # nothing of this type yet: what comes is the shutdown's
+            code = await asyncio.get_running_loop().run_in_executor(None, server.terminate)
+            log = server.output()
+    finally:
+        await receiver.stop()
+    assert code == 0, log
+    got = [(d.event["topic"], d.event["kind"]) for d in receiver.got]
+    assert got == [("FXSSVC_ENDED", "server.stopped"), ("FXSSVC_ENDED", "fei")]  # before the process exited
+    last = receiver.got[-1].event
+    assert last["payload"]["fei"] == "FEI_FAXSVC_ENDED" and last["payload"]["fei_id"] == 20
+    assert last["node"] == node
+    assert all(delivery.signed(SECRET) for delivery in receiver.got)
+    assert "webhook.shutdown_undelivered" not in log
+
+
+async def test_fxssvc_ended_a_down_receiver_missed_at_shutdown_goes_out_after_the_next_start(tmp_path: Path) -> None:
+    receiver = Receiver()  # not listening yet
+    config, _, port = sim_config(tmp_path, 9, extra="[outbox]\npaused = true\n\n" + _hook(receiver, '"FXSSVC_ENDED"'))
+    with ServerProcess(config, port) as server:
+        code = await asyncio.get_running_loop().run_in_executor(None, server.terminate)
+        log = server.output()
+    assert code == 0, log
+    assert "webhook.shutdown_undelivered" in log  # waited SHUTDOWN_DELIVERY_S, then stopped anyway
+    await receiver.start()
+    try:
+        with ServerProcess(config, port):
+            got = await receiver.wait_for(2)
+    finally:
+        await receiver.stop()
+    assert [(d.event["topic"], d.event["kind"]) for d in got[:2]] == [("FXSSVC_ENDED", "server.stopped"),
+                                                                       ("FXSSVC_ENDED", "fei")]

@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.config import parse_config
 from gateway.enums import ACTIVE_STATUSES, WAITING_STATUSES, ExtendedStatus, JobStatus, ServerEvents
 from gateway.events import EventBus
 from gateway.model import OutgoingJob
+from gateway.queue.enqueue import JobFactory, JobRequest
 from gateway.storage import Database, transitions
 from gateway.storage import jobs as store
 from gateway.storage.schema import events, outgoing_jobs
@@ -69,7 +72,7 @@ CASES = [
     Case("claim", {}, _claim, JobStatus.INPROGRESS, ["job.changed"]),
     Case("start call", _HELD, lambda conn, job: transitions.start_call(
         conn, job, node_id="n1", device="sim0", device_id=1, call_id="c1", dialed="5550100", start_page=0,
-        pages_total=3, now=NOW), JobStatus.INPROGRESS, ["job.changed", "FEI_DIALING"]),
+        pages_total=3, now=NOW), JobStatus.INPROGRESS, ["FEI_HANDLED", "job.changed", "FEI_DIALING"]),
     Case("record page", _HELD, lambda conn, job: transitions.record_page(
         conn, job.id, node_id="n1", sent=1, total=3, now=NOW), JobStatus.INPROGRESS, ["job.changed", "FEI_SENDING"]),
     Case("complete", _HELD, lambda conn, job: transitions.complete(
@@ -130,6 +133,53 @@ async def test_a_rolled_back_transition_leaves_neither_the_change_nor_its_events
         after = await store.get_job(conn, job.id)
     assert after == job
     assert await _events_after(db, mark) == []
+
+
+async def test_the_job_is_handed_to_its_device_before_it_dials(db: Database) -> None:
+    job = await _new_job(db, **_HELD)
+    async with db.transaction() as conn:
+        mark = int((await conn.execute(text("SELECT coalesce(max(id), 0) FROM events"))).scalar_one())
+        await transitions.start_call(conn, job, node_id="n1", device="sim0", device_id=4, call_id="c1",
+                                     dialed="5550100", start_page=0, pages_total=3, now=NOW)
+    handed, _, dialing = [payload for _, _, payload in await _events_after(db, mark)]
+    assert (handed["fei"], handed["fei_id"], handed["job_id"], handed["device_id"], handed["device"]) == (
+        "FEI_HANDLED", 26, job.id, 4, "sim0")
+    assert handed["principal"] == "alice"  # a submitter's stream shows it: it is about the submitter's job
+    assert (dialing["fei"], dialing["job_id"], dialing["device_id"]) == ("FEI_DIALING", job.id, 4)
+
+
+@pytest.mark.parametrize(("refusal", "fei", "fei_id"), [(ExtendedStatus.BAD_ADDRESS, "FEI_BAD_ADDRESS", 7),
+                                                        (ExtendedStatus.CALL_BLACKLISTED, "FEI_CALL_BLACKLISTED", 13)])
+async def test_a_number_refused_at_queueing_gets_its_fei_event_with_the_job_id(
+        db: Database, tmp_path: Path, refusal: ExtendedStatus, fei: str, fei_id: int) -> None:
+    async with db.transaction() as conn:
+        mark = int((await conn.execute(text("SELECT coalesce(max(id), 0) FROM events"))).scalar_one())
+        submission = await create_submission(conn, source="test", principal="alice", envelope_from="",
+                                             recipients=[], raw=b"", subject="")
+        factory = JobFactory(parse_config({"server": {"data_dir": str(tmp_path)}}), ["sim0"])
+        job_id = await factory.create(conn, JobRequest(submission, "0900123", "blob", 1, refused=refusal,
+                                                       refusal="not allowed"), NOW)
+    found = await _events_after(db, mark)
+    assert _names(found) == ["job.added", "FEI_JOB_QUEUED", fei]
+    refused = found[-1][2]
+    assert (refused["fei_id"], refused["job_id"], refused["principal"]) == (fei_id, job_id, "alice")
+    assert found[0][2]["status"] == int(JobStatus.RETRIES_EXCEEDED)
+
+
+@pytest.mark.parametrize("result", [ExtendedStatus.NO_ANSWER, ExtendedStatus.NO_DIAL_TONE,
+                                    ExtendedStatus.DISCONNECTED, ExtendedStatus.FATAL_ERROR,
+                                    ExtendedStatus.NOT_FAX_CALL, ExtendedStatus.CALL_DELAYED],
+                         ids=lambda result: result.name)
+async def test_a_failed_call_gives_the_fei_event_of_its_result_with_the_job_and_device(
+        db: Database, result: ExtendedStatus) -> None:
+    job = await _new_job(db, **{**_HELD, "device_name": "sim0"})
+    failure = Failure(result, result.name.lower(), retries=1, dials=1, tries=0)
+    async with db.transaction() as conn:
+        mark = int((await conn.execute(text("SELECT coalesce(max(id), 0) FROM events"))).scalar_one())
+        await transitions.give_up(conn, job, reason="gave up", now=NOW, failure=failure, held_by="n1", device_id=3)
+    found = await _events_after(db, mark)
+    assert _names(found) == ["job.changed", f"FEI_{result.name}"]
+    assert (found[1][2]["job_id"], found[1][2]["device_id"], found[1][2]["device"]) == (job.id, 3, "sim0")
 
 
 async def test_a_transition_on_a_job_another_node_holds_changes_nothing(db: Database) -> None:

@@ -171,7 +171,7 @@ async def test_the_running_services_answer_commit_and_route_by_themselves(
     await inbound.start()
     seen = []
     try:
-        remote.call(NUMBER, pages=fax_pages(1), fine=False, caller_id="5550100\x1b[2J", did="100")
+        remote.call(NUMBER, pages=fax_pages(2), fine=False, caller_id="5550100\x1b[2J", did="100")
         while True:  # the services run on their own; the bus says when the fax is routed
             event = await changes.get(timeout=120)
             seen.append(event)
@@ -183,15 +183,19 @@ async def test_the_running_services_answer_commit_and_route_by_themselves(
         await events.stop()
     assert [m[0].rcpt_tos for m in smtp_sink.messages] == [["desk@example.test"]]
     names = [str(event.payload["fei"]) if event.kind == "fei" else event.kind for event in seen]
-    assert names == ["call.ringing", "call.answered", "FEI_ANSWERED", "job.added", "FEI_COMPLETED", "call.ended",
-                     "job.changed", "FEI_ROUTING", "job.changed", "job.removed", "FEI_DELETED", "message.added"]
+    assert names == ["call.ringing", "call.answered", "FEI_ANSWERED", "FEI_RECEIVING", "FEI_RECEIVING",
+                     "job.added", "FEI_COMPLETED", "call.ended", "job.changed", "FEI_ROUTING", "job.changed",
+                     "job.removed", "FEI_DELETED", "message.added"]
     ringing = seen[0].payload  # OnNewCall: call id, device id, caller id (made printable: it is untrusted)
     assert (ringing["device"], ringing["device_id"], ringing["caller_id"]) == ("sim0", 1, "5550100?[2J")
-    assert {event.payload["call_id"] for event in seen if event.topic == ServerEvents.INCOMING_CALL
-            and event.kind != "fei"} == {ringing["call_id"]}
-    added = seen[3].payload
+    assert {event.payload["call_id"] for event in seen if event.topic == ServerEvents.INCOMING_CALL} == {
+        ringing["call_id"]}
+    pages = [(event.payload["page"], event.payload["device_id"], event.payload["job_id"]) for event in seen[3:5]]
+    assert pages == [(1, 1, 0xFFFFFFFF), (2, 1, 0xFFFFFFFF)]  # FEI_RECEIVING per page, before the fax is a job
+    added = seen[5].payload
     assert (added["status"], added["caller_id"], added["device"]) == (int(JobStatus.ROUTING), "5550100?[2J", "sim0")
-    assert seen[8].payload["status"] == JobStatus.COMPLETED and seen[-1].payload["job_id"] == added["job_id"]
+    assert seen[10].payload["status"] == JobStatus.COMPLETED and seen[-1].payload["job_id"] == added["job_id"]
+    assert (seen[9].payload["job_id"], seen[9].payload["device_id"]) == (added["job_id"], 1)  # FEI_ROUTING
 
 
 async def test_manual_answer_mode_answers_only_when_asked(
