@@ -167,6 +167,29 @@ async def test_receiver_down_two_minutes_with_backoff_doubling_to_its_cap(tmp_pa
     assert all(delivery.signed(SECRET) for delivery in got)
 
 
+@pytest.mark.wallclock
+async def test_receiver_down_two_minutes_of_real_time_then_up_gets_every_event_once_in_order(tmp_path: Path) -> None:
+    """The issue's outage at real time: events keep coming while the receiver is down for 120 s; then it is up."""
+    receiver = Receiver()
+    loop = asyncio.get_running_loop()
+    async with events_server(tmp_path, extra=hook_config(receiver, retry_min="1s", retry_max="15s")) as api:
+        assert api.webhooks is not None
+        made: list[int] = []
+        down_since = loop.time()
+        while loop.time() - down_since < 120.0:
+            made += await record_jobs(api, range(len(made), len(made) + 1))
+            await asyncio.sleep(10.0)
+        failures = api.webhooks.deliverers[0].failures
+        await receiver.start()
+        made += await record_jobs(api, range(len(made), len(made) + 2))
+        got = await receiver.wait_for(len(made))
+        await asyncio.sleep(1.0)  # nothing more, nothing twice
+    await receiver.stop()
+    assert failures >= 6  # refused all along (backoff 1, 2, 4, 8, 15, 15 ... s), not given up
+    assert [delivery.event["id"] for delivery in got] == made
+    assert all(delivery.signed(SECRET) for delivery in got)
+
+
 async def test_a_restart_resumes_after_the_last_acknowledged_event(tmp_path: Path) -> None:
     receiver = Receiver()
     await receiver.start()
