@@ -375,36 +375,31 @@ class SimNetwork:
     def _seized_while_offered(self, modem: ModemEndpoint) -> None:
         """Glare: the line went off-hook to dial while a call was offered to it. The exchange keeps the line for
         the outgoing call (as a PBX or ISDN line does) and the offered call gets busy; its RINGs stop."""
-        incoming = modem.incoming
+        if self._end_offer(modem, spandsp.EVENT_BUSY, "busy"):
+            self._event(f"{modem.name} dials out while offered a call: the caller gets busy")
+
+    def _give_up(self, target: ModemEndpoint) -> None:
+        """The caller stops waiting for ``target`` to answer."""
+        if self._end_offer(target, spandsp.EVENT_NO_ANSWER, "no answer"):
+            self._event(f"{target.name} was not answered")
+
+    def _end_offer(self, target: ModemEndpoint, event: int, outcome: Outcome) -> bool:
+        """End the call offered to ``target`` unanswered: its RINGs stop and the caller hears ``event``."""
+        incoming = target.incoming
         if incoming is None:
-            return
-        self._stop_ringing(modem)
+            return False
+        self._stop_ringing(target)
         caller = incoming.caller
         if isinstance(caller, ModemEndpoint):
             if isinstance(caller.outgoing, _Outgoing):
                 for timer in caller.outgoing.timers:
                     timer.cancelled = True
             caller.outgoing = None
-            caller.t31.call_event(spandsp.EVENT_BUSY)
+            caller.t31.call_event(event)
         elif incoming.record is not None:
-            incoming.record.outcome = "busy"
+            incoming.record.outcome = outcome
             incoming.record.ended_s = self.clock.now()
-        self._event(f"{modem.name} dials out while offered a call: the caller gets busy")
-
-    def _give_up(self, target: ModemEndpoint) -> None:
-        """The caller stops waiting for ``target`` to answer."""
-        incoming = target.incoming
-        if incoming is None:
-            return
-        self._stop_ringing(target)
-        caller = incoming.caller
-        if isinstance(caller, ModemEndpoint):
-            caller.outgoing = None
-            caller.t31.call_event(spandsp.EVENT_NO_ANSWER)
-        elif incoming.record is not None:
-            incoming.record.outcome = "no answer"
-            incoming.record.ended_s = self.clock.now()
-        self._event(f"{target.name} was not answered")
+        return True
 
     def _answer(self, modem: ModemEndpoint) -> None:
         incoming = modem.incoming

@@ -7,7 +7,7 @@ ringing modem for the call; so does ``DeviceLine``, and the queue gives no job t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +33,6 @@ def net() -> Iterator[SimNetwork]:
     network = SimNetwork()
     yield network
     network.close()
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'faxgate.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_a_send_waits_for_the_call_ringing_on_its_line(tmp_path: Path, db: Database, net: SimNetwork) -> None:
