@@ -7,7 +7,9 @@ Two processes, so their CPU is measured apart (from /proc/PID/stat, over the ste
   machine that faxgate sends to;
 - ``faxgate serve`` with a generated config: N Class 1 ``[[devices]]`` on those ptys answering after 1 ring, a
   folder rule storing every received fax as TIFF, and the outgoing queue kept full over SMTP (one open job per
-  destination, a text mail with a cover page: 2 pages). A line sends whenever it is not receiving.
+  destination, a text mail with a cover page: 2 pages). A line sends whenever it is not receiving, except for the
+  3 s after each call that ``[outbound] receive_window`` leaves to callers (without it a full queue keeps every line
+  dialling and callers hear busy all along).
 After ``--minutes`` the callers stop and the queue is paused; calls in flight finish, then both stop.
 
 Per N it counts, from both sides: failed calls (connected and not completed, either direction; busy and
@@ -92,7 +94,7 @@ def config_text(workdir: Path, ports: dict[str, str], smtp_port: int, http_port:
         f'[smtp]\nlisten = "127.0.0.1:{smtp_port}"\n\n'
         '[receipts]\nenabled = false\n\n'
         '[outbox]\nretry_delay = "10s"\n\n'
-        '[outbound]\nmax_batch_jobs = 1\npoll_interval = "1s"\n\n'
+        '[outbound]\nmax_batch_jobs = 1\npoll_interval = "1s"\nreceive_window = "3s"\n\n'
         '[outbound.retry]\nbusy = { delay = "5s", max = 50 }\nno_answer = { delay = "5s", max = 10 }\n'
         'protocol = { delay = "5s", max = 3 }\n\n'
         '[inbound]\nnotify_admin = "never"\npoll_interval = "1s"\n\n'

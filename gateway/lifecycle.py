@@ -73,6 +73,8 @@ class DeviceLine:
         self._lost = asyncio.Event()
         self._line = asyncio.Lock()
         self._waiting: asyncio.Future[IncomingCall] | None = None
+        self.call_ended_at = 0.0
+        """When the line's last call (either direction) ended, on the context clock."""
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------------------- lifecycle
@@ -173,6 +175,7 @@ class DeviceLine:
 
     async def _after_call(self) -> None:
         """Back to READY, or RETRYING when the device reports a port or modem fault."""
+        self.call_ended_at = self.context.clock.now()
         fault = self.device.report().fault if self.device is not None else ""
         if fault:
             await self._lose(fault)

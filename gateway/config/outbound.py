@@ -119,6 +119,9 @@ class OutboundSection(Section):
     """Calls at once to one number."""
     stagger_calls: Duration = parse_duration("0s")
     """Least time between two call starts on this node (leaves lines free for incoming calls)."""
+    receive_window: Duration = parse_duration("0s")
+    """After each call, a line that answers calls gets no new send for this long, so callers reach it between sends
+    (a busy queue otherwise keeps such a line dialling out and every caller hears busy); 0 turns it off."""
     share_call_failures: list[SharedResult] = Field(default_factory=lambda: _SHARED_DEFAULT.copy())
     """Results that count for every waiting job to the same number (HylaFAX ShareCallFailures)."""
     max_batch_jobs: int = Field(default=16, ge=1, le=256)

@@ -30,6 +30,10 @@ def _never() -> bool:
     return False
 
 
+def _long_ago() -> float:
+    return 0.0
+
+
 @dataclass
 class DeviceSlot:
     """One device of this node as the scheduler sees it."""
@@ -42,6 +46,10 @@ class DeviceSlot:
     """The line's lifecycle says it can take a call (gateway.lifecycle.DeviceLine.usable)."""
     ringing: Callable[[], bool] = field(default=_never)
     """An incoming call rings on the line or is being taken: it goes first, so no send is given to the line."""
+    answers_calls: bool = False
+    """The line's receive mode answers calls: it gets the manager's receive window after each call."""
+    call_ended_at: Callable[[], float] = field(default=_long_ago)
+    """When the line's last call ended (gateway.lifecycle.DeviceLine.call_ended_at)."""
     busy: bool = False
     offline_until: float = 0.0
     """While the clock is before this, the device is resting after a wedged call was cut."""
@@ -66,13 +74,15 @@ class DeviceManager:
         self.order = [slot.name for slot in slots]
         self.clock = clock
         self._sends: dict[str, asyncio.Future[CallResult]] = {}
+        self.receive_window = 0.0
+        """Seconds after a call during which a line that answers calls is left to callers ([outbound])."""
 
     def idle(self) -> list[str]:
         """Devices free to place a call now, in configured order."""
         now = self.clock.now()
         return [name for name in self.order
                 if (slot := self.slots[name]).send_enabled and not slot.busy and slot.offline_until <= now
-                and slot.usable() and not slot.ringing()]
+                and slot.usable() and not slot.ringing() and self._open_to_callers_until(slot) <= now]
 
     def next_available(self) -> float | None:
         """When a resting device comes back, or when to look again at a line held by a ringing call."""
@@ -80,7 +90,14 @@ class DeviceManager:
         resting = [slot.offline_until for slot in self.slots.values() if slot.offline_until > now]
         if any(slot.ringing() for slot in self.slots.values() if not slot.busy):
             resting.append(now + RING_LOOK_AGAIN_S)  # a call may ring out without a state change to wake us
+        resting += [until for slot in self.slots.values() if (until := self._open_to_callers_until(slot)) > now]
         return min(resting) if resting else None
+
+    def _open_to_callers_until(self, slot: DeviceSlot) -> float:
+        """Until when the line is left to callers after its last call (0 when it takes no calls or no window)."""
+        if not slot.answers_calls or self.receive_window <= 0:
+            return 0.0
+        return slot.call_ended_at() + self.receive_window
 
     async def call(
         self, name: str, job: SendJob, on_status: StatusCallback, expected_s: float,

@@ -48,9 +48,11 @@ class QueueService:
         config, db, events, node_id = self.context.config, self.context.db, self.context.events, self.context.node_id
         slots = [DeviceSlot(name, line, tsid=self.pool.sections[name].tsid,
                             send_enabled=self.pool.sections[name].send_enabled, usable=_usable(line),
-                            ringing=_ringing(line))
+                            ringing=_ringing(line), answers_calls=self.pool.sections[name].receive_mode != "no_answer",
+                            call_ended_at=_call_ended_at(line))
                  for name, line in self.pool.devices.items()]
         manager = self.manager = DeviceManager(slots, clock=self.clock)
+        manager.receive_window = config.outbound.receive_window.total_seconds()
         workdir = config.server.data_dir / "tmp"
         workdir.mkdir(parents=True, exist_ok=True)
         self.finisher = JobFinisher(db, config, self.clock, events)
@@ -78,6 +80,8 @@ class QueueService:
                 section = self.pool.sections.get(name)
                 if section is not None:
                     slot.tsid, slot.send_enabled = section.tsid, section.send_enabled
+                    slot.answers_calls = section.receive_mode != "no_answer"
+            self.manager.receive_window = self.context.config.outbound.receive_window.total_seconds()
         if self.factory is not None:
             self.factory.reconfigure()
         if self.scheduler is not None:
@@ -101,6 +105,11 @@ class QueueService:
                 await task
         if self.render_pool is not None:
             await _step("render_pool", self.render_pool.close())
+
+
+def _call_ended_at(line: DeviceLine) -> Callable[[], float]:
+    """When the line's last call ended."""
+    return lambda: line.call_ended_at
 
 
 def _ringing(line: DeviceLine) -> Callable[[], bool]:

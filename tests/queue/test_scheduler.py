@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from gateway.enums import ExtendedStatus, JobStatus, Priority, ScheduleType
 from tests.queue.conftest import MakeQueue
 from tests.queue.harness import MONDAY_10_UTC, force_columns
@@ -191,6 +193,29 @@ async def test_stagger_spaces_call_starts(make_queue: MakeQueue) -> None:
     await queue.add_job("5550102", pages=3)
     await queue.run_for(3600)
     assert [call.started - MONDAY_10_UTC for call in queue.lines.calls] == [0, 45]
+
+
+async def test_receive_window_leaves_a_line_that_answers_calls_to_callers_after_each_call(
+        make_queue: MakeQueue) -> None:
+    queue = await make_queue({"outbound": {"receive_window": "30s"}}, devices=("sim0", "sim1"))
+    queue.manager.receive_window = queue.config.outbound.receive_window.total_seconds()  # as the service does
+    answers, sends_only = queue.manager.slots["sim0"], queue.manager.slots["sim1"]
+    answers.answers_calls = True
+    for slot in (answers, sends_only):
+        slot.call_ended_at = lambda name=slot.name: max(  # type: ignore[misc]
+            (call.ended for call in queue.lines.calls if call.device == name), default=0.0)
+    sends_only.send_enabled = False
+    for number in ("5550101", "5550102", "5550103"):
+        await queue.add_job(number, pages=1)
+    await queue.run_for(3600)
+    gaps = [later.started - earlier.ended for earlier, later in itertools.pairwise(queue.lines.calls)]
+    assert len(queue.lines.calls) == 3 and all(30 <= gap < 32 for gap in gaps), gaps
+
+    answers.answers_calls = False  # receive mode no_answer: nothing to wait for
+    for number in ("5550104", "5550105"):
+        await queue.add_job(number, pages=1)
+    await queue.run_for(3600)
+    assert queue.lines.calls[4].started - queue.lines.calls[3].ended < 2
 
 
 async def test_paused_queue_holds_jobs_until_resumed(make_queue: MakeQueue) -> None:
