@@ -26,15 +26,19 @@ const PAGES = [
 const root = document.getElementById("app");
 let session = null;
 let server = null;
+let serverCall = null; // the /server answer on its way: pages start on the session alone and show it when it comes
 let current = null;
 let main = null;
 let liveBadge = null;
 
 async function start() {
   try {
-    [session, server] = await Promise.all([api.get("/session"), api.get("/server")]);
+    // Both at once; the page's own requests start as soon as the session (the rights) is known.
+    const known = api.get("/server");
+    known.catch(() => {}); // a 401 here is the session's too, and handled there
+    session = await api.get("/session");
     api.setCsrf(session.csrf);
-    await enter(server);
+    enter(known);
   } catch (error) {
     if (error.status === 401) showSignIn();
     else clear(root, h("p", { class: "boot" }, `The console could not start: ${errorText(error)}`));
@@ -69,7 +73,7 @@ function showSignIn(message) {
         session = await api.post("/session", body);
         api.setCsrf(session.csrf);
         password.value = token.value = "";
-        await enter();
+        enter();
       } catch (failure) {
         error.textContent = failure.status === 401 ? failure.message : `Could not sign in: ${errorText(failure)}`;
       }
@@ -82,8 +86,9 @@ function showSignIn(message) {
   user.focus();
 }
 
-async function enter(known) {
-  server = known || await api.get("/server");
+function enter(known) {
+  server = null;
+  serverCall = (known || api.get("/server")).then((found) => { server = found; return found; });
   buildShell();
   live.connect(session.rights, setLive);
   window.addEventListener("hashchange", route);
@@ -104,9 +109,11 @@ function buildShell() {
       h("span", { class: "nav-icon", "aria-hidden": "true" }, p.icon), p.title))))));
   const menu = h("button", { type: "button", class: "menu-toggle", "aria-label": "Menu", "aria-expanded": "false",
     onclick: () => { const open = document.body.classList.toggle("nav-open"); menu.setAttribute("aria-expanded", String(open)); } }, "☰");
+  const serverName = h("span", { class: "server-name" }, "faxgate");
+  serverCall.then((found) => { serverName.textContent = found.server_name || "faxgate"; }).catch(() => {});
   liveBadge = h("span", { class: "live", dataset: { state: "connecting" }, role: "status", title: "Live updates from the event stream" }, "Connecting…");
   const topbar = h("header", { class: "topbar" }, menu,
-    h("span", { class: "server-name" }, server.server_name || "faxgate"),
+    serverName,
     h("span", { class: "spacer" }),
     liveBadge,
     h("span", { class: "who" }, h("span", { class: "sr-only" }, "Signed in as "), session.display_name),
@@ -141,7 +148,7 @@ function route() {
     return;
   }
   document.title = `${entry.title} · faxgate`;
-  const context = { session, server, main, param: rest.join("/"), navigate: (hash) => { location.hash = hash; },
+  const context = { session, server, serverReady: serverCall, main, param: rest.join("/"), navigate: (hash) => { location.hash = hash; },
     can: (right) => session.rights.includes(right), subscribe: live.subscribe };
   clear(main);
   try {
