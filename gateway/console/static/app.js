@@ -11,6 +11,7 @@ import devices from "./pages/devices.js";
 import outbound from "./pages/outbound.js";
 import settings from "./pages/settings.js";
 
+const ICON = new URL("./icon.svg", import.meta.url).href; // beside this module, in the page's versioned path
 const SUBMIT = ["submit_low", "submit_normal", "submit_high"];
 const PAGES = [
   { path: "dashboard", title: "Dashboard", icon: "◧", page: dashboard, allowed: () => true },
@@ -78,7 +79,7 @@ function showSignIn(message) {
         error.textContent = failure.status === 401 ? failure.message : `Could not sign in: ${errorText(failure)}`;
       }
     } },
-    h("div", { class: "brand brand-large" }, h("img", { src: "static/icon.svg", alt: "", width: 40, height: 40 }), h("span", {}, "faxgate")),
+    h("div", { class: "brand brand-large" }, h("img", { src: ICON, alt: "", width: 40, height: 40 }), h("span", {}, "faxgate")),
     h("h1", { id: "signin-title" }, "Sign in to the console"),
     tabs, userFields, tokenFields, error,
     h("button", { type: "submit", class: "btn btn-primary btn-block" }, "Sign in"));
@@ -104,7 +105,7 @@ function setLive(state) {
 function buildShell() {
   const allowed = PAGES.filter((p) => p.allowed(session.rights));
   const nav = h("nav", { class: "sidebar", "aria-label": "Main" }, h("div", { class: "sidebar-inner" },
-    h("div", { class: "brand" }, h("img", { src: "static/icon.svg", alt: "", width: 28, height: 28 }), h("span", {}, "faxgate")),
+    h("div", { class: "brand" }, h("img", { src: ICON, alt: "", width: 28, height: 28 }), h("span", {}, "faxgate")),
     h("ul", {}, allowed.map((p) => h("li", {}, h("a", { href: `#/${p.path}`, dataset: { path: p.path } },
       h("span", { class: "nav-icon", "aria-hidden": "true" }, p.icon), p.title))))));
   const menu = h("button", { type: "button", class: "menu-toggle", "aria-label": "Menu", "aria-expanded": "false",
