@@ -33,14 +33,18 @@ async def statistics(conn: AsyncConnection, since: float) -> Statistics:
             pages_sent += ended_pages
         elif status in (JobStatus.FAILED, JobStatus.CANCELED):
             failed += ended
-    incoming_total = (await conn.execute(select(func.count()).select_from(incoming_jobs))).scalar_one()
-    received = (await conn.execute(select(func.count(), func.coalesce(func.sum(incoming_jobs.c.pages), 0))
-                                   .where(incoming_jobs.c.received_at >= since))).one()
-    routing_failed = (await conn.execute(select(func.count(func.distinct(incoming_deliveries.c.job_id)))
-                                         .where(incoming_deliveries.c.state == FAILED))).scalar_one()
-    retrying = (await conn.execute(select(func.count(func.distinct(incoming_deliveries.c.job_id))).where(
-        incoming_deliveries.c.state == PENDING, incoming_deliveries.c.last_error != ""))).scalar_one()
+    # The received side in one round trip: each figure a scalar subquery on its own index.
+    received = incoming_jobs.c.received_at >= since
+    incoming_total, received_count, received_pages, routing_failed, retrying = (await conn.execute(select(
+        select(func.count()).select_from(incoming_jobs).scalar_subquery(),
+        select(func.count()).select_from(incoming_jobs).where(received).scalar_subquery(),
+        select(func.coalesce(func.sum(incoming_jobs.c.pages), 0)).where(received).scalar_subquery(),
+        select(func.count(func.distinct(incoming_deliveries.c.job_id)))
+        .where(incoming_deliveries.c.state == FAILED).scalar_subquery(),
+        select(func.count(func.distinct(incoming_deliveries.c.job_id)))
+        .where(incoming_deliveries.c.state == PENDING, incoming_deliveries.c.last_error != "").scalar_subquery(),
+    ))).one()
     return Statistics(outgoing_by_status=by_status, queue=queue, archive=archive, incoming=int(incoming_total),
                       sent_since=int(sent), pages_sent_since=int(pages_sent), failed_since=int(failed),
-                      received_since=int(received[0]), pages_received_since=int(received[1]),
+                      received_since=int(received_count), pages_received_since=int(received_pages),
                       routing_failed=int(routing_failed), routing_retrying=int(retrying))
