@@ -3,6 +3,7 @@ switches, and FaxDocument.Submit through the same pipeline as mail."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,7 @@ from gateway.queue.submit import (
 )
 from gateway.storage import get_blob
 from gateway.storage import jobs as store
+from gateway.storage.transitions import operations_for
 
 if TYPE_CHECKING:
     from gateway.server import FaxServer
@@ -61,13 +63,23 @@ router = APIRouter(prefix="/outgoing", tags=["outgoing"], responses=REFUSALS)
 _RECIPIENTS = TypeAdapter(list[FaxRecipient])
 
 
+@functools.cache
+def _status_fields(status: int) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """status_names, queue_status and available_operations of a status (they depend on nothing else, and walking the
+    flags per job was most of the cost of a page of the queue)."""
+    job_status = JobStatus(status)
+    operations = operations_for(job_status)
+    return (tuple(str(f.name) for f in JobStatus if f & job_status and f.name), controls.describe_status(job_status),
+            tuple(str(op.name).lower() for op in JobOperations if op & operations and op.name))
+
+
 def job_model(job: StoredJob) -> OutgoingJob:
     """A stored job as IFaxOutgoingJob."""
+    status_names, queue_status, operations = _status_fields(job.status)
     return OutgoingJob(
         id=job.id, submission_id=job.submission_id,
         recipient=FaxRecipient(number=job.recipient_number, name=job.recipient_name),
-        status=job.status, status_names=[str(f.name) for f in JobStatus if f & job.job_status and f.name],
-        queue_status=controls.describe(job),
+        status=job.status, status_names=list(status_names), queue_status=queue_status,
         extended_status=job.ext_status.name.lower(), extended_status_code=job.extended_status,
         extended_status_text=job.extended_status_text, priority=_priority_name(job.job_priority), bulk=job.bulk,
         schedule_type=_schedule_name(job.job_schedule), scheduled_time=job.scheduled_at,
@@ -77,8 +89,7 @@ def job_model(job: StoredJob) -> OutgoingJob:
         current_page=job.pages_sent, retries=job.retries, dials=job.dials, route=job.route,
         receipt_address=job.receipt_address,
         final_time=job.final_at,
-        available_operations=[str(op.name).lower() for op in JobOperations
-                              if op & controls.available_operations(job) and op.name],
+        available_operations=list(operations),
     )
 
 

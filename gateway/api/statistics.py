@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.models import Statistics
@@ -14,9 +14,13 @@ from gateway.storage.schema import incoming_deliveries, incoming_jobs, outgoing_
 async def statistics(conn: AsyncConnection, since: float) -> Statistics:
     """Counts by status, since ``since``, and what failed."""
     by_status: dict[str, int] = {}
-    queue = archive = 0
-    for status, final, count in await conn.execute(
-            select(outgoing_jobs.c.status, outgoing_jobs.c.final_at.is_not(None), func.count())
+    queue = archive = sent = pages_sent = failed = 0
+    recent = outgoing_jobs.c.final_at >= since
+    recent_pages = func.coalesce(func.sum(case((recent, outgoing_jobs.c.pages_sent))), 0)
+    # One pass over the jobs: counts by status and finality, and how many of each ended since ``since``.
+    for status, final, count, ended, ended_pages in await conn.execute(
+            select(outgoing_jobs.c.status, outgoing_jobs.c.final_at.is_not(None), func.count(),
+                   func.count(case((recent, 1))), recent_pages)
             .group_by(outgoing_jobs.c.status, outgoing_jobs.c.final_at.is_not(None))):
         name = str(JobStatus(status).base.name or status).lower()
         by_status[name] = by_status.get(name, 0) + count
@@ -24,19 +28,23 @@ async def statistics(conn: AsyncConnection, since: float) -> Statistics:
             archive += count
         else:
             queue += count
-    recent = outgoing_jobs.c.final_at >= since
-    sent = (await conn.execute(select(func.count(), func.coalesce(func.sum(outgoing_jobs.c.pages_sent), 0))
-                               .where(recent, outgoing_jobs.c.status == int(JobStatus.COMPLETED)))).one()
-    failed = (await conn.execute(select(func.count()).where(
-        recent, outgoing_jobs.c.status.in_([int(JobStatus.FAILED), int(JobStatus.CANCELED)])))).scalar_one()
-    incoming_total = (await conn.execute(select(func.count()).select_from(incoming_jobs))).scalar_one()
-    received = (await conn.execute(select(func.count(), func.coalesce(func.sum(incoming_jobs.c.pages), 0))
-                                   .where(incoming_jobs.c.received_at >= since))).one()
-    routing_failed = (await conn.execute(select(func.count(func.distinct(incoming_deliveries.c.job_id)))
-                                         .where(incoming_deliveries.c.state == FAILED))).scalar_one()
-    retrying = (await conn.execute(select(func.count(func.distinct(incoming_deliveries.c.job_id))).where(
-        incoming_deliveries.c.state == PENDING, incoming_deliveries.c.last_error != ""))).scalar_one()
+        if status == JobStatus.COMPLETED:
+            sent += ended
+            pages_sent += ended_pages
+        elif status in (JobStatus.FAILED, JobStatus.CANCELED):
+            failed += ended
+    # The received side in one round trip: each figure a scalar subquery on its own index.
+    received = incoming_jobs.c.received_at >= since
+    incoming_total, received_count, received_pages, routing_failed, retrying = (await conn.execute(select(
+        select(func.count()).select_from(incoming_jobs).scalar_subquery(),
+        select(func.count()).select_from(incoming_jobs).where(received).scalar_subquery(),
+        select(func.coalesce(func.sum(incoming_jobs.c.pages), 0)).where(received).scalar_subquery(),
+        select(func.count(func.distinct(incoming_deliveries.c.job_id)))
+        .where(incoming_deliveries.c.state == FAILED).scalar_subquery(),
+        select(func.count(func.distinct(incoming_deliveries.c.job_id)))
+        .where(incoming_deliveries.c.state == PENDING, incoming_deliveries.c.last_error != "").scalar_subquery(),
+    ))).one()
     return Statistics(outgoing_by_status=by_status, queue=queue, archive=archive, incoming=int(incoming_total),
-                      sent_since=int(sent[0]), pages_sent_since=int(sent[1]), failed_since=int(failed),
-                      received_since=int(received[0]), pages_received_since=int(received[1]),
+                      sent_since=int(sent), pages_sent_since=int(pages_sent), failed_since=int(failed),
+                      received_since=int(received_count), pages_received_since=int(received_pages),
                       routing_failed=int(routing_failed), routing_retrying=int(retrying))

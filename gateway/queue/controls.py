@@ -35,7 +35,7 @@ async def pause_job(conn: AsyncConnection, job_id: int, now: float) -> OutgoingJ
             return changed
     if job.job_status & JobStatus.PAUSED:
         return job
-    raise JobControlError(f"job {job_id} is {_words(job)}; only a waiting job can be paused")
+    raise JobControlError(f"job {job_id} is {describe(job)}; only a waiting job can be paused")
 
 
 async def resume_job(conn: AsyncConnection, job_id: int, now: float) -> OutgoingJob:
@@ -45,7 +45,7 @@ async def resume_job(conn: AsyncConnection, job_id: int, now: float) -> Outgoing
         changed = await transitions.resume(conn, job, now)
         if changed:
             return changed
-    raise JobControlError(f"job {job_id} is {_words(job)}, not paused")
+    raise JobControlError(f"job {job_id} is {describe(job)}, not paused")
 
 
 async def cancel_job(conn: AsyncConnection, job_id: int, now: float, by: str = "an administrator") -> OutgoingJob:
@@ -53,7 +53,7 @@ async def cancel_job(conn: AsyncConnection, job_id: int, now: float, by: str = "
     job = await _job(conn, job_id)
     if job.job_status.base not in (JobStatus.INPROGRESS, JobStatus.PENDING, JobStatus.RETRYING,
                                    JobStatus.RETRIES_EXCEEDED):
-        raise JobControlError(f"job {job_id} is {_words(job)} and cannot be canceled")
+        raise JobControlError(f"job {job_id} is {describe(job)} and cannot be canceled")
     # A job canceled while waiting has its receipt left to the finisher's sweep (this may run in another process
     # than any queue node).
     changed = await transitions.cancel(conn, job, text=f"canceled by {by}" if by else "canceled", now=now)
@@ -66,7 +66,7 @@ async def restart_job(conn: AsyncConnection, job_id: int, now: float, config: Fa
     """Send a job that gave up again from its first unconfirmed page, with fresh retry counts."""
     job = await _job(conn, job_id)
     if job.job_status.base != JobStatus.RETRIES_EXCEEDED:
-        raise JobControlError(f"job {job_id} is {_words(job)}; only a job whose retries ran out can be restarted")
+        raise JobControlError(f"job {job_id} is {describe(job)}; only a job whose retries ran out can be restarted")
     kill_after = config.outbound.kill_after.total_seconds()
     changed = await transitions.restart(conn, job, now, now + kill_after if kill_after > 0 else None)
     if changed is None:
@@ -127,11 +127,12 @@ async def queue_switches(conn: AsyncConnection, config: FaxgateConfig) -> dict[s
     return await store.get_queue_state(conn) or {"paused": config.outbox.paused, "blocked": config.outbox.blocked}
 
 
-def _words(job: OutgoingJob) -> str:
-    names = [flag.name.lower().replace("_", " ") for flag in JobStatus if flag & job.job_status and flag.name]
+def describe_status(status: JobStatus) -> str:
+    """A status in the words of the legacy FaxJob.QueueStatus strings."""
+    names = [flag.name.lower().replace("_", " ") for flag in JobStatus if flag & status and flag.name]
     return " and ".join(names) or "in an unknown state"
 
 
 def describe(job: OutgoingJob) -> str:
-    """The status in the words of the legacy FaxJob.QueueStatus strings."""
-    return _words(job)
+    """The job's status in the words of the legacy FaxJob.QueueStatus strings."""
+    return describe_status(job.job_status)

@@ -58,8 +58,12 @@ class Failure:
 
 def available_operations(job: OutgoingJob) -> JobOperations:
     """FAX_JOB_OPERATIONS_ENUM for a job now (IFaxOutgoingJob.AvailableOperations): the transitions open to it."""
+    return operations_for(job.job_status)
+
+
+def operations_for(status: JobStatus) -> JobOperations:
+    """The operations open to a job in ``status`` (they depend on nothing else), so listings can reuse them."""
     operations = JobOperations.VIEW | JobOperations.RECIPIENT_INFO | JobOperations.SENDER_INFO
-    status = job.job_status
     if status in store.WAITING:
         operations |= JobOperations.PAUSE | JobOperations.DELETE
     elif status.base in (JobStatus.PENDING, JobStatus.RETRYING) and status & JobStatus.PAUSED:

@@ -1,16 +1,18 @@
 """The API the console stands on, over plain HTTP: the session cookie and CSRF, page images, routing dry run,
-statistics, the simulated network, and /metrics."""
+statistics, the simulated network, /metrics, and how the console's files may be cached."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 
 import httpx
 from PIL import Image
 
+from gateway.console import digest
 from gateway.enums import AccessRights
 from tests.api.support import make_token, store_received_fax
 from tests.console.conftest import Console
@@ -127,3 +129,20 @@ def test_preview_renders_without_storing_anything(console: Console) -> None:
     refused = httpx.post(console.url + "/api/v1/outgoing/preview", headers={"Authorization": f"Bearer {secret}"},
                          data={"note": "x", "cover": "true"}, timeout=30)
     assert refused.status_code == 403 and refused.json()["missing_right"] == "submit_low"
+
+
+def test_console_files_are_kept_under_their_digest_and_revalidated_elsewhere(console: Console) -> None:
+    page = httpx.get(console.url + "/console/", timeout=30)
+    assert page.headers["Cache-Control"] == "no-cache"
+    version = f"v/{digest()}"
+    linked = set(re.findall(r'(?:src|href)="([^"#][^"]*)"', page.text))  # files, not the skip link
+    assert f"{version}/app.js" in linked and f"{version}/pages/dashboard.js" in linked
+    assert all(link.startswith(version + "/") for link in linked), linked  # no file the browser would revalidate
+    module = httpx.get(f"{console.url}/console/{version}/app.js", timeout=30)
+    assert module.status_code == 200 and module.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert 'new URL("./icon.svg", import.meta.url)' in module.text  # the icon, too, is fetched from the kept path
+    plain = httpx.get(f"{console.url}/console/static/app.js", timeout=30)
+    assert plain.text == module.text and plain.headers["Cache-Control"] == "no-cache"
+    again = httpx.get(f"{console.url}/console/static/app.js", headers={"If-None-Match": plain.headers["ETag"]},
+                      timeout=30)
+    assert again.status_code == 304

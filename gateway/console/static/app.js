@@ -11,6 +11,7 @@ import devices from "./pages/devices.js";
 import outbound from "./pages/outbound.js";
 import settings from "./pages/settings.js";
 
+const ICON = new URL("./icon.svg", import.meta.url).href; // beside this module, in the page's versioned path
 const SUBMIT = ["submit_low", "submit_normal", "submit_high"];
 const PAGES = [
   { path: "dashboard", title: "Dashboard", icon: "◧", page: dashboard, allowed: () => true },
@@ -26,15 +27,19 @@ const PAGES = [
 const root = document.getElementById("app");
 let session = null;
 let server = null;
+let serverCall = null; // the /server answer on its way: pages start on the session alone and show it when it comes
 let current = null;
 let main = null;
 let liveBadge = null;
 
 async function start() {
   try {
-    [session, server] = await Promise.all([api.get("/session"), api.get("/server")]);
+    // Both at once; the page's own requests start as soon as the session (the rights) is known.
+    const known = api.get("/server");
+    known.catch(() => {}); // a 401 here is the session's too, and handled there
+    session = await api.get("/session");
     api.setCsrf(session.csrf);
-    await enter(server);
+    enter(known);
   } catch (error) {
     if (error.status === 401) showSignIn();
     else clear(root, h("p", { class: "boot" }, `The console could not start: ${errorText(error)}`));
@@ -69,12 +74,12 @@ function showSignIn(message) {
         session = await api.post("/session", body);
         api.setCsrf(session.csrf);
         password.value = token.value = "";
-        await enter();
+        enter();
       } catch (failure) {
         error.textContent = failure.status === 401 ? failure.message : `Could not sign in: ${errorText(failure)}`;
       }
     } },
-    h("div", { class: "brand brand-large" }, h("img", { src: "static/icon.svg", alt: "", width: 40, height: 40 }), h("span", {}, "faxgate")),
+    h("div", { class: "brand brand-large" }, h("img", { src: ICON, alt: "", width: 40, height: 40 }), h("span", {}, "faxgate")),
     h("h1", { id: "signin-title" }, "Sign in to the console"),
     tabs, userFields, tokenFields, error,
     h("button", { type: "submit", class: "btn btn-primary btn-block" }, "Sign in"));
@@ -82,8 +87,9 @@ function showSignIn(message) {
   user.focus();
 }
 
-async function enter(known) {
-  server = known || await api.get("/server");
+function enter(known) {
+  server = null;
+  serverCall = (known || api.get("/server")).then((found) => { server = found; return found; });
   buildShell();
   live.connect(session.rights, setLive);
   window.addEventListener("hashchange", route);
@@ -99,14 +105,16 @@ function setLive(state) {
 function buildShell() {
   const allowed = PAGES.filter((p) => p.allowed(session.rights));
   const nav = h("nav", { class: "sidebar", "aria-label": "Main" }, h("div", { class: "sidebar-inner" },
-    h("div", { class: "brand" }, h("img", { src: "static/icon.svg", alt: "", width: 28, height: 28 }), h("span", {}, "faxgate")),
+    h("div", { class: "brand" }, h("img", { src: ICON, alt: "", width: 28, height: 28 }), h("span", {}, "faxgate")),
     h("ul", {}, allowed.map((p) => h("li", {}, h("a", { href: `#/${p.path}`, dataset: { path: p.path } },
       h("span", { class: "nav-icon", "aria-hidden": "true" }, p.icon), p.title))))));
   const menu = h("button", { type: "button", class: "menu-toggle", "aria-label": "Menu", "aria-expanded": "false",
     onclick: () => { const open = document.body.classList.toggle("nav-open"); menu.setAttribute("aria-expanded", String(open)); } }, "☰");
+  const serverName = h("span", { class: "server-name" }, "faxgate");
+  serverCall.then((found) => { serverName.textContent = found.server_name || "faxgate"; }).catch(() => {});
   liveBadge = h("span", { class: "live", dataset: { state: "connecting" }, role: "status", title: "Live updates from the event stream" }, "Connecting…");
   const topbar = h("header", { class: "topbar" }, menu,
-    h("span", { class: "server-name" }, server.server_name || "faxgate"),
+    serverName,
     h("span", { class: "spacer" }),
     liveBadge,
     h("span", { class: "who" }, h("span", { class: "sr-only" }, "Signed in as "), session.display_name),
@@ -141,7 +149,7 @@ function route() {
     return;
   }
   document.title = `${entry.title} · faxgate`;
-  const context = { session, server, main, param: rest.join("/"), navigate: (hash) => { location.hash = hash; },
+  const context = { session, server, serverReady: serverCall, main, param: rest.join("/"), navigate: (hash) => { location.hash = hash; },
     can: (right) => session.rights.includes(right), subscribe: live.subscribe };
   clear(main);
   try {

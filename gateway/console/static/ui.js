@@ -41,13 +41,15 @@ export function timeTag(seconds) {
   return h("time", { datetime: new Date(seconds * 1000).toISOString() }, when(seconds));
 }
 
+const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
 export function relative(seconds) {
   if (!seconds) return "";
   const delta = Math.round(seconds - Date.now() / 1000);
   const abs = Math.abs(delta);
   const [value, unit] = abs < 60 ? [delta, "second"] : abs < 3600 ? [Math.round(delta / 60), "minute"]
     : abs < 86400 ? [Math.round(delta / 3600), "hour"] : [Math.round(delta / 86400), "day"];
-  return new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }).format(value, unit);
+  return relativeFormat.format(value, unit);
 }
 
 const LABELS = { inprogress: "In progress", noline: "No line", retries_exceeded: "Retries exceeded", not_ready: "Not ready",

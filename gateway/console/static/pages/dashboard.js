@@ -24,9 +24,11 @@ export default function dashboard(ctx) {
   append();
 
   function append() {
+    const where = h("span", {}, ctx.server ? identity(ctx.server) : "");
+    ctx.serverReady.then((server) => { where.textContent = identity(server); }).catch(() => {});
     const callIn = ctx.can("manage_config") ? h("a", { class: "btn btn-secondary", href: "#/inbox/call" }, "Simulate an incoming fax") : null;
     appendTo(ctx.main, [
-      pageHeader("Dashboard", `${ctx.server.server_name} · node ${ctx.server.node_id}`,
+      pageHeader("Dashboard", where,
         ctx.can("submit_low") || ctx.can("submit_normal") || ctx.can("submit_high")
           ? h("a", { class: "btn btn-primary", href: "#/send" }, "Send a fax") : null, callIn),
       config ? stats : null,
@@ -37,6 +39,10 @@ export default function dashboard(ctx) {
           h("h2", { id: "alerts-title" }, "Alerts"), alertsBox)) : null,
       h("section", { class: "card", "aria-labelledby": "recent-title" },
         h("h2", { id: "recent-title" }, config ? "Recent faxes" : "Your recent faxes"), recentBody)]);
+  }
+
+  function identity(server) {
+    return `${server.server_name} · node ${server.node_id}`;
   }
 
   function stat(label, value, detail, href) {
